@@ -1,0 +1,476 @@
+package orchestration
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime"
+	"runtime/debug"
+	"sort"
+	"time"
+
+	"github.com/durable-go/durable/history"
+)
+
+// Orchestrator is an orchestrator function. It must be deterministic: all it
+// observes must come from ctx (input, results, Now, NewUUID). Its result is
+// encoded as JSON and becomes the instance's output; an error fails the
+// instance.
+type Orchestrator func(ctx *Context) (any, error)
+
+// Turn is what one Replay or Apply asks the caller to do.
+type Turn struct {
+	// Events are the new history events, in order: the input events handed
+	// to Apply, interleaved with the events the code produced. Append them to
+	// the history in one transaction with the status they imply.
+	Events []*history.Event
+	// Actions are the events of Events that ask for work outside the
+	// instance (TaskScheduled, ...). Dispatch them only after the commit.
+	Actions []*history.Event
+	// Done is true when the execution has ended; Output or Failure is set.
+	Done    bool
+	Output  []byte
+	Failure *FailureDetails
+	// CustomStatus is the custom status at the end of the turn (JSON) and
+	// CustomStatusChanged whether the code set it during the turn.
+	CustomStatus        []byte
+	CustomStatusChanged bool
+}
+
+// Execution is the in-memory state of one execution of an orchestrator: the
+// code, suspended where it awaits, and the tasks it waits for. It is driven
+// by a single caller; it is not safe for concurrent use.
+type Execution struct {
+	instanceID, executionID string
+	fn                      Orchestrator
+	logger                  *slog.Logger
+	ctx                     *Context
+
+	name      string
+	input     []byte
+	now       time.Time
+	replaying bool
+	position  int // history index of the next event
+	turn      *Turn
+
+	nextTaskID  int64
+	uuidCounter int
+	open        map[int64]*task          // scheduled and not yet completed
+	unmatched   map[int64]*history.Event // actions asked for while replaying, not yet found in history
+
+	// The coroutine. Control passes engine -> code on resume and back on
+	// yield; abort makes the code's goroutine exit wherever it is blocked.
+	started  bool
+	resume   chan struct{}
+	yield    chan struct{}
+	abort    chan struct{}
+	exited   chan struct{}
+	waiting  *task
+	returned bool // the code returned (or panicked); result below
+	result   any
+	err      error
+	panicked *FailureDetails
+
+	pendingCompletion *history.Event // completion asked for while replaying
+	done              bool
+	output            []byte
+	failure           *FailureDetails
+	customStatus      []byte
+}
+
+// NewExecution prepares an execution of fn for the given instance. Nothing
+// runs until the ExecutionStarted event is replayed or applied. logger
+// receives the records of Context.Logger (nil means slog.Default()).
+func NewExecution(instanceID, executionID string, fn Orchestrator, logger *slog.Logger) *Execution {
+	if logger == nil {
+		logger = slog.Default()
+	}
+	e := &Execution{
+		instanceID:  instanceID,
+		executionID: executionID,
+		fn:          fn,
+		open:        make(map[int64]*task),
+		unmatched:   make(map[int64]*history.Event),
+		resume:      make(chan struct{}),
+		yield:       make(chan struct{}),
+		abort:       make(chan struct{}),
+		exited:      make(chan struct{}),
+	}
+	e.logger = slog.New(&replaySafeHandler{inner: logger.Handler(), e: e}).With("instanceId", instanceID)
+	e.ctx = &Context{e: e}
+	return e
+}
+
+// Done reports whether the execution has ended.
+func (e *Execution) Done() bool { return e.done }
+
+// HistoryLen is the number of events the execution has seen (replayed plus
+// applied).
+func (e *Execution) HistoryLen() int { return e.position }
+
+// IsOpen reports whether taskID names a task that was scheduled and has not
+// completed yet. Callers use it to drop duplicate or stray results.
+func (e *Execution) IsOpen(taskID int64) bool {
+	_, ok := e.open[taskID]
+	return ok
+}
+
+// OpenActivities returns the TaskScheduled events of the activities that have
+// not completed, in task order: after a restart they must be dispatched again.
+func (e *Execution) OpenActivities() []*history.Event {
+	var out []*history.Event
+	for _, t := range e.open {
+		if t.scheduled != nil && t.scheduled.Type == history.TaskScheduled {
+			out = append(out, t.scheduled)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].TaskID < out[j].TaskID })
+	return out
+}
+
+// Replay rebuilds the execution from its stored history. Every action the
+// code asks for must match the history; a mismatch ends the execution with a
+// NonDeterminismError failure, which the returned turn carries (its Events
+// then hold the ExecutionCompleted event to append).
+func (e *Execution) Replay(events []*history.Event) (*Turn, error) {
+	if e.done {
+		return nil, ErrExecutionDone
+	}
+	e.turn = &Turn{}
+	e.replaying = true
+	for _, ev := range events {
+		if e.done {
+			break
+		}
+		pos := e.position
+		e.position++
+		e.process(ev, pos)
+	}
+	e.replaying = false
+	if !e.done {
+		if first := e.firstUnmatched(); first != nil {
+			e.fail(&NonDeterminismError{Position: e.position, Requested: first.Describe()})
+		}
+	}
+	return e.finishTurn(), nil
+}
+
+// Apply feeds new events (not yet in the stored history) and runs the code
+// until it blocks again or ends. Only incoming events are accepted: the
+// events that record the code's own actions are produced by the engine.
+func (e *Execution) Apply(events []*history.Event) (*Turn, error) {
+	if e.done {
+		return nil, ErrExecutionDone
+	}
+	for _, ev := range events {
+		if isActionEvent(ev.Type) {
+			return nil, fmt.Errorf("apply %s: this event records an action of the code and cannot be applied", ev.Type)
+		}
+	}
+	e.turn = &Turn{}
+	e.replaying = false
+	for _, ev := range events {
+		if e.done {
+			break
+		}
+		pos := e.emit(ev)
+		e.process(ev, pos)
+	}
+	return e.finishTurn(), nil
+}
+
+// Close stops the code's goroutine wherever it is blocked. The execution is
+// unusable afterwards. Safe to call more than once.
+func (e *Execution) Close() {
+	select {
+	case <-e.abort:
+		return
+	default:
+	}
+	close(e.abort)
+	if e.started {
+		<-e.exited
+	}
+}
+
+func isActionEvent(t history.Type) bool {
+	switch t {
+	case history.TaskScheduled, history.TimerCreated, history.SubOrchestrationCreated,
+		history.EventSent, history.EntityOperationCalled, history.EntityOperationSignaled,
+		history.EntityLockRequested, history.EntityUnlockSent, history.ExecutionCompleted,
+		history.ContinuedAsNew:
+		return true
+	}
+	return false
+}
+
+// emit appends a new event to the turn and returns its history position.
+func (e *Execution) emit(ev *history.Event) int {
+	if ev.Timestamp.IsZero() {
+		ev.Timestamp = e.now
+	}
+	e.turn.Events = append(e.turn.Events, ev)
+	pos := e.position
+	e.position++
+	return pos
+}
+
+func (e *Execution) process(ev *history.Event, pos int) {
+	switch ev.Type {
+	case history.OrchestratorStarted:
+		// A turn boundary: every action of the previous turn was recorded
+		// before this event, so anything unmatched now was never recorded.
+		if e.replaying {
+			if first := e.firstUnmatched(); first != nil {
+				e.fail(&NonDeterminismError{Position: pos, Recorded: ev.Describe(), Requested: first.Describe()})
+				return
+			}
+		}
+		e.now = ev.Timestamp
+	case history.ExecutionStarted:
+		if e.started {
+			return
+		}
+		e.name = ev.Name
+		e.input = ev.Payload
+		if e.now.IsZero() {
+			e.now = ev.Timestamp
+		}
+		e.start()
+	case history.TaskScheduled, history.TimerCreated, history.SubOrchestrationCreated,
+		history.EventSent, history.EntityOperationCalled, history.EntityOperationSignaled,
+		history.EntityLockRequested, history.EntityUnlockSent:
+		e.matchRecordedAction(ev, pos)
+	case history.TaskCompleted:
+		if t := e.takeOpen(ev.TaskID); t != nil {
+			t.complete(ev.Payload, nil)
+			e.resumeIfReady()
+		}
+	case history.TaskFailed:
+		if t := e.takeOpen(ev.TaskID); t != nil {
+			failure := ev.Failure
+			if failure == nil {
+				failure = &FailureDetails{Message: "unknown failure"}
+			}
+			t.complete(nil, &TaskFailedError{TaskName: t.name, TaskID: t.id, Failure: failure})
+			e.resumeIfReady()
+		}
+	case history.ExecutionCompleted:
+		if e.pendingCompletion == nil {
+			requested := ""
+			if first := e.firstUnmatched(); first != nil {
+				requested = first.Describe()
+			}
+			e.fail(&NonDeterminismError{Position: pos, Recorded: ev.Describe(), Requested: requested})
+			return
+		}
+		e.pendingCompletion = nil
+		e.done = true
+		e.output = ev.Payload
+		e.failure = ev.Failure
+	default:
+		// Event types this engine does not act on (yet) are kept in history
+		// and skipped, so an older engine can replay a newer history.
+	}
+}
+
+func (e *Execution) matchRecordedAction(ev *history.Event, pos int) {
+	asked, ok := e.unmatched[ev.TaskID]
+	if !ok || asked.Type != ev.Type || asked.Name != ev.Name || asked.InstanceID != ev.InstanceID {
+		requested := ""
+		if ok {
+			requested = asked.Describe()
+		} else if first := e.firstUnmatched(); first != nil {
+			requested = first.Describe()
+		} else {
+			requested = e.describeWaiting()
+		}
+		e.fail(&NonDeterminismError{Position: pos, Recorded: ev.Describe(), Requested: requested})
+		return
+	}
+	delete(e.unmatched, ev.TaskID)
+}
+
+func (e *Execution) describeWaiting() string {
+	if e.pendingCompletion != nil {
+		return "the completion of the orchestration"
+	}
+	return ""
+}
+
+func (e *Execution) firstUnmatched() *history.Event {
+	var first *history.Event
+	for _, ev := range e.unmatched {
+		if first == nil || ev.TaskID < first.TaskID {
+			first = ev
+		}
+	}
+	if first == nil && e.pendingCompletion != nil {
+		return e.pendingCompletion
+	}
+	return first
+}
+
+func (e *Execution) takeOpen(id int64) *task {
+	t, ok := e.open[id]
+	if !ok {
+		return nil
+	}
+	delete(e.open, id)
+	return t
+}
+
+// schedule records an action the code asked for. While replaying it must be
+// found in history; otherwise it is new and goes out with this turn.
+func (e *Execution) schedule(ev *history.Event) {
+	if e.replaying {
+		e.unmatched[ev.TaskID] = ev
+		return
+	}
+	e.emit(ev)
+	e.turn.Actions = append(e.turn.Actions, ev)
+}
+
+func (e *Execution) finishTurn() *Turn {
+	t := e.turn
+	e.turn = nil
+	t.Done = e.done
+	t.Output = e.output
+	t.Failure = e.failure
+	t.CustomStatus = e.customStatus
+	return t
+}
+
+// fail ends the execution with a failure produced by the engine itself
+// (non-determinism, a panic); the ExecutionCompleted event is new even while
+// replaying.
+func (e *Execution) fail(err error) {
+	f, ok := err.(*FailureDetails)
+	if !ok {
+		f = failureFromError(err)
+	}
+	e.stopCode()
+	e.finish(&history.Event{Type: history.ExecutionCompleted, Timestamp: e.now, Failure: f})
+}
+
+func (e *Execution) finish(ev *history.Event) {
+	e.emit(ev)
+	e.done = true
+	e.output = ev.Payload
+	e.failure = ev.Failure
+	e.unmatched = nil
+	e.pendingCompletion = nil
+}
+
+func (e *Execution) stopCode() {
+	if e.started && !e.returned {
+		e.Close()
+	}
+}
+
+// start launches the code's goroutine and runs it until it first blocks.
+func (e *Execution) start() {
+	e.started = true
+	go e.run()
+	e.runUntilBlocked()
+}
+
+func (e *Execution) run() {
+	defer close(e.exited)
+	select {
+	case <-e.resume:
+	case <-e.abort:
+		return
+	}
+	func() {
+		defer func() {
+			if r := recover(); r != nil {
+				e.panicked = &FailureDetails{
+					ErrorType:  ErrorTypePanic,
+					Message:    fmt.Sprint(r),
+					StackTrace: string(debug.Stack()),
+				}
+			}
+		}()
+		e.result, e.err = e.fn(e.ctx)
+	}()
+	e.returned = true
+	e.yield <- struct{}{}
+}
+
+// runUntilBlocked hands control to the code and waits until it blocks on a
+// task or returns.
+func (e *Execution) runUntilBlocked() {
+	e.resume <- struct{}{}
+	select {
+	case <-e.yield:
+	case <-e.exited:
+		if !e.returned {
+			// The code left its goroutine without returning (runtime.Goexit,
+			// t.FailNow): nothing more can run.
+			e.returned = true
+			e.panicked = &FailureDetails{ErrorType: ErrorTypePanic, Message: "orchestrator goroutine exited without returning"}
+		}
+	}
+	if e.returned {
+		e.codeReturned()
+	}
+}
+
+// block is called on the code's goroutine: it gives control back to the
+// engine until resumed, or exits the goroutine if the execution is closed.
+func (e *Execution) block(t *task) {
+	e.waiting = t
+	e.yield <- struct{}{}
+	select {
+	case <-e.resume:
+	case <-e.abort:
+		runtime.Goexit()
+	}
+	e.waiting = nil
+}
+
+func (e *Execution) resumeIfReady() {
+	if e.waiting != nil && e.waiting.done && !e.done {
+		e.runUntilBlocked()
+	}
+}
+
+func (e *Execution) codeReturned() {
+	if e.panicked != nil {
+		e.finish(&history.Event{Type: history.ExecutionCompleted, Timestamp: e.now, Failure: e.panicked})
+		return
+	}
+	ev := &history.Event{Type: history.ExecutionCompleted, Timestamp: e.now}
+	if e.err != nil {
+		ev.Failure = failureFromError(e.err)
+	} else if e.result != nil {
+		out, err := json.Marshal(e.result)
+		if err != nil {
+			ev.Failure = failureFromError(fmt.Errorf("marshal orchestrator output: %w", err))
+		} else {
+			ev.Payload = out
+		}
+	}
+	if e.replaying {
+		e.pendingCompletion = ev
+		return
+	}
+	e.finish(ev)
+}
+
+// marshalPayload encodes a value handed to the engine by the code; nil stays
+// nil (no payload), json.RawMessage passes through.
+func marshalPayload(v any) ([]byte, error) {
+	if v == nil {
+		return nil, nil
+	}
+	if raw, ok := v.(json.RawMessage); ok {
+		if !json.Valid(raw) {
+			return nil, errors.New("invalid JSON in json.RawMessage")
+		}
+		return raw, nil
+	}
+	return json.Marshal(v)
+}
