@@ -1,0 +1,75 @@
+package actors
+
+import (
+	"fmt"
+	"runtime/debug"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/durable-go/durable/history"
+	"github.com/durable-go/durable/orchestration"
+)
+
+// ErrorTypeActivityNotRegistered is the ErrorType of a task whose activity
+// name the node does not know.
+const ErrorTypeActivityNotRegistered = "ActivityNotRegistered"
+
+// activityActor runs one activity once, reports its outcome to its instance
+// (its parent) and stops. It holds one of the node's activity slots from
+// its spawn until it has run.
+type activityActor struct {
+	node       *Node
+	instanceID string
+	scheduled  *history.Event
+	attempt    int
+}
+
+func (a *activityActor) Receive(ctx actor.Context) {
+	if _, ok := ctx.Message().(*actor.Started); !ok {
+		return
+	}
+	result := a.run()
+	a.node.gate.release()
+	if a.node.activityCtx.Err() != nil {
+		// Shutting down: the result may be an artefact of the canceled
+		// context. Drop it; the pending-activity index re-dispatches the
+		// task on the next start.
+		ctx.Stop(ctx.Self())
+		return
+	}
+	ctx.Send(ctx.Parent(), &activityResult{event: result})
+	ctx.Stop(ctx.Self())
+}
+
+func (a *activityActor) run() (result *history.Event) {
+	ev := a.scheduled
+	fail := func(f *history.Failure) *history.Event {
+		return &history.Event{Type: history.TaskFailed, Timestamp: a.node.cfg.Now().UTC(), TaskID: ev.TaskID, Failure: f}
+	}
+	fn, ok := a.node.cfg.Registry.Activity(ev.Name)
+	if !ok {
+		return fail(&history.Failure{ErrorType: ErrorTypeActivityNotRegistered, Message: fmt.Sprintf("activity %q is not registered", ev.Name)})
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			result = fail(&history.Failure{ErrorType: orchestration.ErrorTypePanic, Message: fmt.Sprint(r), StackTrace: string(debug.Stack())})
+		}
+	}()
+	ctx := orchestration.WithActivityInfo(a.node.activityCtx, orchestration.ActivityInfo{
+		InstanceID: a.instanceID, Name: ev.Name, TaskID: ev.TaskID, Attempt: a.attempt,
+	})
+	out, err := fn(ctx, ev.Payload)
+	if err != nil {
+		return fail(&history.Failure{ErrorType: errorType(err), Message: err.Error()})
+	}
+	return &history.Event{Type: history.TaskCompleted, Timestamp: a.node.cfg.Now().UTC(), TaskID: ev.TaskID, Payload: out}
+}
+
+// errorType names an activity error's type: its ErrorType method if it has
+// one, else its Go type.
+func errorType(err error) string {
+	if t, ok := err.(interface{ ErrorType() string }); ok {
+		return t.ErrorType()
+	}
+	return fmt.Sprintf("%T", err)
+}

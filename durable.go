@@ -1,0 +1,275 @@
+// Package durable is a durable execution runtime for Go: orchestrations,
+// activities and (soon) durable entities in the spirit of Azure Durable
+// Functions, built as an actor system.
+//
+// Orchestrations are plain Go functions that call activities. Every
+// orchestration instance is a persistent actor that event-sources its
+// history in an embedded Badger store and rebuilds itself by replaying that
+// history after a restart, so instances survive crashes:
+//
+//	rt, _ := durable.Open(durable.Options{Dir: "data"})
+//	rt.RegisterOrchestrator("HelloCities", helloCities)
+//	rt.RegisterActivity("Hello", func(ctx context.Context, city string) (string, error) {
+//		return "Hello " + city + "!", nil
+//	})
+//	rt.Start()
+//	id, _ := rt.Client().Start(ctx, "HelloCities", nil)
+//	st, _ := rt.Client().WaitForCompletion(ctx, id)
+//
+// Runtime opens the store and runs the node; Client starts instances and
+// reads their status and history.
+package durable
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/durable-go/durable/actors"
+	"github.com/durable-go/durable/orchestration"
+	"github.com/durable-go/durable/persistence"
+)
+
+// Options configure a Runtime. The zero value is an in-memory runtime with
+// safe defaults.
+type Options struct {
+	// Dir is the task hub's directory (created if missing). Empty means an
+	// in-memory store that is lost on Close: for tests.
+	Dir string
+	// Partitions is the number of store partitions of a new hub (default 4).
+	// It is fixed at creation; 0 on reopen uses the recorded number, another
+	// number is an error.
+	Partitions int
+	// NoSync relaxes durability: commits no longer wait for the disk, so
+	// they survive a crash of the process but the last ones (up to about a
+	// second) are lost on a power cut or an OS crash. Default false: every
+	// acknowledged commit survives a power cut.
+	NoSync bool
+	// Logger receives the runtime's logs (default slog.Default()).
+	Logger *slog.Logger
+	// IdleTimeout is how long an instance with nothing to do stays in
+	// memory before it is passivated (default 30s). Longer keeps busy
+	// instances warm; shorter frees memory sooner.
+	IdleTimeout time.Duration
+	// MaxConcurrentActivities bounds the activities running at once
+	// (default 64 × GOMAXPROCS). Further activities wait for a slot.
+	MaxConcurrentActivities int
+	// MaxPayloadBytes bounds an instance's input (default 1 MiB).
+	MaxPayloadBytes int
+}
+
+// DefaultMaxPayloadBytes is the default for Options.MaxPayloadBytes.
+const DefaultMaxPayloadBytes = 1 << 20
+
+// Errors callers can test with errors.Is.
+var (
+	ErrInstanceNotFound          = errors.New("instance not found")
+	ErrInstanceExists            = actors.ErrInstanceExists
+	ErrOrchestratorNotRegistered = actors.ErrOrchestratorNotRegistered
+	ErrInvalidInstanceID         = errors.New("invalid instance id")
+	ErrInvalidInput              = errors.New("invalid input")
+	ErrPayloadTooLarge           = errors.New("payload too large")
+	ErrNotStarted                = errors.New("runtime is not started")
+	ErrClosed                    = errors.New("runtime is closed")
+	ErrAlreadyRegistered         = errors.New("name is already registered")
+	ErrLocked                    = persistence.ErrLocked
+	ErrPartitionMismatch         = persistence.ErrPartitionMismatch
+)
+
+// Runtime is an embedded durable node: the store, the registered functions
+// and the actors that run instances.
+type Runtime struct {
+	opts    Options
+	log     *slog.Logger
+	hub     *persistence.Hub
+	reg     *registry
+	waiters *waiters
+
+	mu     sync.Mutex
+	node   *actors.Node
+	closed bool
+}
+
+// Open opens (or creates) the task hub in opts.Dir. Register functions, then
+// call Start.
+func Open(opts Options) (*Runtime, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.MaxPayloadBytes <= 0 {
+		opts.MaxPayloadBytes = DefaultMaxPayloadBytes
+	}
+	hub, err := persistence.Open(persistence.Options{
+		Dir:        opts.Dir,
+		Partitions: opts.Partitions,
+		NoSync:     opts.NoSync,
+		Logger:     opts.Logger,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open durable runtime: %w", err)
+	}
+	return &Runtime{opts: opts, log: opts.Logger, hub: hub, reg: newRegistry(), waiters: newWaiters()}, nil
+}
+
+// RegisterOrchestrator registers an orchestrator function under name.
+func (r *Runtime) RegisterOrchestrator(name string, fn orchestration.Orchestrator) error {
+	if name == "" || fn == nil {
+		return fmt.Errorf("register orchestrator %q: %w", name, ErrInvalidInput)
+	}
+	return r.reg.addOrchestrator(name, fn)
+}
+
+// RegisterActivity registers an activity under name. fn must be a function
+// of the form
+//
+//	func(ctx context.Context[, input In]) ([Out, ]error)
+//
+// In and Out are encoded as JSON. ctx is canceled when the node shuts down;
+// ActivityInfo(ctx) tells which task it runs.
+func (r *Runtime) RegisterActivity(name string, fn any) error {
+	if name == "" || fn == nil {
+		return fmt.Errorf("register activity %q: %w", name, ErrInvalidInput)
+	}
+	wire, err := adaptActivity(fn)
+	if err != nil {
+		return fmt.Errorf("register activity %q: %w", name, err)
+	}
+	return r.reg.addActivity(name, wire)
+}
+
+// Start runs the node: it reactivates every instance that has pending work
+// (found from the store's indexes), then serves new requests.
+func (r *Runtime) Start() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return ErrClosed
+	}
+	if r.node != nil {
+		return nil
+	}
+	node, err := actors.StartNode(actors.Config{
+		Hub:                     r.hub,
+		Registry:                r.reg,
+		Logger:                  r.log,
+		IdleTimeout:             r.opts.IdleTimeout,
+		MaxConcurrentActivities: r.opts.MaxConcurrentActivities,
+		OnStatus:                r.waiters.notify,
+	})
+	if err != nil {
+		return fmt.Errorf("start durable runtime: %w", err)
+	}
+	r.node = node
+	return nil
+}
+
+// Client returns the client of this runtime.
+func (r *Runtime) Client() *Client { return &Client{rt: r} }
+
+// Shutdown stops the node gracefully: in-flight commits finish, running
+// activities see their context canceled (their results are discarded and
+// they run again on the next start), then the store closes. If ctx ends
+// first, the store is closed anyway and the error says so.
+func (r *Runtime) Shutdown(ctx context.Context) error {
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return nil
+	}
+	r.closed = true
+	node := r.node
+	r.mu.Unlock()
+	var errs []error
+	if node != nil {
+		if err := node.Shutdown(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := r.hub.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("close store: %w", err))
+	}
+	r.waiters.closeAll()
+	return errors.Join(errs...)
+}
+
+// Close is Shutdown without a deadline.
+func (r *Runtime) Close() error { return r.Shutdown(context.Background()) }
+
+func (r *Runtime) runningNode() (*actors.Node, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return nil, ErrClosed
+	}
+	if r.node == nil {
+		return nil, ErrNotStarted
+	}
+	return r.node, nil
+}
+
+// waiters wakes WaitForCompletion callers when an instance ends.
+type waiters struct {
+	mu     sync.Mutex
+	byID   map[string][]chan struct{}
+	closed bool
+}
+
+func newWaiters() *waiters { return &waiters{byID: map[string][]chan struct{}{}} }
+
+// add returns a channel closed at the next status change that ends id.
+func (w *waiters) add(id string) chan struct{} {
+	ch := make(chan struct{})
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed {
+		close(ch)
+		return ch
+	}
+	w.byID[id] = append(w.byID[id], ch)
+	return ch
+}
+
+func (w *waiters) remove(id string, ch chan struct{}) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	list := w.byID[id]
+	for i, c := range list {
+		if c == ch {
+			list = append(list[:i], list[i+1:]...)
+			break
+		}
+	}
+	if len(list) == 0 {
+		delete(w.byID, id)
+	} else {
+		w.byID[id] = list
+	}
+}
+
+func (w *waiters) notify(rec *persistence.InstanceRecord) {
+	if !rec.Status.IsTerminal() {
+		return
+	}
+	w.mu.Lock()
+	list := w.byID[rec.ID]
+	delete(w.byID, rec.ID)
+	w.mu.Unlock()
+	for _, ch := range list {
+		close(ch)
+	}
+}
+
+func (w *waiters) closeAll() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.closed = true
+	for id, list := range w.byID {
+		for _, ch := range list {
+			close(ch)
+		}
+		delete(w.byID, id)
+	}
+}

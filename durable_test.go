@@ -1,0 +1,511 @@
+package durable_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/durable-go/durable"
+	"github.com/durable-go/durable/history"
+	"github.com/durable-go/durable/orchestration"
+)
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+func helloCities(ctx *orchestration.Context) (any, error) {
+	var out []string
+	for _, city := range []string{"Tokyo", "Seattle", "London"} {
+		var s string
+		if err := ctx.CallActivity("Hello", city).Await(&s); err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+func hello(_ context.Context, city string) (string, error) { return "Hello " + city + "!", nil }
+
+const helloOutput = `["Hello Tokyo!","Hello Seattle!","Hello London!"]`
+
+func open(t *testing.T, opts durable.Options, register func(rt *durable.Runtime)) *durable.Runtime {
+	t.Helper()
+	if opts.Logger == nil {
+		opts.Logger = quiet
+	}
+	rt, err := durable.Open(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	register(rt)
+	if err := rt.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = rt.Close() })
+	return rt
+}
+
+func registerHello(rt *durable.Runtime) {
+	must(rt.RegisterOrchestrator("HelloCities", helloCities))
+	must(rt.RegisterActivity("Hello", hello))
+}
+
+func must(err error) {
+	if err != nil {
+		panic(err)
+	}
+}
+
+func waitCtx(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func TestHelloCitiesCompletesInMemoryAndOnDisk(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		dir  string
+	}{{"in memory", ""}, {"on disk", t.TempDir()}} {
+		t.Run(tc.name, func(t *testing.T) {
+			rt := open(t, durable.Options{Dir: tc.dir}, registerHello)
+			ctx := waitCtx(t)
+			c := rt.Client()
+			id, err := c.Start(ctx, "HelloCities", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			st, err := c.WaitForCompletion(ctx, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st.RuntimeStatus != durable.StatusCompleted || string(st.Output) != helloOutput {
+				t.Fatalf("status %s output %s failure %v", st.RuntimeStatus, st.Output, st.Failure)
+			}
+			if st.Name != "HelloCities" || st.InstanceID != id || st.CreatedAt.IsZero() || st.LastUpdatedAt.Before(st.CreatedAt) {
+				t.Fatalf("status fields: %+v", st)
+			}
+			var out []string
+			if err := st.DecodeOutput(&out); err != nil || len(out) != 3 {
+				t.Fatalf("decode output: %v %v", out, err)
+			}
+			events, err := c.History(ctx, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var scheduled int
+			for _, ev := range events {
+				if ev.Type == history.TaskScheduled {
+					scheduled++
+				}
+			}
+			if scheduled != 3 || events[len(events)-1].Type != history.ExecutionCompleted {
+				t.Fatalf("history: %d scheduled, last %s", scheduled, events[len(events)-1].Type)
+			}
+		})
+	}
+}
+
+func TestManyConcurrentInstancesAllComplete(t *testing.T) {
+	rt := open(t, durable.Options{Dir: t.TempDir()}, registerHello)
+	ctx := waitCtx(t)
+	c := rt.Client()
+	const n = 300
+	ids := make([]string, n)
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := range ids {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			id, err := c.Start(ctx, "HelloCities", nil)
+			if err != nil {
+				errs <- err
+				return
+			}
+			ids[i] = id
+			st, err := c.WaitForCompletion(ctx, id)
+			if err != nil {
+				errs <- err
+				return
+			}
+			if string(st.Output) != helloOutput {
+				errs <- fmt.Errorf("%s: %s %s", id, st.RuntimeStatus, st.Output)
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+}
+
+func TestInputIsPassedToTheOrchestratorAndOutputReturned(t *testing.T) {
+	rt := open(t, durable.Options{}, func(rt *durable.Runtime) {
+		must(rt.RegisterOrchestrator("Sum", func(ctx *orchestration.Context) (any, error) {
+			var in []int
+			if err := ctx.Input(&in); err != nil {
+				return nil, err
+			}
+			total := 0
+			for _, v := range in {
+				d, err := orchestration.Await[int](ctx.CallActivity("Double", v))
+				if err != nil {
+					return nil, err
+				}
+				total += d
+			}
+			return total, nil
+		}))
+		must(rt.RegisterActivity("Double", func(_ context.Context, v int) (int, error) { return 2 * v, nil }))
+	})
+	ctx := waitCtx(t)
+	id, err := rt.Client().Start(ctx, "Sum", []int{1, 2, 3}, durable.WithInstanceID("sum-1"))
+	if err != nil || id != "sum-1" {
+		t.Fatalf("start: %q %v", id, err)
+	}
+	st, err := rt.Client().WaitForCompletion(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(st.Output) != "12" || string(st.Input) != "[1,2,3]" {
+		t.Fatalf("input %s output %s", st.Input, st.Output)
+	}
+}
+
+type insufficientFunds struct{ need int }
+
+func (e *insufficientFunds) Error() string     { return fmt.Sprintf("need %d more", e.need) }
+func (e *insufficientFunds) ErrorType() string { return "InsufficientFunds" }
+
+func TestActivityFailureIsATypedErrorTheOrchestratorCanHandle(t *testing.T) {
+	rt := open(t, durable.Options{}, func(rt *durable.Runtime) {
+		must(rt.RegisterOrchestrator("Pay", func(ctx *orchestration.Context) (any, error) {
+			err := ctx.CallActivity("Charge", 10).Await(nil)
+			var tf *orchestration.TaskFailedError
+			if errors.As(err, &tf) && tf.Failure.ErrorType == "InsufficientFunds" {
+				return "declined: " + tf.Failure.Message, nil
+			}
+			return "charged", err
+		}))
+		must(rt.RegisterActivity("Charge", func(_ context.Context, amount int) error { return &insufficientFunds{need: amount} }))
+	})
+	ctx := waitCtx(t)
+	id, _ := rt.Client().Start(ctx, "Pay", nil)
+	st, err := rt.Client().WaitForCompletion(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.RuntimeStatus != durable.StatusCompleted || string(st.Output) != `"declined: need 10 more"` {
+		t.Fatalf("%s %s %v", st.RuntimeStatus, st.Output, st.Failure)
+	}
+}
+
+func TestUnhandledActivityFailureFailsTheInstance(t *testing.T) {
+	rt := open(t, durable.Options{}, func(rt *durable.Runtime) {
+		must(rt.RegisterOrchestrator("Fail", func(ctx *orchestration.Context) (any, error) {
+			return nil, ctx.CallActivity("Boom", nil).Await(nil)
+		}))
+		must(rt.RegisterActivity("Boom", func(context.Context) error { return errors.New("disk on fire") }))
+	})
+	ctx := waitCtx(t)
+	id, _ := rt.Client().Start(ctx, "Fail", nil)
+	st, err := rt.Client().WaitForCompletion(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.RuntimeStatus != durable.StatusFailed || st.Failure == nil || !strings.Contains(st.Failure.Message, "disk on fire") {
+		t.Fatalf("%s %+v", st.RuntimeStatus, st.Failure)
+	}
+}
+
+func TestPanicsFailTheInstanceNotTheNode(t *testing.T) {
+	rt := open(t, durable.Options{}, func(rt *durable.Runtime) {
+		registerHello(rt)
+		must(rt.RegisterOrchestrator("PanicInOrchestrator", func(ctx *orchestration.Context) (any, error) {
+			panic("orchestrator bug")
+		}))
+		must(rt.RegisterOrchestrator("PanicInActivity", func(ctx *orchestration.Context) (any, error) {
+			return nil, ctx.CallActivity("Panics", nil).Await(nil)
+		}))
+		must(rt.RegisterActivity("Panics", func(context.Context) error { panic("activity bug") }))
+	})
+	ctx := waitCtx(t)
+	c := rt.Client()
+	for name, want := range map[string]string{"PanicInOrchestrator": "orchestrator bug", "PanicInActivity": "activity bug"} {
+		id, err := c.Start(ctx, name, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, err := c.WaitForCompletion(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.RuntimeStatus != durable.StatusFailed || !strings.Contains(st.Failure.Message, want) {
+			t.Fatalf("%s: %s %+v", name, st.RuntimeStatus, st.Failure)
+		}
+		if name == "PanicInOrchestrator" && (st.Failure.ErrorType != "panic" || !strings.Contains(st.Failure.StackTrace, "durable_test.go")) {
+			t.Fatalf("%s: failure %+v", name, st.Failure)
+		}
+	}
+	// The node goes on.
+	id, _ := c.Start(ctx, "HelloCities", nil)
+	if st, err := c.WaitForCompletion(ctx, id); err != nil || string(st.Output) != helloOutput {
+		t.Fatalf("after panics: %v %v", st, err)
+	}
+}
+
+func TestBadInputGetsClearErrorsAndChangesNothing(t *testing.T) {
+	rt := open(t, durable.Options{MaxPayloadBytes: 100}, registerHello)
+	ctx := waitCtx(t)
+	c := rt.Client()
+	cases := []struct {
+		name  string
+		orch  string
+		input any
+		opts  []durable.StartOption
+		want  error
+	}{
+		{"unknown orchestrator", "Nope", nil, nil, durable.ErrOrchestratorNotRegistered},
+		{"id with slash", "HelloCities", nil, []durable.StartOption{durable.WithInstanceID("a/b")}, durable.ErrInvalidInstanceID},
+		{"id starting with @", "HelloCities", nil, []durable.StartOption{durable.WithInstanceID("@x")}, durable.ErrInvalidInstanceID},
+		{"id with control char", "HelloCities", nil, []durable.StartOption{durable.WithInstanceID("a\x00b")}, durable.ErrInvalidInstanceID},
+		{"id too long", "HelloCities", nil, []durable.StartOption{durable.WithInstanceID(strings.Repeat("x", 257))}, durable.ErrInvalidInstanceID},
+		{"invalid raw JSON", "HelloCities", json.RawMessage(`{"a":`), nil, durable.ErrInvalidInput},
+		{"unencodable input", "HelloCities", func() {}, nil, durable.ErrInvalidInput},
+		{"payload too large", "HelloCities", strings.Repeat("x", 200), nil, durable.ErrPayloadTooLarge},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			opts := append(tc.opts, durable.WithInstanceID("bad-input-probe"))
+			if len(tc.opts) > 0 {
+				opts = tc.opts
+			}
+			_, err := c.Start(ctx, tc.orch, tc.input, opts...)
+			if !errors.Is(err, tc.want) {
+				t.Fatalf("err %v, want %v", err, tc.want)
+			}
+			if _, err := c.Status(ctx, "bad-input-probe"); !errors.Is(err, durable.ErrInstanceNotFound) {
+				t.Fatalf("an instance was created: %v", err)
+			}
+		})
+	}
+	if _, err := c.Status(ctx, "never-started"); !errors.Is(err, durable.ErrInstanceNotFound) {
+		t.Fatalf("status of unknown: %v", err)
+	}
+}
+
+func TestStartingARunningIDIsAnErrorAndAFinishedOneIsReplaced(t *testing.T) {
+	release := make(chan struct{})
+	var runs atomic.Int32
+	rt := open(t, durable.Options{}, func(rt *durable.Runtime) {
+		must(rt.RegisterOrchestrator("Slow", func(ctx *orchestration.Context) (any, error) {
+			var n int32
+			err := ctx.CallActivity("Block", nil).Await(&n)
+			return n, err
+		}))
+		must(rt.RegisterActivity("Block", func(ctx context.Context) (int32, error) {
+			select {
+			case <-release:
+			case <-ctx.Done():
+				return 0, ctx.Err()
+			}
+			return runs.Add(1), nil
+		}))
+	})
+	ctx := waitCtx(t)
+	c := rt.Client()
+	if _, err := c.Start(ctx, "Slow", nil, durable.WithInstanceID("once")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Start(ctx, "Slow", nil, durable.WithInstanceID("once")); !errors.Is(err, durable.ErrInstanceExists) {
+		t.Fatalf("second start: %v", err)
+	}
+	close(release)
+	st, err := c.WaitForCompletion(ctx, "once")
+	if err != nil || string(st.Output) != "1" {
+		t.Fatalf("%v %v", st, err)
+	}
+	if _, err := c.Start(ctx, "Slow", nil, durable.WithInstanceID("once")); err != nil {
+		t.Fatalf("restart of a finished id: %v", err)
+	}
+	st, err = c.WaitForCompletion(ctx, "once")
+	if err != nil || string(st.Output) != "2" {
+		t.Fatalf("%v %v", st, err)
+	}
+	events, _ := c.History(ctx, "once")
+	if n := len(events); n != 6 {
+		t.Fatalf("the replaced instance's history has %d events, want only the new execution's 6", n)
+	}
+}
+
+func TestReopenAfterCleanShutdownKeepsStatusesAndOutputs(t *testing.T) {
+	dir := t.TempDir()
+	rt := open(t, durable.Options{Dir: dir}, registerHello)
+	ctx := waitCtx(t)
+	var ids []string
+	for i := 0; i < 5; i++ {
+		id, err := rt.Client().Start(ctx, "HelloCities", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := rt.Client().WaitForCompletion(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	if err := rt.Close(); err != nil {
+		t.Fatal(err)
+	}
+	rt2 := open(t, durable.Options{Dir: dir}, registerHello)
+	for _, id := range ids {
+		st, err := rt2.Client().Status(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.RuntimeStatus != durable.StatusCompleted || string(st.Output) != helloOutput {
+			t.Fatalf("%s after reopen: %s %s", id, st.RuntimeStatus, st.Output)
+		}
+	}
+}
+
+func TestShutdownMidFlightThenReopenFinishesTheInstances(t *testing.T) {
+	dir := t.TempDir()
+	gate := make(chan struct{})
+	var first atomic.Bool
+	first.Store(true)
+	register := func(rt *durable.Runtime) {
+		must(rt.RegisterOrchestrator("HelloCities", helloCities))
+		must(rt.RegisterActivity("Hello", func(ctx context.Context, city string) (string, error) {
+			if first.Load() && city == "Seattle" {
+				<-gate // hold the first runtime's Seattle until shutdown
+				return "", ctx.Err()
+			}
+			return "Hello " + city + "!", nil
+		}))
+	}
+	rt := open(t, durable.Options{Dir: dir}, register)
+	ctx := waitCtx(t)
+	id, err := rt.Client().Start(ctx, "HelloCities", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		events, _ := rt.Client().History(ctx, id)
+		if len(events) >= 6 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	go func() { time.Sleep(50 * time.Millisecond); close(gate) }()
+	if err := rt.Close(); err != nil {
+		t.Fatal(err)
+	}
+	first.Store(false)
+	rt2 := open(t, durable.Options{Dir: dir}, register)
+	st, err := rt2.Client().WaitForCompletion(ctx, id)
+	if err != nil || string(st.Output) != helloOutput {
+		t.Fatalf("after reopen: %+v %v", st, err)
+	}
+}
+
+func TestPassivatedInstanceIsReactivatedByItsNextMessage(t *testing.T) {
+	rt := open(t, durable.Options{IdleTimeout: 20 * time.Millisecond}, func(rt *durable.Runtime) {
+		must(rt.RegisterOrchestrator("Slow", func(ctx *orchestration.Context) (any, error) {
+			var s string
+			err := ctx.CallActivity("Sleep", nil).Await(&s)
+			return s, err
+		}))
+		must(rt.RegisterActivity("Sleep", func(ctx context.Context) (string, error) {
+			time.Sleep(100 * time.Millisecond)
+			return "slept", nil
+		}))
+	})
+	ctx := waitCtx(t)
+	for i := 0; i < 3; i++ {
+		id, err := rt.Client().Start(ctx, "Slow", nil, durable.WithInstanceID("p"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, err := rt.Client().WaitForCompletion(ctx, id)
+		if err != nil || string(st.Output) != `"slept"` {
+			t.Fatalf("%v %v", st, err)
+		}
+		time.Sleep(60 * time.Millisecond) // let it passivate
+	}
+}
+
+func TestLockedDirectoryGivesAClearError(t *testing.T) {
+	dir := t.TempDir()
+	open(t, durable.Options{Dir: dir}, registerHello)
+	_, err := durable.Open(durable.Options{Dir: dir, Logger: quiet})
+	if !errors.Is(err, durable.ErrLocked) || !strings.Contains(err.Error(), dir) {
+		t.Fatalf("err %v", err)
+	}
+}
+
+func TestCorruptDirectoryGivesAClearError(t *testing.T) {
+	dir := t.TempDir()
+	rt := open(t, durable.Options{Dir: dir}, registerHello)
+	must(rt.Close())
+	manifest := filepath.Join(dir, "partition-000", "MANIFEST")
+	if err := os.WriteFile(manifest, []byte("this is not a manifest"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := durable.Open(durable.Options{Dir: dir, Logger: quiet})
+	if err == nil || !strings.Contains(err.Error(), filepath.Join(dir, "partition-000")) {
+		t.Fatalf("err %v", err)
+	}
+}
+
+func TestActivityContextCarriesTaskInfo(t *testing.T) {
+	got := make(chan orchestration.ActivityInfo, 1)
+	rt := open(t, durable.Options{}, func(rt *durable.Runtime) {
+		must(rt.RegisterOrchestrator("Info", func(ctx *orchestration.Context) (any, error) {
+			return nil, ctx.CallActivity("Probe", nil).Await(nil)
+		}))
+		must(rt.RegisterActivity("Probe", func(ctx context.Context) error {
+			info, _ := orchestration.ActivityInfoFrom(ctx)
+			got <- info
+			return nil
+		}))
+	})
+	ctx := waitCtx(t)
+	id, _ := rt.Client().Start(ctx, "Info", nil)
+	if _, err := rt.Client().WaitForCompletion(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	info := <-got
+	if info.InstanceID != id || info.Name != "Probe" || info.TaskID != 0 || info.Attempt != 1 {
+		t.Fatalf("info %+v", info)
+	}
+}
+
+func TestRegisteringBadActivitiesIsAnError(t *testing.T) {
+	rt, err := durable.Open(durable.Options{Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Close()
+	for _, fn := range []any{42, func() {}, func(int) error { return nil }, func(context.Context) int { return 0 }, func(context.Context, int, int) error { return nil }} {
+		if err := rt.RegisterActivity("X", fn); !errors.Is(err, durable.ErrInvalidInput) {
+			t.Errorf("%T: %v", fn, err)
+		}
+	}
+	must(rt.RegisterActivity("X", hello))
+	if err := rt.RegisterActivity("X", hello); !errors.Is(err, durable.ErrAlreadyRegistered) {
+		t.Fatalf("duplicate: %v", err)
+	}
+}

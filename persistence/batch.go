@@ -1,0 +1,270 @@
+package persistence
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/dgraph-io/badger/v4"
+)
+
+type opKind uint8
+
+const (
+	opPutInstance opKind = iota + 1
+	opAppendHistory
+	opDeleteHistory
+	opPutActivity
+	opDeleteActivity
+	opDeleteActivities
+	opPutInbox
+	opDeleteInbox
+	opDeleteInstance
+)
+
+type op struct {
+	kind    opKind
+	id      string
+	gen     uint32
+	seq     uint32 // first history seq
+	n       uint64 // task id or inbox seq
+	data    []byte // encoded record or inbox message
+	events  [][]byte
+	status  Status // PutInstance: new status (index key)
+	created uint64 // PutInstance: created-at nanos (index key)
+}
+
+// Batch is a list of writes applied atomically by Partition.Commit: either
+// all of them are committed or none. The zero value is an empty batch ready
+// to use. Methods only record operations; nothing happens until Commit, and
+// operations are applied in the order they were recorded.
+//
+// A Batch keeps references to the byte slices passed to it (history events,
+// inbox messages): do not modify them until Commit returns. PutInstance
+// encodes the record immediately, so the record may be reused at once.
+// A Batch is not safe for concurrent use and must not be committed twice.
+type Batch struct {
+	ops []op
+
+	// Conservative estimate of what the batch costs in a Badger
+	// transaction (see estimateEntry); prefix deletes count one entry.
+	estCount int64
+	estSize  int64
+	rawSize  int64 // bytes of all keys and values, for the memory cap of a group
+}
+
+// estimateEntry returns an upper estimate of what one key/value costs against
+// Badger's transaction limits: Badger counts len(key)+len(value)+2 (+10 for
+// the version suffix), or key+12 (+12) for a value that goes to the value
+// log. We add a little slack.
+func estimateEntry(keyLen, valLen int) int64 {
+	if valLen >= valueThreshold {
+		valLen = 12
+	}
+	return int64(keyLen + valLen + 20)
+}
+
+func (b *Batch) add(o op, entries int64, size int64, raw int) {
+	b.ops = append(b.ops, o)
+	b.estCount += entries
+	b.estSize += size
+	b.rawSize += int64(raw)
+}
+
+// PutInstance writes the instance record. At commit time the old record (if
+// any) is read inside the transaction and the status (s/) and created-time
+// (c/) index entries are moved to match the new record.
+func (b *Batch) PutInstance(rec *InstanceRecord) {
+	data := EncodeInstanceRecord(rec)
+	idl := len(rec.ID)
+	// i/ put, s/ and c/ put, old s/ and c/ delete.
+	size := estimateEntry(2+idl, len(data)) + 2*estimateEntry(3+idl, 0) + 2*estimateEntry(10+idl, 0)
+	b.add(op{kind: opPutInstance, id: rec.ID, data: data, status: rec.Status, created: createdNanos(rec.CreatedAt)},
+		5, size, len(data)+3*idl)
+}
+
+// AppendHistory writes events as history entries firstSeq, firstSeq+1, ... of
+// generation gen of instance id.
+func (b *Batch) AppendHistory(id string, gen uint32, firstSeq uint32, events [][]byte) {
+	if len(events) == 0 {
+		return
+	}
+	var size int64
+	raw := 0
+	for _, e := range events {
+		size += estimateEntry(len(id)+11, len(e))
+		raw += len(id) + 11 + len(e)
+	}
+	b.add(op{kind: opAppendHistory, id: id, gen: gen, seq: firstSeq, events: events}, int64(len(events)), size, raw)
+}
+
+// DeleteHistory deletes all history events of instance id, of every
+// generation (a prefix scan inside the transaction). Every deleted event
+// counts against the transaction size limit, so a very long history (tens of
+// thousands of events) may make the batch fail with ErrBatchTooLarge.
+func (b *Batch) DeleteHistory(id string) {
+	b.add(op{kind: opDeleteHistory, id: id}, 1, estimateEntry(len(id)+11, 0), len(id))
+}
+
+// PutPendingActivity records that activity task taskID of instance id is
+// scheduled and not yet completed (the recovery index).
+func (b *Batch) PutPendingActivity(id string, taskID uint64) {
+	b.add(op{kind: opPutActivity, id: id, n: taskID}, 1, estimateEntry(len(id)+11, 0), len(id)+11)
+}
+
+// DeletePendingActivity removes one pending activity entry.
+func (b *Batch) DeletePendingActivity(id string, taskID uint64) {
+	b.add(op{kind: opDeleteActivity, id: id, n: taskID}, 1, estimateEntry(len(id)+11, 0), len(id)+11)
+}
+
+// DeletePendingActivities removes all pending activity entries of instance id
+// (a prefix scan inside the transaction).
+func (b *Batch) DeletePendingActivities(id string) {
+	b.add(op{kind: opDeleteActivities, id: id}, 1, estimateEntry(len(id)+11, 0), len(id))
+}
+
+// PutInbox stores an undelivered message for instance id under sequence
+// number seq (see Partition.NextInboxSeq). Messages load in seq order.
+func (b *Batch) PutInbox(id string, seq uint64, msg []byte) {
+	b.add(op{kind: opPutInbox, id: id, n: seq, data: msg}, 1, estimateEntry(len(id)+11, len(msg)), len(id)+11+len(msg))
+}
+
+// DeleteInbox removes one inbox message.
+func (b *Batch) DeleteInbox(id string, seq uint64) {
+	b.add(op{kind: opDeleteInbox, id: id, n: seq}, 1, estimateEntry(len(id)+11, 0), len(id)+11)
+}
+
+// DeleteInstance purges instance id: its record, its status and created-time
+// index entries, its history (all generations), its pending activities and its
+// inbox. Like DeleteHistory, a very long history counts against the
+// transaction size limit.
+func (b *Batch) DeleteInstance(id string) {
+	b.add(op{kind: opDeleteInstance, id: id}, 6, 6*estimateEntry(len(id)+11, 0), len(id))
+}
+
+// Empty reports whether no operation has been recorded.
+func (b *Batch) Empty() bool { return len(b.ops) == 0 }
+
+// apply performs the batch's operations in txn, in order. On error the
+// transaction holds part of the batch and must be discarded.
+func (b *Batch) apply(txn *badger.Txn) error {
+	for i := range b.ops {
+		o := &b.ops[i]
+		if err := validID(o.id); err != nil {
+			return err
+		}
+		if err := o.apply(txn); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (o *op) apply(txn *badger.Txn) error {
+	switch o.kind {
+	case opPutInstance:
+		key := instanceKey(o.id)
+		old, err := loadInstanceTxn(txn, o.id)
+		switch {
+		case err == nil:
+			if err := txn.Delete(statusKey(old.Status, o.id)); err != nil {
+				return err
+			}
+			if err := txn.Delete(createdKey(createdNanos(old.CreatedAt), o.id)); err != nil {
+				return err
+			}
+		case errors.Is(err, ErrNotFound):
+		default:
+			return fmt.Errorf("put instance %q: read old record: %w", o.id, err)
+		}
+		if err := txn.Set(key, o.data); err != nil {
+			return err
+		}
+		if err := txn.Set(statusKey(o.status, o.id), nil); err != nil {
+			return err
+		}
+		return txn.Set(createdKey(o.created, o.id), nil)
+	case opAppendHistory:
+		for i, e := range o.events {
+			if err := txn.Set(historyKey(o.id, o.gen, o.seq+uint32(i)), e); err != nil {
+				return err
+			}
+		}
+		return nil
+	case opDeleteHistory:
+		return deletePrefix(txn, historyPrefix(o.id))
+	case opPutActivity:
+		return txn.Set(activityKey(o.id, o.n), nil)
+	case opDeleteActivity:
+		return txn.Delete(activityKey(o.id, o.n))
+	case opDeleteActivities:
+		return deletePrefix(txn, activityPrefix(o.id))
+	case opPutInbox:
+		return txn.Set(inboxKey(o.id, o.n), o.data)
+	case opDeleteInbox:
+		return txn.Delete(inboxKey(o.id, o.n))
+	case opDeleteInstance:
+		old, err := loadInstanceTxn(txn, o.id)
+		switch {
+		case err == nil:
+			if err := txn.Delete(statusKey(old.Status, o.id)); err != nil {
+				return err
+			}
+			if err := txn.Delete(createdKey(createdNanos(old.CreatedAt), o.id)); err != nil {
+				return err
+			}
+			if err := txn.Delete(instanceKey(o.id)); err != nil {
+				return err
+			}
+		case errors.Is(err, ErrNotFound):
+		default:
+			return fmt.Errorf("delete instance %q: read old record: %w", o.id, err)
+		}
+		for _, p := range [][]byte{historyPrefix(o.id), activityPrefix(o.id), inboxPrefix(o.id)} {
+			if err := deletePrefix(txn, p); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return fmt.Errorf("unknown batch operation %d", o.kind)
+}
+
+// deletePrefix deletes every key under prefix, including keys written
+// earlier in the same transaction (Badger's iterators in an update
+// transaction see its pending writes). Keys are collected first and the
+// iterator closed before deleting: Badger allows one iterator at a time per
+// read-write transaction.
+func deletePrefix(txn *badger.Txn, prefix []byte) error {
+	var keys [][]byte
+	it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
+	for it.Rewind(); it.Valid(); it.Next() {
+		keys = append(keys, it.Item().KeyCopy(nil))
+	}
+	it.Close()
+	for _, k := range keys {
+		if err := txn.Delete(k); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func loadInstanceTxn(txn *badger.Txn, id string) (*InstanceRecord, error) {
+	item, err := txn.Get(instanceKey(id))
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return nil, fmt.Errorf("instance %q: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return nil, err
+	}
+	var rec *InstanceRecord
+	err = item.Value(func(v []byte) error {
+		var derr error
+		rec, derr = DecodeInstanceRecord(v)
+		return derr
+	})
+	if err != nil {
+		return nil, fmt.Errorf("instance %q: %w", id, err)
+	}
+	return rec, nil
+}

@@ -1,0 +1,262 @@
+// Package persistence is the Badger store of a durable task hub: one Badger
+// database per partition, the key layout of every record family, the binary
+// codecs of the records it owns, and a group committer that merges the
+// concurrent writes of a partition into one transaction (one fsync).
+//
+// It knows keys, values and transactions, nothing about actors; history
+// events and inbox messages are opaque bytes encoded by other packages. It
+// starts no goroutines of its own beyond Badger's.
+package persistence
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+)
+
+// DefaultPartitions is the partition count of a new hub when
+// Options.Partitions is 0.
+const DefaultPartitions = 4
+
+// maxPartitions bounds Options.Partitions: each partition is a Badger
+// database with its own memtables, caches and goroutines.
+const maxPartitions = 1024
+
+// hubFormat is the "format" of hub.json this package writes and reads.
+const hubFormat = 1
+
+const hubFileName = "hub.json"
+
+// Errors returned by this package; test with errors.Is.
+var (
+	// ErrNotFound: the record does not exist.
+	ErrNotFound = errors.New("not found")
+	// ErrLocked: a partition directory is locked by another process (or by
+	// another open Hub in this process).
+	ErrLocked = errors.New("directory locked by another process")
+	// ErrPartitionMismatch: Options.Partitions differs from the partition
+	// count recorded when the hub was created.
+	ErrPartitionMismatch = errors.New("partition count mismatch")
+	// ErrBatchTooLarge: one batch alone exceeds Badger's transaction limits;
+	// nothing of it was written.
+	ErrBatchTooLarge = errors.New("batch too large for one transaction")
+	// ErrClosed: the hub (or partition) is closed.
+	ErrClosed = errors.New("store closed")
+)
+
+// Options configure Open.
+type Options struct {
+	// Dir is the hub directory, created if missing. "" keeps everything in
+	// memory (for tests): nothing survives Close.
+	Dir string
+	// Partitions is the number of partitions. 0 means the number recorded in
+	// the hub, or DefaultPartitions for a new hub. A non-zero value that
+	// differs from the recorded one fails with ErrPartitionMismatch: the
+	// count is fixed at creation because ids are hashed onto partitions.
+	Partitions int
+	// NoSync trades durability for latency. false (the default): Commit
+	// returns only once the transaction is fsynced, so every committed batch
+	// survives a power cut or OS crash (Badger SyncWrites). true: Commit
+	// returns once the transaction is in the write-ahead log in the OS page
+	// cache; committed batches survive a crash of the process, but the last
+	// ones (whatever the OS had not yet written back) may be lost on a power
+	// cut or OS crash. With group commit, NoSync is rarely worth it.
+	NoSync bool
+	// Logger receives this package's logs and Badger's (Badger's Infof and
+	// Debugf at Debug level, Warningf at Warn, Errorf at Error). nil means
+	// slog.Default().
+	Logger *slog.Logger
+}
+
+// Hub is an open task hub: a fixed set of partitions, each a Badger database.
+// Its methods are safe for concurrent use.
+type Hub struct {
+	dir        string
+	parts      []*Partition
+	log        *slog.Logger
+	closeOnce  sync.Once
+	closeError error
+}
+
+type hubFile struct {
+	Format     int `json:"format"`
+	Partitions int `json:"partitions"`
+}
+
+// Open opens (or creates) the hub in opts.Dir, or an in-memory hub when
+// opts.Dir is "". Errors name the file or directory at fault; a partition
+// directory held by another process fails with ErrLocked. On error nothing
+// stays open.
+func Open(opts Options) (*Hub, error) {
+	log := opts.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	if opts.Partitions < 0 || opts.Partitions > maxPartitions {
+		return nil, fmt.Errorf("open hub: Partitions = %d, want 0..%d", opts.Partitions, maxPartitions)
+	}
+	n := opts.Partitions
+	if opts.Dir != "" {
+		var err error
+		n, err = prepareHubDir(opts.Dir, opts.Partitions)
+		if err != nil {
+			return nil, err
+		}
+	} else if n == 0 {
+		n = DefaultPartitions
+	}
+
+	h := &Hub{dir: opts.Dir, log: log, parts: make([]*Partition, 0, n)}
+	for i := 0; i < n; i++ {
+		dir := ""
+		if opts.Dir != "" {
+			dir = filepath.Join(opts.Dir, partitionDirName(i))
+		}
+		p, err := openPartition(i, dir, opts.NoSync, log)
+		if err != nil {
+			for _, q := range h.parts {
+				if cerr := q.close(); cerr != nil {
+					log.Error("close partition after failed open", "partition", q.index, "err", cerr)
+				}
+			}
+			return nil, err
+		}
+		h.parts = append(h.parts, p)
+	}
+	log.Debug("hub opened", "dir", opts.Dir, "partitions", n, "sync", !opts.NoSync)
+	return h, nil
+}
+
+func partitionDirName(i int) string { return fmt.Sprintf("partition-%03d", i) }
+
+// prepareHubDir creates dir and its hub.json if needed and returns the
+// partition count to use.
+func prepareHubDir(dir string, want int) (int, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return 0, fmt.Errorf("create hub directory %s: %w", dir, err)
+	}
+	path := filepath.Join(dir, hubFileName)
+	data, err := os.ReadFile(path)
+	switch {
+	case err == nil:
+		var hf hubFile
+		if err := json.Unmarshal(data, &hf); err != nil {
+			return 0, fmt.Errorf("read hub file %s: corrupt: %w", path, err)
+		}
+		if hf.Format != hubFormat {
+			return 0, fmt.Errorf("read hub file %s: unsupported format %d (want %d)", path, hf.Format, hubFormat)
+		}
+		if hf.Partitions < 1 || hf.Partitions > maxPartitions {
+			return 0, fmt.Errorf("read hub file %s: corrupt: partitions = %d", path, hf.Partitions)
+		}
+		if want != 0 && want != hf.Partitions {
+			return 0, fmt.Errorf("open hub %s: %w: options ask for %d partitions, the hub was created with %d",
+				dir, ErrPartitionMismatch, want, hf.Partitions)
+		}
+		return hf.Partitions, nil
+	case errors.Is(err, fs.ErrNotExist):
+		// A new hub. Partition directories without hub.json mean someone
+		// removed it: refuse rather than guess the count.
+		if ents, rerr := os.ReadDir(dir); rerr == nil {
+			for _, e := range ents {
+				if strings.HasPrefix(e.Name(), "partition-") {
+					return 0, fmt.Errorf("open hub %s: %s is missing but %s exists", dir, path, filepath.Join(dir, e.Name()))
+				}
+			}
+		}
+		if want == 0 {
+			want = DefaultPartitions
+		}
+		if err := writeHubFile(dir, path, hubFile{Format: hubFormat, Partitions: want}); err != nil {
+			return 0, err
+		}
+		return want, nil
+	default:
+		return 0, fmt.Errorf("read hub file %s: %w", path, err)
+	}
+}
+
+// writeHubFile writes hub.json atomically: temp file, fsync, rename, fsync
+// the directory (so the rename itself survives a power cut).
+func writeHubFile(dir, path string, hf hubFile) error {
+	data, err := json.Marshal(hf)
+	if err != nil {
+		return fmt.Errorf("write hub file %s: %w", path, err)
+	}
+	data = append(data, '\n')
+	tmp, err := os.CreateTemp(dir, hubFileName+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("write hub file %s: %w", path, err)
+	}
+	tmpName := tmp.Name()
+	fail := func(err error) error {
+		tmp.Close()
+		os.Remove(tmpName)
+		return fmt.Errorf("write hub file %s: %w", path, err)
+	}
+	if _, err := tmp.Write(data); err != nil {
+		return fail(err)
+	}
+	if err := tmp.Sync(); err != nil {
+		return fail(err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fail(err)
+	}
+	if err := os.Rename(tmpName, path); err != nil {
+		os.Remove(tmpName)
+		return fmt.Errorf("write hub file %s: %w", path, err)
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("sync hub directory %s: %w", dir, err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("sync hub directory %s: %w", dir, err)
+	}
+	return nil
+}
+
+// Partitions returns the number of partitions, fixed at hub creation.
+func (h *Hub) Partitions() int { return len(h.parts) }
+
+// PartitionOf returns the partition that owns id: FNV-1a 64 of the id's
+// bytes, modulo the partition count. This mapping is part of the on-disk
+// format and must never change.
+func (h *Hub) PartitionOf(id string) int {
+	return partitionOf(id, len(h.parts))
+}
+
+func partitionOf(id string, n int) int {
+	f := fnv.New64a()
+	f.Write([]byte(id))
+	return int(f.Sum64() % uint64(n))
+}
+
+// Partition returns partition i. It panics if i is not in [0, Partitions()).
+func (h *Hub) Partition(i int) *Partition { return h.parts[i] }
+
+// Close closes every partition. Commits already queued are completed first;
+// later Commits and reads fail with ErrClosed. Calling Close again returns
+// the first call's result.
+func (h *Hub) Close() error {
+	h.closeOnce.Do(func() {
+		var errs []error
+		for _, p := range h.parts {
+			if err := p.close(); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		h.closeError = errors.Join(errs...)
+		h.log.Debug("hub closed", "dir", h.dir)
+	})
+	return h.closeError
+}

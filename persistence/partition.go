@@ -1,0 +1,617 @@
+package persistence
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+)
+
+// valueThreshold: values of at least this size go to Badger's value log
+// instead of the LSM tree. 64 KiB keeps ordinary history events, records and
+// messages in the LSM (one read, compaction-friendly) while big JSON payloads
+// stop bloating the tree and its compactions.
+const valueThreshold = 64 << 10
+
+// maxGroupBytes caps the raw bytes (keys + values, including those that go
+// to the value log and so barely count against Badger's limits) merged into
+// one group-commit transaction, to bound the leader's memory. A batch larger
+// than this alone still commits, alone.
+const maxGroupBytes = 64 << 20
+
+// badgerOptions returns the Badger options of one partition. Badger's
+// defaults are sized for a dedicated database server (64 MiB memtables x 5,
+// a 256 MiB block cache, 1 GiB value log files, 4 compactors); a hub hosts
+// several partitions inside someone else's process, so every knob is sized
+// down.
+func badgerOptions(dir string, noSync bool, log *slog.Logger, part int) badger.Options {
+	o := badger.DefaultOptions(dir)
+	if dir == "" {
+		o = o.WithInMemory(true)
+	}
+	return o.
+		// Durability: fsync the WAL (value log) on every transaction commit.
+		// Group commit makes that one fsync per merged batch.
+		WithSyncWrites(!noSync).
+		// 16 MiB memtables, at most 2 (one being written, one being
+		// flushed): ~32 MiB of write buffer per partition. This also sets
+		// the transaction limits (maxBatchSize = 15% of MemTableSize ≈
+		// 2.4 MiB) that bound a group commit.
+		WithMemTableSize(16 << 20).
+		WithNumMemtables(2).
+		// Block cache: 8 MiB per partition is enough for the hot working
+		// set of recently touched instances (recent data is mostly still in
+		// the memtables); the OS page cache backs the rest.
+		WithBlockCacheSize(8 << 20).
+		// Index cache: small and bounded, so table indexes and bloom
+		// filters do not grow with the data set (0 would keep all of them in
+		// memory).
+		WithIndexCacheSize(4 << 20).
+		// Two compactors: the minimum Badger accepts (besides zero), which
+		// keeps L0 drained without taking every core of a 2-core machine.
+		WithNumCompactors(2).
+		// See valueThreshold.
+		WithValueThreshold(valueThreshold).
+		// 64 MiB value log files: smaller files are rewritten sooner by
+		// value log GC and preallocate/mmap less.
+		WithValueLogFileSize(64 << 20).
+		// Only one writer per partition exists (the group commit leader), so
+		// conflict detection would only cost memory and CPU.
+		WithDetectConflicts(false).
+		// Badger's metrics are process-global expvars; not ours to publish.
+		WithMetricsEnabled(false).
+		WithLogger(badgerLogger{log: log.With("partition", part)})
+}
+
+// badgerLogger routes Badger's logs to slog. Badger's Info messages are
+// routine (replaying, compaction, flushes): Debug level.
+type badgerLogger struct{ log *slog.Logger }
+
+func (l badgerLogger) logf(level slog.Level, format string, args []any) {
+	if !l.log.Enabled(context.Background(), level) {
+		return
+	}
+	l.log.Log(context.Background(), level, strings.TrimRight(fmt.Sprintf(format, args...), "\n"), "component", "badger")
+}
+
+func (l badgerLogger) Errorf(f string, a ...interface{})   { l.logf(slog.LevelError, f, a) }
+func (l badgerLogger) Warningf(f string, a ...interface{}) { l.logf(slog.LevelWarn, f, a) }
+func (l badgerLogger) Infof(f string, a ...interface{})    { l.logf(slog.LevelDebug, f, a) }
+func (l badgerLogger) Debugf(f string, a ...interface{})   { l.logf(slog.LevelDebug, f, a) }
+
+// Partition is one partition of a hub: one Badger database and its group
+// committer. Its methods are safe for concurrent use.
+type Partition struct {
+	index int
+	dir   string
+	db    *badger.DB
+	log   *slog.Logger
+
+	// Group-commit limits: half of Badger's transaction limits.
+	maxCount int64
+	maxSize  int64
+
+	// dbMu guards the use of db against Close: readers hold it shared, close
+	// holds it exclusively (Badger panics on an iterator of a closed DB).
+	dbMu   sync.RWMutex
+	closed bool // under dbMu (readers) and mu (writers)
+
+	mu        sync.Mutex
+	queue     []*pending // FIFO of batches not yet taken by a leader
+	leading   bool       // a leader is active (or has been granted leadership)
+	drained   *sync.Cond // on mu: signalled when leadership is released
+	closing   bool       // under mu: Commit fails with ErrClosed
+	closeErr  error
+	closeOnce sync.Once
+
+	lastInboxSeq atomic.Uint64
+
+	batches      atomic.Uint64
+	transactions atomic.Uint64
+}
+
+// CommitStats counts a partition's commits since it was opened.
+type CommitStats struct {
+	Batches      uint64 // batches committed successfully
+	Transactions uint64 // Badger transactions committed successfully (each holds one or more batches)
+}
+
+// pending is one Commit call waiting in the group-commit queue.
+type pending struct {
+	b       *Batch
+	done    chan result // buffered(1): leadership grant, then the result
+	granted bool        // under mu: leadership was handed to this caller
+	taken   bool        // under mu: a leader took the batch
+	sent    bool        // the leader delivered the result (leader only)
+}
+
+type result struct {
+	err  error
+	lead bool // you are now the leader
+}
+
+func openPartition(i int, dir string, noSync bool, log *slog.Logger) (*Partition, error) {
+	where := dir
+	if where == "" {
+		where = "memory"
+	}
+	db, err := badger.Open(badgerOptions(dir, noSync, log, i))
+	if err != nil {
+		if strings.Contains(err.Error(), "Cannot acquire directory lock") {
+			return nil, fmt.Errorf("open partition %d at %s: %w: %w", i, where, ErrLocked, err)
+		}
+		return nil, fmt.Errorf("open partition %d at %s: %w", i, where, err)
+	}
+	p := &Partition{
+		index:    i,
+		dir:      dir,
+		db:       db,
+		log:      log,
+		maxCount: db.MaxBatchCount() / 2,
+		maxSize:  db.MaxBatchSize() / 2,
+	}
+	p.drained = sync.NewCond(&p.mu)
+	maxSeq, err := p.maxInboxSeq()
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open partition %d at %s: scan inbox: %w", i, where, err)
+	}
+	p.lastInboxSeq.Store(max(maxSeq, uint64(time.Now().UnixNano())))
+	return p, nil
+}
+
+// Index returns the partition's number in its hub.
+func (p *Partition) Index() int { return p.index }
+
+// Stats returns the partition's commit counters. Batches/Transactions is
+// the mean number of batches merged per transaction (per fsync).
+func (p *Partition) Stats() CommitStats {
+	return CommitStats{Batches: p.batches.Load(), Transactions: p.transactions.Load()}
+}
+
+// NextInboxSeq returns a sequence number for PutInbox, strictly greater than
+// every number returned before in this process and, as long as the clock does
+// not go back, across restarts: next = max(last+1, now in unix nanos), where
+// last starts at the greatest seq stored under m/ when the partition opens.
+func (p *Partition) NextInboxSeq() uint64 {
+	for {
+		last := p.lastInboxSeq.Load()
+		next := max(last+1, uint64(time.Now().UnixNano()))
+		if p.lastInboxSeq.CompareAndSwap(last, next) {
+			return next
+		}
+	}
+}
+
+// Commit applies b atomically (one Badger transaction) and returns once that
+// transaction has committed, durably unless Options.NoSync. Concurrent
+// Commits on a partition are merged into one transaction (group commit):
+// the first caller becomes the leader, takes the queued batches in arrival
+// order, up to half of Badger's transaction limits, applies them in one
+// transaction and reports the result to each caller; then it hands
+// leadership to the next queued caller. A failed transaction fails every
+// batch in it; a batch whose own operations fail is left out and the others
+// are retried, so no batch is ever applied partially.
+//
+// If ctx is done before a leader takes the batch, the batch is withdrawn
+// and ctx.Err() returned; once taken, Commit waits for the outcome. A batch
+// that alone exceeds the transaction limits fails with ErrBatchTooLarge and
+// writes nothing. After Close, Commit returns ErrClosed. An empty batch
+// commits nothing and returns nil.
+func (p *Partition) Commit(ctx context.Context, b *Batch) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if b.estCount >= p.db.MaxBatchCount() || b.estSize >= p.db.MaxBatchSize() {
+		return fmt.Errorf("partition %d: %w: about %d entries / %d bytes, limits %d / %d",
+			p.index, ErrBatchTooLarge, b.estCount, b.estSize, p.db.MaxBatchCount(), p.db.MaxBatchSize())
+	}
+	pb := &pending{b: b, done: make(chan result, 1)}
+	p.mu.Lock()
+	if p.closing {
+		p.mu.Unlock()
+		return fmt.Errorf("commit to partition %d: %w", p.index, ErrClosed)
+	}
+	if b.Empty() {
+		p.mu.Unlock()
+		return nil
+	}
+	p.queue = append(p.queue, pb)
+	if !p.leading {
+		// Invariant: no leader ⇒ the queue was empty, so pb is at its head.
+		p.leading = true
+		p.mu.Unlock()
+		return p.lead(pb)
+	}
+	p.mu.Unlock()
+
+	select {
+	case r := <-pb.done:
+		if r.lead {
+			return p.lead(pb)
+		}
+		return r.err
+	case <-ctx.Done():
+		p.mu.Lock()
+		if !pb.taken && !pb.granted {
+			for i, q := range p.queue {
+				if q == pb {
+					p.queue = append(p.queue[:i], p.queue[i+1:]...)
+					break
+				}
+			}
+			p.mu.Unlock()
+			return ctx.Err()
+		}
+		p.mu.Unlock()
+		r := <-pb.done
+		if r.lead {
+			return p.lead(pb)
+		}
+		return r.err
+	}
+}
+
+// lead runs one group-commit round as leader, with self at the head of the
+// queue, hands leadership on, and returns self's result.
+func (p *Partition) lead(self *pending) error {
+	p.mu.Lock()
+	group := p.takeGroupLocked()
+	p.mu.Unlock()
+
+	p.commitGroup(group)
+
+	p.mu.Lock()
+	if len(p.queue) > 0 {
+		next := p.queue[0]
+		next.granted = true
+		next.done <- result{lead: true}
+	} else {
+		p.leading = false
+		p.drained.Broadcast()
+	}
+	p.mu.Unlock()
+	return (<-self.done).err
+}
+
+// takeGroupLocked removes from the head of the queue as many batches as fit
+// in one transaction by estimate (at least one).
+func (p *Partition) takeGroupLocked() []*pending {
+	var count, size, raw int64
+	n := 0
+	for _, pb := range p.queue {
+		if n > 0 && (count+pb.b.estCount > p.maxCount || size+pb.b.estSize > p.maxSize ||
+			raw+pb.b.rawSize > maxGroupBytes) {
+			break
+		}
+		count += pb.b.estCount
+		size += pb.b.estSize
+		raw += pb.b.rawSize
+		pb.taken = true
+		n++
+	}
+	group := make([]*pending, n)
+	copy(group, p.queue[:n])
+	rest := copy(p.queue, p.queue[n:])
+	clear(p.queue[rest:])
+	p.queue = p.queue[:rest]
+	return group
+}
+
+// commitGroup commits the batches of group, in order, in as few
+// transactions as possible, and delivers every batch's result.
+func (p *Partition) commitGroup(group []*pending) {
+	all := group
+	defer func() {
+		// A panic here (a bug, ours or Badger's) must not leave callers
+		// waiting forever with leadership stuck: fail what is undelivered.
+		if r := recover(); r != nil {
+			err := fmt.Errorf("partition %d: panic while committing: %v", p.index, r)
+			p.log.Error("group commit panicked", "partition", p.index, "panic", r, "stack", string(debug.Stack()))
+			for _, pb := range all {
+				deliver(pb, err)
+			}
+		}
+	}()
+	var later []*pending // batches pushed out of an over-full transaction
+	for len(group) > 0 {
+		txn := p.db.NewTransaction(true)
+		failed, err := -1, error(nil)
+		for i, pb := range group {
+			if err = pb.b.apply(txn); err != nil {
+				failed = i
+				break
+			}
+		}
+		if failed < 0 {
+			err = txn.Commit()
+			if err == nil {
+				p.transactions.Add(1)
+				p.batches.Add(uint64(len(group)))
+			} else {
+				err = fmt.Errorf("partition %d: commit: %w", p.index, err)
+			}
+			for _, pb := range group {
+				deliver(pb, err)
+			}
+			group = nil
+		} else {
+			txn.Discard()
+			switch {
+			case !errors.Is(err, badger.ErrTxnTooBig):
+				// The batch itself is bad: fail it, retry the others.
+				deliver(group[failed], fmt.Errorf("partition %d: %w", p.index, err))
+				group = append(group[:failed:failed], group[failed+1:]...)
+			case failed == 0:
+				deliver(group[0], fmt.Errorf("partition %d: %w: %v", p.index, ErrBatchTooLarge, err))
+				group = group[1:]
+			default:
+				// The estimate was too low: commit the batches that fit,
+				// then the rest.
+				later = append(group[failed:len(group):len(group)], later...)
+				group = group[:failed]
+			}
+		}
+		if len(group) == 0 {
+			group, later = later, nil
+		}
+	}
+}
+
+// deliver sends a batch's result to its caller, once.
+func deliver(pb *pending, err error) {
+	if !pb.sent {
+		pb.sent = true
+		pb.done <- result{err: err}
+	}
+}
+
+// close waits for queued commits to finish, then closes the database.
+func (p *Partition) close() error {
+	p.closeOnce.Do(func() {
+		p.mu.Lock()
+		p.closing = true
+		for p.leading {
+			p.drained.Wait()
+		}
+		p.mu.Unlock()
+
+		p.dbMu.Lock()
+		p.closed = true
+		err := p.db.Close()
+		p.dbMu.Unlock()
+		if err != nil {
+			where := p.dir
+			if where == "" {
+				where = "memory"
+			}
+			p.closeErr = fmt.Errorf("close partition %d at %s: %w", p.index, where, err)
+		}
+	})
+	return p.closeErr
+}
+
+// view runs fn in a read-only transaction, unless the partition is closed.
+func (p *Partition) view(fn func(txn *badger.Txn) error) error {
+	p.dbMu.RLock()
+	defer p.dbMu.RUnlock()
+	if p.closed {
+		return fmt.Errorf("partition %d: %w", p.index, ErrClosed)
+	}
+	return p.db.View(fn)
+}
+
+// LoadInstance returns the record of instance id, or an error wrapping
+// ErrNotFound.
+func (p *Partition) LoadInstance(id string) (*InstanceRecord, error) {
+	if err := validID(id); err != nil {
+		return nil, err
+	}
+	var rec *InstanceRecord
+	err := p.view(func(txn *badger.Txn) error {
+		var err error
+		rec, err = loadInstanceTxn(txn, id)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("load instance: partition %d: %w", p.index, err)
+	}
+	return rec, nil
+}
+
+// LoadHistory returns the history events of generation gen of instance id,
+// in seq order (empty, not an error, if there are none).
+func (p *Partition) LoadHistory(id string, gen uint32) ([][]byte, error) {
+	if err := validID(id); err != nil {
+		return nil, err
+	}
+	var events [][]byte
+	err := p.view(func(txn *badger.Txn) error {
+		opts := badger.DefaultIteratorOptions
+		opts.Prefix = historyGenPrefix(id, gen)
+		it := txn.NewIterator(opts)
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			v, err := it.Item().ValueCopy(nil)
+			if err != nil {
+				return err
+			}
+			events = append(events, v)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("load history of %q: partition %d: %w", id, p.index, err)
+	}
+	return events, nil
+}
+
+// InboxMessage is one undelivered message to an instance.
+type InboxMessage struct {
+	Seq  uint64
+	Data []byte
+}
+
+// LoadInbox returns the undelivered messages of instance id in seq order.
+func (p *Partition) LoadInbox(id string) ([]InboxMessage, error) {
+	if err := validID(id); err != nil {
+		return nil, err
+	}
+	var msgs []InboxMessage
+	err := p.view(func(txn *badger.Txn) error {
+		opts := badger.DefaultIteratorOptions
+		opts.Prefix = inboxPrefix(id)
+		it := txn.NewIterator(opts)
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			item := it.Item()
+			_, suffix, ok := splitIDKey(item.Key(), famInbox, 8)
+			if !ok {
+				return fmt.Errorf("malformed inbox key %q", item.Key())
+			}
+			v, err := item.ValueCopy(nil)
+			if err != nil {
+				return err
+			}
+			msgs = append(msgs, InboxMessage{Seq: binary.BigEndian.Uint64(suffix), Data: v})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("load inbox of %q: partition %d: %w", id, p.index, err)
+	}
+	return msgs, nil
+}
+
+// PendingActivities returns the task ids of instance id's pending
+// activities, ascending.
+func (p *Partition) PendingActivities(id string) ([]uint64, error) {
+	if err := validID(id); err != nil {
+		return nil, err
+	}
+	var tasks []uint64
+	err := p.scanKeys(activityPrefix(id), func(k []byte) error {
+		_, suffix, ok := splitIDKey(k, famActivity, 8)
+		if !ok {
+			return fmt.Errorf("malformed pending activity key %q", k)
+		}
+		tasks = append(tasks, binary.BigEndian.Uint64(suffix))
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("pending activities of %q: partition %d: %w", id, p.index, err)
+	}
+	return tasks, nil
+}
+
+// InstancesWithWork returns, sorted, the distinct ids that have a pending
+// activity (a/) or an undelivered message (m/): the instances recovery must
+// reactivate. It reads only those two indexes, never the instance records.
+func (p *Partition) InstancesWithWork() ([]string, error) {
+	seen := make(map[string]struct{})
+	for _, fam := range []string{famActivity, famInbox} {
+		var last string
+		err := p.scanKeys([]byte(fam), func(k []byte) error {
+			id, _, ok := splitIDKey(k, fam, 8)
+			if !ok {
+				return fmt.Errorf("malformed key %q", k)
+			}
+			if id != last { // keys of one id are adjacent
+				seen[id] = struct{}{}
+				last = id
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("instances with work: partition %d: %w", p.index, err)
+		}
+	}
+	ids := make([]string, 0, len(seen))
+	for id := range seen {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	return ids, nil
+}
+
+// ListByStatus returns up to limit ids (all if limit <= 0) of instances with
+// status st, in ascending id order, starting strictly after the id after
+// ("" = from the start). It reads the status index only.
+func (p *Partition) ListByStatus(st Status, after string, limit int) ([]string, error) {
+	prefix := statusPrefix(st)
+	var ids []string
+	err := p.view(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
+		defer it.Close()
+		start := append(statusPrefix(st), after...)
+		for it.Seek(start); it.Valid(); it.Next() {
+			id := string(it.Item().Key()[len(prefix):])
+			if id == after {
+				continue
+			}
+			ids = append(ids, id)
+			if limit > 0 && len(ids) >= limit {
+				break
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list by status %s: partition %d: %w", st, p.index, err)
+	}
+	return ids, nil
+}
+
+// RunValueLogGC rewrites at most one value log file whose discardable
+// fraction is at least discardRatio (Badger's DB.RunValueLogGC). Badger never
+// reclaims value log space by itself and this package runs no goroutines, so
+// the owner of the partition should call it periodically (e.g. every few
+// minutes, with 0.5, repeating while it returns nil). It returns nil if a
+// file was rewritten and an error wrapping badger.ErrNoRewrite if none was
+// worth it.
+func (p *Partition) RunValueLogGC(discardRatio float64) error {
+	p.dbMu.RLock()
+	defer p.dbMu.RUnlock()
+	if p.closed {
+		return fmt.Errorf("partition %d: %w", p.index, ErrClosed)
+	}
+	if p.dir == "" {
+		return badger.ErrNoRewrite // in-memory: no value log
+	}
+	return p.db.RunValueLogGC(discardRatio)
+}
+
+// scanKeys calls fn with every key under prefix (valid only during the call).
+func (p *Partition) scanKeys(prefix []byte, fn func(k []byte) error) error {
+	return p.view(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			if err := fn(it.Item().Key()); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// maxInboxSeq returns the greatest inbox seq stored in the partition.
+func (p *Partition) maxInboxSeq() (uint64, error) {
+	var m uint64
+	err := p.scanKeys([]byte(famInbox), func(k []byte) error {
+		if _, suffix, ok := splitIDKey(k, famInbox, 8); ok {
+			m = max(m, binary.BigEndian.Uint64(suffix))
+		}
+		return nil
+	})
+	return m, err
+}

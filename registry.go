@@ -1,0 +1,106 @@
+package durable
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"reflect"
+	"sync"
+
+	"github.com/durable-go/durable/actors"
+	"github.com/durable-go/durable/orchestration"
+)
+
+// registry holds the registered functions by name.
+type registry struct {
+	mu            sync.RWMutex
+	orchestrators map[string]orchestration.Orchestrator
+	activities    map[string]actors.ActivityFunc
+}
+
+func newRegistry() *registry {
+	return &registry{orchestrators: map[string]orchestration.Orchestrator{}, activities: map[string]actors.ActivityFunc{}}
+}
+
+func (r *registry) addOrchestrator(name string, fn orchestration.Orchestrator) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, ok := r.orchestrators[name]; ok {
+		return fmt.Errorf("register orchestrator %q: %w", name, ErrAlreadyRegistered)
+	}
+	r.orchestrators[name] = fn
+	return nil
+}
+
+func (r *registry) addActivity(name string, fn actors.ActivityFunc) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, ok := r.activities[name]; ok {
+		return fmt.Errorf("register activity %q: %w", name, ErrAlreadyRegistered)
+	}
+	r.activities[name] = fn
+	return nil
+}
+
+// Orchestrator implements actors.Registry.
+func (r *registry) Orchestrator(name string) (orchestration.Orchestrator, bool) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	fn, ok := r.orchestrators[name]
+	return fn, ok
+}
+
+// Activity implements actors.Registry.
+func (r *registry) Activity(name string) (actors.ActivityFunc, bool) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	fn, ok := r.activities[name]
+	return fn, ok
+}
+
+var (
+	contextType = reflect.TypeFor[context.Context]()
+	errorType   = reflect.TypeFor[error]()
+)
+
+// adaptActivity turns func(context.Context[, In]) ([Out, ]error) into the
+// wire form: JSON in, JSON out.
+func adaptActivity(fn any) (actors.ActivityFunc, error) {
+	v := reflect.ValueOf(fn)
+	t := v.Type()
+	if t.Kind() != reflect.Func {
+		return nil, fmt.Errorf("%w: activity must be a function, got %s", ErrInvalidInput, t)
+	}
+	if t.IsVariadic() || t.NumIn() < 1 || t.NumIn() > 2 || t.In(0) != contextType {
+		return nil, fmt.Errorf("%w: activity must take (context.Context[, input]), got %s", ErrInvalidInput, t)
+	}
+	if t.NumOut() < 1 || t.NumOut() > 2 || t.Out(t.NumOut()-1) != errorType {
+		return nil, fmt.Errorf("%w: activity must return ([output, ]error), got %s", ErrInvalidInput, t)
+	}
+	hasInput, hasOutput := t.NumIn() == 2, t.NumOut() == 2
+	return func(ctx context.Context, input []byte) ([]byte, error) {
+		args := []reflect.Value{reflect.ValueOf(ctx)}
+		if hasInput {
+			in := reflect.New(t.In(1))
+			if len(input) > 0 {
+				if err := json.Unmarshal(input, in.Interface()); err != nil {
+					return nil, fmt.Errorf("decode activity input: %w", err)
+				}
+			}
+			args = append(args, in.Elem())
+		}
+		out := v.Call(args)
+		if errV := out[len(out)-1]; !errV.IsNil() {
+			return nil, errV.Interface().(error)
+		}
+		if !hasOutput {
+			return nil, nil
+		}
+		b, err := json.Marshal(out[0].Interface())
+		if err != nil {
+			return nil, errors.Join(errors.New("encode activity output"), err)
+		}
+		return b, nil
+	}, nil
+}
