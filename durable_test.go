@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -507,5 +508,151 @@ func TestRegisteringBadActivitiesIsAnError(t *testing.T) {
 	must(rt.RegisterActivity("X", hello))
 	if err := rt.RegisterActivity("X", hello); !errors.Is(err, durable.ErrAlreadyRegistered) {
 		t.Fatalf("duplicate: %v", err)
+	}
+}
+
+func TestChangedOrchestratorCodeFailsWithANonDeterminismError(t *testing.T) {
+	dir := t.TempDir()
+	block := make(chan struct{})
+	v1 := func(rt *durable.Runtime) {
+		must(rt.RegisterOrchestrator("Flow", func(ctx *orchestration.Context) (any, error) {
+			if err := ctx.CallActivity("A", nil).Await(nil); err != nil {
+				return nil, err
+			}
+			return nil, ctx.CallActivity("B", nil).Await(nil)
+		}))
+		must(rt.RegisterActivity("A", func(context.Context) error { return nil }))
+		must(rt.RegisterActivity("B", func(ctx context.Context) error { <-block; return ctx.Err() }))
+	}
+	rt := open(t, durable.Options{Dir: dir}, v1)
+	ctx := waitCtx(t)
+	id, err := rt.Client().Start(ctx, "Flow", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		events, _ := rt.Client().History(ctx, id)
+		if len(events) >= 6 { // B scheduled
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	close(block)
+	must(rt.Close())
+
+	// v2 calls C where history says B was scheduled.
+	rt2 := open(t, durable.Options{Dir: dir}, func(rt *durable.Runtime) {
+		must(rt.RegisterOrchestrator("Flow", func(ctx *orchestration.Context) (any, error) {
+			if err := ctx.CallActivity("A", nil).Await(nil); err != nil {
+				return nil, err
+			}
+			return nil, ctx.CallActivity("C", nil).Await(nil)
+		}))
+		must(rt.RegisterActivity("A", func(context.Context) error { return nil }))
+		must(rt.RegisterActivity("C", func(context.Context) error { return nil }))
+	})
+	st, err := rt2.Client().WaitForCompletion(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.RuntimeStatus != durable.StatusFailed || st.Failure.ErrorType != orchestration.ErrorTypeNonDeterminism ||
+		!strings.Contains(st.Failure.Message, `history event 5`) ||
+		!strings.Contains(st.Failure.Message, `TaskScheduled(name="B", taskId=1)`) ||
+		!strings.Contains(st.Failure.Message, `TaskScheduled(name="C", taskId=1)`) {
+		t.Fatalf("%s %+v", st.RuntimeStatus, st.Failure)
+	}
+}
+
+func TestListPagesThroughInstancesWithFilters(t *testing.T) {
+	rt := open(t, durable.Options{Partitions: 3}, func(rt *durable.Runtime) {
+		registerHello(rt)
+		must(rt.RegisterOrchestrator("Fails", func(*orchestration.Context) (any, error) { return nil, errors.New("no") }))
+	})
+	ctx := waitCtx(t)
+	c := rt.Client()
+	for i := 0; i < 25; i++ {
+		name, prefix := "HelloCities", "ok-"
+		if i%5 == 0 {
+			name, prefix = "Fails", "bad-"
+		}
+		id, err := c.Start(ctx, name, nil, durable.WithInstanceID(fmt.Sprintf("%s%02d", prefix, i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.WaitForCompletion(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var seen []string
+	q := durable.Query{PageSize: 7}
+	for pages := 0; ; pages++ {
+		page, err := c.List(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, st := range page.Instances {
+			seen = append(seen, st.InstanceID)
+		}
+		if page.ContinuationToken == "" {
+			if pages != 3 {
+				t.Fatalf("%d pages, want 4", pages+1)
+			}
+			break
+		}
+		q.ContinuationToken = page.ContinuationToken
+	}
+	if len(seen) != 25 {
+		t.Fatalf("listed %d: %v", len(seen), seen)
+	}
+	for i := 1; i < len(seen); i++ {
+		if seen[i] == seen[i-1] {
+			t.Fatalf("duplicate %s", seen[i])
+		}
+	}
+	failed, err := c.List(ctx, durable.Query{Statuses: []durable.RuntimeStatus{durable.StatusFailed}})
+	if err != nil || len(failed.Instances) != 5 {
+		t.Fatalf("failed: %d %v", len(failed.Instances), err)
+	}
+	prefixed, err := c.List(ctx, durable.Query{InstanceIDPrefix: "bad-"})
+	if err != nil || len(prefixed.Instances) != 5 {
+		t.Fatalf("prefix: %v", err)
+	}
+	none, err := c.List(ctx, durable.Query{CreatedFrom: time.Now().Add(time.Hour)})
+	if err != nil || len(none.Instances) != 0 {
+		t.Fatalf("future: %v", err)
+	}
+	if _, err := c.List(ctx, durable.Query{ContinuationToken: "!!"}); !errors.Is(err, durable.ErrInvalidInput) {
+		t.Fatalf("bad token: %v", err)
+	}
+}
+
+func TestCloseLeavesNoGoroutineBehind(t *testing.T) {
+	before := runtime.NumGoroutine()
+	for i := 0; i < 2; i++ {
+		rt, err := durable.Open(durable.Options{Dir: t.TempDir(), Logger: quiet})
+		if err != nil {
+			t.Fatal(err)
+		}
+		registerHello(rt)
+		must(rt.Start())
+		ctx := waitCtx(t)
+		for j := 0; j < 20; j++ {
+			id, err := rt.Client().Start(ctx, "HelloCities", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := rt.Client().WaitForCompletion(ctx, id); err != nil {
+				t.Fatal(err)
+			}
+		}
+		must(rt.Close())
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > before+2 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n := runtime.NumGoroutine(); n > before+2 {
+		buf := make([]byte, 1<<20)
+		t.Fatalf("%d goroutines before, %d after close:\n%s", before, n, buf[:runtime.Stack(buf, true)])
 	}
 }

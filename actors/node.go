@@ -79,6 +79,8 @@ type Node struct {
 	mu       sync.Mutex
 	stopping bool
 	stopped  chan struct{} // closed when Shutdown begins
+
+	maintenanceDone chan struct{}
 }
 
 // StartNode spawns the partition actors and recovers every instance that has
@@ -122,7 +124,32 @@ func StartNode(cfg Config) (*Node, error) {
 		_ = n.Shutdown(context.Background())
 		return nil, err
 	}
+	n.maintenanceDone = make(chan struct{})
+	go n.maintain()
 	return n, nil
+}
+
+// valueLogGCInterval is how often the node reclaims value-log space: Badger
+// never does it by itself.
+const valueLogGCInterval = 5 * time.Minute
+
+// maintain runs the store's periodic upkeep until the node stops.
+func (n *Node) maintain() {
+	defer close(n.maintenanceDone)
+	tick := time.NewTicker(valueLogGCInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-n.stopped:
+			return
+		case <-tick.C:
+			for i := 0; i < n.cfg.Hub.Partitions(); i++ {
+				// Rewrite files while at least half of one is garbage.
+				for n.cfg.Hub.Partition(i).RunValueLogGC(0.5) == nil {
+				}
+			}
+		}
+	}
 }
 
 // recover wakes every instance with pending work (activities, inbox
@@ -213,6 +240,9 @@ func (n *Node) Shutdown(ctx context.Context) error {
 		err = fmt.Errorf("shut down node: %w", ctx.Err())
 	}
 	n.system.Shutdown()
+	if n.maintenanceDone != nil {
+		<-n.maintenanceDone
+	}
 	return err
 }
 
