@@ -27,6 +27,8 @@ const (
 	fReason           = 10
 	fParentInstanceID = 11
 	fParentTaskID     = 12
+	fAttempt          = 13
+	fParentExecution  = 14
 
 	fFailureType    = 1
 	fFailureMessage = 2
@@ -74,6 +76,11 @@ func AppendMarshal(b []byte, e *Event) []byte {
 		b = protowire.AppendTag(b, fParentTaskID, protowire.VarintType)
 		b = protowire.AppendVarint(b, protowire.EncodeZigZag(e.ParentTaskID))
 	}
+	if e.Attempt != 0 {
+		b = protowire.AppendTag(b, fAttempt, protowire.VarintType)
+		b = protowire.AppendVarint(b, uint64(e.Attempt))
+	}
+	b = appendString(b, fParentExecution, e.ParentExecutionID)
 	return b
 }
 
@@ -147,6 +154,13 @@ func Unmarshal(data []byte) (*Event, error) {
 			e.ParentInstanceID = string(raw)
 		case num == fParentTaskID && typ == protowire.VarintType:
 			e.ParentTaskID = protowire.DecodeZigZag(v)
+		case num == fAttempt && typ == protowire.VarintType:
+			if v > 1<<31-1 {
+				return fmt.Errorf("attempt %d out of range", v)
+			}
+			e.Attempt = int32(v)
+		case num == fParentExecution && typ == protowire.BytesType:
+			e.ParentExecutionID = string(raw)
 		}
 		return nil
 	})

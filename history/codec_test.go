@@ -14,7 +14,8 @@ func TestEventsRoundTripThroughTheEncoding(t *testing.T) {
 		ev   Event
 	}{
 		{"minimal", Event{Type: OrchestratorStarted}},
-		{"execution started", Event{Type: ExecutionStarted, Timestamp: ts, Name: "Orchestrator", Payload: []byte(`{"a":1}`), InstanceID: "abc", ExecutionID: "e1", ParentInstanceID: "p", ParentTaskID: 7}},
+		{"execution started", Event{Type: ExecutionStarted, Timestamp: ts, Name: "Orchestrator", Payload: []byte(`{"a":1}`), InstanceID: "abc", ExecutionID: "e1", ParentInstanceID: "p", ParentTaskID: 7, ParentExecutionID: "pe"}},
+		{"retry attempt", Event{Type: TaskScheduled, TaskID: 5, Name: "Flaky", Attempt: 3}},
 		{"task scheduled", Event{Type: TaskScheduled, Timestamp: ts, TaskID: 42, Name: "Hello", Payload: []byte(`"Tokyo"`)}},
 		{"negative task id", Event{Type: TaskCompleted, TaskID: -1, Payload: []byte(`null`)}},
 		{"empty payload is kept apart from none", Event{Type: TaskCompleted, TaskID: 1, Payload: []byte{}}},

@@ -150,6 +150,12 @@ type Event struct {
 	Reason           string
 	ParentInstanceID string
 	ParentTaskID     int64
+	// Attempt numbers the tries of a task scheduled under a retry policy,
+	// from 1 (0 when there is no retry policy).
+	Attempt int32
+	// ParentExecutionID is the execution of the parent that started a
+	// sub-orchestration (in its ExecutionStarted event).
+	ParentExecutionID string
 }
 
 // Describe renders the event for error messages: its type and the fields

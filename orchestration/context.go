@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -83,19 +84,165 @@ func (c *Context) SetCustomStatus(v any) error {
 // (encoded as JSON) and returns its task. The activity runs at least once;
 // its result is recorded in history, so a replay does not run it again.
 // A failure of the activity surfaces from Await as a *TaskFailedError.
-func (c *Context) CallActivity(name string, input any) Task {
+// WithRetry retries it on failure, waiting on durable timers in between.
+func (c *Context) CallActivity(name string, input any, opts ...CallOption) Task {
 	e := c.e
-	id := e.nextTaskID
-	e.nextTaskID++
-	t := &task{e: e, id: id, name: name}
+	o := collectCallOptions(opts)
 	payload, err := marshalPayload(input)
 	if err != nil {
-		t.complete(nil, fmt.Errorf("marshal input of activity %q: %w", name, err))
+		return e.failedTask(fmt.Sprintf("activity %q", name), fmt.Errorf("marshal input of activity %q: %w", name, err))
+	}
+	if o.retry == nil {
+		return e.scheduleActivity(name, payload, 0)
+	}
+	return e.withRetry(o.retry, fmt.Sprintf("activity %q", name), func(attempt int32) *taskState {
+		return e.scheduleActivity(name, payload, attempt)
+	})
+}
+
+// CallSubOrchestrator starts the orchestrator registered under name as a
+// child instance with input and returns a task that completes with the
+// child's output. The child's id is WithInstanceID's, or one derived from
+// this instance's id, execution and the task's number, so a replay finds
+// the same child. A failure of the child surfaces as a *TaskFailedError.
+func (c *Context) CallSubOrchestrator(name string, input any, opts ...CallOption) Task {
+	e := c.e
+	o := collectCallOptions(opts)
+	payload, err := marshalPayload(input)
+	if err != nil {
+		return e.failedTask(fmt.Sprintf("sub-orchestration %q", name), fmt.Errorf("marshal input of sub-orchestration %q: %w", name, err))
+	}
+	call := func(attempt int32) *taskState {
+		id := e.nextTaskID
+		e.nextTaskID++
+		child := o.instanceID
+		if child == "" {
+			exec := e.executionID
+			if len(exec) > 8 {
+				exec = exec[:8]
+			}
+			child = e.instanceID + ":" + exec + ":" + strconv.FormatInt(id, 10)
+		}
+		t := &taskState{e: e, desc: fmt.Sprintf("sub-orchestration %q (task %d, instance %s)", name, id, child)}
+		ev := &history.Event{Type: history.SubOrchestrationCreated, TaskID: id, Name: name, InstanceID: child, Payload: payload, Attempt: attempt}
+		e.open[id] = &openTask{t: t, name: name, scheduled: ev}
+		e.schedule(ev)
 		return t
 	}
-	ev := &history.Event{Type: history.TaskScheduled, TaskID: id, Name: name, Payload: payload}
-	t.scheduled = ev
-	e.open[id] = t
+	if o.retry == nil {
+		return call(0)
+	}
+	return e.withRetry(o.retry, fmt.Sprintf("sub-orchestration %q", name), call)
+}
+
+// CreateTimer returns a task that completes d after the current turn's time.
+// The timer is durable: it fires after a restart too (at once if it is
+// already due), and a waiting instance holds no goroutine.
+func (c *Context) CreateTimer(d time.Duration) Task {
+	return c.e.scheduleTimer(c.e.now.Add(d))
+}
+
+// CreateTimerAt returns a task that completes at the given time.
+func (c *Context) CreateTimerAt(at time.Time) Task {
+	return c.e.scheduleTimer(at)
+}
+
+// WaitForExternalEvent returns a task that completes with the payload of
+// the next external event named name (case-insensitive) raised to this
+// instance. Events raised before the code waits for them are buffered in
+// arrival order, per name.
+func (c *Context) WaitForExternalEvent(name string) Task {
+	e := c.e
+	t := &taskState{e: e, desc: fmt.Sprintf("external event %q", name)}
+	if ev := e.takeBuffered(name); ev != nil {
+		t.complete(ev.Payload, nil)
+		return t
+	}
+	key := strings.ToLower(name)
+	e.eventWaiters[key] = append(e.eventWaiters[key], t)
+	return t
+}
+
+// ContinueAsNew makes the instance restart, once the orchestrator returns,
+// as a new execution with input and a fresh history. External events
+// received but not consumed yet are carried over to the new execution. The
+// orchestrator should return right after calling it; its return value is
+// then ignored (an error still fails the instance).
+func (c *Context) ContinueAsNew(input any, opts ...ContinueAsNewOption) error {
+	b, err := marshalPayload(input)
+	if err != nil {
+		return fmt.Errorf("marshal input of continue-as-new: %w", err)
+	}
+	can := &continueAsNew{input: b}
+	for _, o := range opts {
+		o(can)
+	}
+	c.e.continueAsNew = can
+	return nil
+}
+
+type continueAsNew struct {
+	input       []byte
+	keepHistory bool
+}
+
+// ContinueAsNewOption is an option of ContinueAsNew.
+type ContinueAsNewOption func(*continueAsNew)
+
+// KeepHistory keeps the ended execution's history in the store (it is
+// dropped by default). Purging the instance removes it.
+func KeepHistory() ContinueAsNewOption {
+	return func(c *continueAsNew) { c.keepHistory = true }
+}
+
+// CallOption is an option of CallActivity and CallSubOrchestrator.
+type CallOption func(*callOptions)
+
+type callOptions struct {
+	retry      *RetryPolicy
+	instanceID string
+}
+
+func collectCallOptions(opts []CallOption) callOptions {
+	var o callOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	return o
+}
+
+// WithRetry retries the call on failure according to p.
+func WithRetry(p RetryPolicy) CallOption {
+	return func(o *callOptions) { o.retry = &p }
+}
+
+// WithInstanceID chooses the instance id of a sub-orchestration.
+func WithInstanceID(id string) CallOption {
+	return func(o *callOptions) { o.instanceID = id }
+}
+
+func (e *Execution) failedTask(desc string, err error) *taskState {
+	t := &taskState{e: e, desc: desc}
+	t.complete(nil, err)
+	return t
+}
+
+func (e *Execution) scheduleActivity(name string, payload []byte, attempt int32) *taskState {
+	id := e.nextTaskID
+	e.nextTaskID++
+	t := &taskState{e: e, desc: fmt.Sprintf("activity %q (task %d)", name, id)}
+	ev := &history.Event{Type: history.TaskScheduled, TaskID: id, Name: name, Payload: payload, Attempt: attempt}
+	e.open[id] = &openTask{t: t, name: name, scheduled: ev}
+	e.schedule(ev)
+	return t
+}
+
+func (e *Execution) scheduleTimer(at time.Time) *taskState {
+	id := e.nextTaskID
+	e.nextTaskID++
+	t := &taskState{e: e, desc: fmt.Sprintf("timer (task %d)", id)}
+	ev := &history.Event{Type: history.TimerCreated, TaskID: id, FireAt: at.UTC()}
+	e.open[id] = &openTask{t: t, name: "timer", scheduled: ev}
 	e.schedule(ev)
 	return t
 }

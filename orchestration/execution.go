@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/durable-go/durable/history"
@@ -36,6 +37,17 @@ type Turn struct {
 	// CustomStatusChanged whether the code set it during the turn.
 	CustomStatus        []byte
 	CustomStatusChanged bool
+	// Suspended is true while the execution is suspended: events that
+	// arrive are recorded but not delivered to the code until it resumes.
+	Suspended bool
+	// ContinuedAsNew is true when the code ended with ContinueAsNew: the
+	// instance must restart with NewInput and a fresh history, receiving
+	// CarryOver (external events not consumed yet) first. KeepHistory asks
+	// to keep the old history.
+	ContinuedAsNew bool
+	NewInput       []byte
+	CarryOver      []*history.Event
+	KeepHistory    bool
 }
 
 // Execution is the in-memory state of one execution of an orchestrator: the
@@ -56,8 +68,18 @@ type Execution struct {
 
 	nextTaskID  int64
 	uuidCounter int
-	open        map[int64]*task          // scheduled and not yet completed
+	open        map[int64]*openTask      // scheduled and not yet completed
 	unmatched   map[int64]*history.Event // actions asked for while replaying, not yet found in history
+
+	// External events: those received and not yet consumed, in arrival
+	// order, and the code's waits not yet satisfied, by lower-cased name.
+	buffered     []*history.Event
+	eventWaiters map[string][]*taskState
+
+	suspended bool
+	held      []*history.Event // deliveries received while suspended
+
+	continueAsNew *continueAsNew // set by ContinueAsNew, acted on when the code returns
 
 	// The coroutine. Control passes engine -> code on resume and back on
 	// yield; abort makes the code's goroutine exit wherever it is blocked.
@@ -66,7 +88,7 @@ type Execution struct {
 	yield    chan struct{}
 	abort    chan struct{}
 	exited   chan struct{}
-	waiting  *task
+	waiting  *taskState
 	returned bool // the code returned (or panicked); result below
 	result   any
 	err      error
@@ -90,8 +112,9 @@ func NewExecution(instanceID, executionID string, fn Orchestrator, logger *slog.
 		instanceID:  instanceID,
 		executionID: executionID,
 		fn:          fn,
-		open:        make(map[int64]*task),
-		unmatched:   make(map[int64]*history.Event),
+		open:         make(map[int64]*openTask),
+		unmatched:    make(map[int64]*history.Event),
+		eventWaiters: make(map[string][]*taskState),
 		resume:      make(chan struct{}),
 		yield:       make(chan struct{}),
 		abort:       make(chan struct{}),
@@ -116,17 +139,27 @@ func (e *Execution) IsOpen(taskID int64) bool {
 	return ok
 }
 
-// OpenActivities returns the TaskScheduled events of the activities that have
-// not completed, in task order: after a restart they must be dispatched again.
-func (e *Execution) OpenActivities() []*history.Event {
-	var out []*history.Event
+// ExecutionID returns the id of the execution.
+func (e *Execution) ExecutionID() string { return e.executionID }
+
+// OpenTasks returns the events that scheduled the tasks that have not
+// completed (TaskScheduled, TimerCreated, SubOrchestrationCreated), in task
+// order: after a restart, activities and sub-orchestrations among them must
+// be dispatched again.
+func (e *Execution) OpenTasks() []*history.Event {
+	out := make([]*history.Event, 0, len(e.open))
 	for _, t := range e.open {
-		if t.scheduled != nil && t.scheduled.Type == history.TaskScheduled {
-			out = append(out, t.scheduled)
-		}
+		out = append(out, t.scheduled)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].TaskID < out[j].TaskID })
 	return out
+}
+
+// openTask is a task waiting for its completion event.
+type openTask struct {
+	t         *taskState
+	name      string
+	scheduled *history.Event
 }
 
 // Replay rebuilds the execution from its stored history. Every action the
@@ -242,27 +275,35 @@ func (e *Execution) process(ev *history.Event, pos int) {
 		history.EventSent, history.EntityOperationCalled, history.EntityOperationSignaled,
 		history.EntityLockRequested, history.EntityUnlockSent:
 		e.matchRecordedAction(ev, pos)
-	case history.TaskCompleted:
-		if t := e.takeOpen(ev.TaskID); t != nil {
-			t.complete(ev.Payload, nil)
-			e.resumeIfReady()
+	case history.TaskCompleted, history.TaskFailed, history.TimerFired, history.EventRaised,
+		history.SubOrchestrationCompleted, history.SubOrchestrationFailed:
+		if e.suspended {
+			e.held = append(e.held, ev)
+			return
 		}
-	case history.TaskFailed:
-		if t := e.takeOpen(ev.TaskID); t != nil {
-			failure := ev.Failure
-			if failure == nil {
-				failure = &FailureDetails{Message: "unknown failure"}
+		e.deliver(ev)
+	case history.ExecutionSuspended:
+		e.suspended = true
+	case history.ExecutionResumed:
+		e.suspended = false
+		held := e.held
+		e.held = nil
+		for _, h := range held {
+			if e.done {
+				return
 			}
-			t.complete(nil, &TaskFailedError{TaskName: t.name, TaskID: t.id, Failure: failure})
-			e.resumeIfReady()
+			e.deliver(h)
 		}
+	case history.ContinuedAsNew:
+		if e.pendingCompletion == nil || e.pendingCompletion.Type != history.ContinuedAsNew {
+			e.fail(&NonDeterminismError{Position: pos, Recorded: ev.Describe(), Requested: e.describeFirstUnmatched()})
+			return
+		}
+		e.pendingCompletion = nil
+		e.done = true
 	case history.ExecutionCompleted:
-		if e.pendingCompletion == nil {
-			requested := ""
-			if first := e.firstUnmatched(); first != nil {
-				requested = first.Describe()
-			}
-			e.fail(&NonDeterminismError{Position: pos, Recorded: ev.Describe(), Requested: requested})
+		if e.pendingCompletion == nil || e.pendingCompletion.Type != history.ExecutionCompleted {
+			e.fail(&NonDeterminismError{Position: pos, Recorded: ev.Describe(), Requested: e.describeFirstUnmatched()})
 			return
 		}
 		e.pendingCompletion = nil
@@ -292,6 +333,62 @@ func (e *Execution) matchRecordedAction(ev *history.Event, pos int) {
 	delete(e.unmatched, ev.TaskID)
 }
 
+func (e *Execution) describeFirstUnmatched() string {
+	if first := e.firstUnmatched(); first != nil {
+		return first.Describe()
+	}
+	return ""
+}
+
+// deliver hands a completion or an external event to the code.
+func (e *Execution) deliver(ev *history.Event) {
+	switch ev.Type {
+	case history.EventRaised:
+		key := strings.ToLower(ev.Name)
+		if waiters := e.eventWaiters[key]; len(waiters) > 0 {
+			t := waiters[0]
+			if len(waiters) == 1 {
+				delete(e.eventWaiters, key)
+			} else {
+				e.eventWaiters[key] = waiters[1:]
+			}
+			t.complete(ev.Payload, nil)
+		} else {
+			e.buffered = append(e.buffered, ev)
+			return
+		}
+	default:
+		ot := e.takeOpen(ev.TaskID)
+		if ot == nil {
+			return // not open: a duplicate or stray result, recorded and ignored
+		}
+		switch ev.Type {
+		case history.TaskCompleted, history.SubOrchestrationCompleted:
+			ot.t.complete(ev.Payload, nil)
+		case history.TimerFired:
+			ot.t.complete(nil, nil)
+		case history.TaskFailed, history.SubOrchestrationFailed:
+			failure := ev.Failure
+			if failure == nil {
+				failure = &FailureDetails{Message: "unknown failure"}
+			}
+			ot.t.complete(nil, &TaskFailedError{TaskName: ot.name, TaskID: ev.TaskID, Failure: failure})
+		}
+	}
+	e.resumeIfReady()
+}
+
+// takeBuffered removes and returns the first buffered event named name.
+func (e *Execution) takeBuffered(name string) *history.Event {
+	for i, ev := range e.buffered {
+		if strings.EqualFold(ev.Name, name) {
+			e.buffered = append(e.buffered[:i:i], e.buffered[i+1:]...)
+			return ev
+		}
+	}
+	return nil
+}
+
 func (e *Execution) describeWaiting() string {
 	if e.pendingCompletion != nil {
 		return "the completion of the orchestration"
@@ -312,7 +409,7 @@ func (e *Execution) firstUnmatched() *history.Event {
 	return first
 }
 
-func (e *Execution) takeOpen(id int64) *task {
+func (e *Execution) takeOpen(id int64) *openTask {
 	t, ok := e.open[id]
 	if !ok {
 		return nil
@@ -339,6 +436,16 @@ func (e *Execution) finishTurn() *Turn {
 	t.Output = e.output
 	t.Failure = e.failure
 	t.CustomStatus = e.customStatus
+	t.Suspended = e.suspended
+	if e.done && e.continueAsNew != nil && t.Failure == nil {
+		t.ContinuedAsNew = true
+		t.NewInput = e.continueAsNew.input
+		t.KeepHistory = e.continueAsNew.keepHistory
+		t.Output = nil
+		for _, ev := range e.buffered {
+			t.CarryOver = append(t.CarryOver, &history.Event{Type: history.EventRaised, Timestamp: ev.Timestamp, Name: ev.Name, Payload: ev.Payload})
+		}
+	}
 	return t
 }
 
@@ -357,7 +464,9 @@ func (e *Execution) fail(err error) {
 func (e *Execution) finish(ev *history.Event) {
 	e.emit(ev)
 	e.done = true
-	e.output = ev.Payload
+	if ev.Type == history.ExecutionCompleted {
+		e.output = ev.Payload
+	}
 	e.failure = ev.Failure
 	e.unmatched = nil
 	e.pendingCompletion = nil
@@ -420,7 +529,7 @@ func (e *Execution) runUntilBlocked() {
 
 // block is called on the code's goroutine: it gives control back to the
 // engine until resumed, or exits the goroutine if the execution is closed.
-func (e *Execution) block(t *task) {
+func (e *Execution) block(t *taskState) {
 	e.waiting = t
 	e.yield <- struct{}{}
 	select {
@@ -443,7 +552,9 @@ func (e *Execution) codeReturned() {
 		return
 	}
 	ev := &history.Event{Type: history.ExecutionCompleted, Timestamp: e.now}
-	if e.err != nil {
+	if e.err == nil && e.continueAsNew != nil {
+		ev = &history.Event{Type: history.ContinuedAsNew, Timestamp: e.now, Payload: e.continueAsNew.input}
+	} else if e.err != nil {
 		ev.Failure = failureFromError(e.err)
 	} else if e.result != nil {
 		out, err := json.Marshal(e.result)

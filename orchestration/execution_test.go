@@ -111,7 +111,7 @@ func TestReplayOfPartialHistoryRebuildsStateWithoutNewActions(t *testing.T) {
 	if turn.Done || len(turn.Events) != 0 || len(turn.Actions) != 0 {
 		t.Fatalf("replay produced %+v", turn)
 	}
-	open := e.OpenActivities()
+	open := e.OpenTasks()
 	if len(open) != 1 || open[0].TaskID != 1 || string(open[0].Payload) != `"Seattle"` {
 		t.Fatalf("open activities after replay: %+v", open)
 	}

@@ -3,11 +3,11 @@ package orchestration
 import (
 	"encoding/json"
 	"fmt"
-
-	"github.com/durable-go/durable/history"
 )
 
-// Task is the pending result of something the orchestrator asked for.
+// Task is the pending result of something the orchestrator asked for: an
+// activity, a timer, an external event, a sub-orchestration, or a
+// combination of tasks.
 type Task interface {
 	// Await blocks the orchestrator until the task completes, then decodes
 	// its JSON result into out (which may be nil to discard it) or returns
@@ -15,6 +15,8 @@ type Task interface {
 	Await(out any) error
 	// IsDone reports whether the task has completed, without blocking.
 	IsDone() bool
+
+	state() *taskState
 }
 
 // Await waits for t and returns its result decoded as a T: a typed form of
@@ -25,20 +27,25 @@ func Await[T any](t Task) (T, error) {
 	return v, err
 }
 
-type task struct {
+// taskState is the completion state shared by every kind of task. Listeners
+// run on completion, on the engine's side, in the order they were added:
+// composites and retries are built from them.
+type taskState struct {
 	e         *Execution
-	id        int64
-	name      string
-	scheduled *history.Event
-
-	done   bool
-	result []byte
-	err    error
+	desc      string
+	done      bool
+	result    []byte
+	err       error
+	listeners []func()
 }
 
-func (t *task) IsDone() bool { return t.done }
+func (t *taskState) state() *taskState { return t }
 
-func (t *task) Await(out any) error {
+// IsDone reports whether the task has completed.
+func (t *taskState) IsDone() bool { return t.done }
+
+// Await blocks until the task completes and decodes its result into out.
+func (t *taskState) Await(out any) error {
 	for !t.done {
 		t.e.block(t)
 	}
@@ -47,14 +54,91 @@ func (t *task) Await(out any) error {
 	}
 	if out != nil && len(t.result) > 0 {
 		if err := json.Unmarshal(t.result, out); err != nil {
-			return fmt.Errorf("decode result of task %q (id %d): %w", t.name, t.id, err)
+			return fmt.Errorf("decode result of %s: %w", t.desc, err)
 		}
 	}
 	return nil
 }
 
-func (t *task) complete(result []byte, err error) {
+func (t *taskState) complete(result []byte, err error) {
+	if t.done {
+		return
+	}
 	t.done = true
 	t.result = result
 	t.err = err
+	listeners := t.listeners
+	t.listeners = nil
+	for _, l := range listeners {
+		l()
+	}
+}
+
+func (t *taskState) onDone(f func()) {
+	if t.done {
+		f()
+		return
+	}
+	t.listeners = append(t.listeners, f)
+}
+
+// WhenAll returns a task that completes when all of tasks have. Its Await
+// returns the first error among tasks (in the order given) or nil; read each
+// task's result from the task itself.
+func (c *Context) WhenAll(tasks ...Task) Task {
+	all := &taskState{e: c.e, desc: fmt.Sprintf("WhenAll of %d tasks", len(tasks))}
+	remaining := len(tasks)
+	finish := func() {
+		for _, t := range tasks {
+			if err := t.state().err; err != nil {
+				all.complete(nil, err)
+				return
+			}
+		}
+		all.complete(nil, nil)
+	}
+	if remaining == 0 {
+		finish()
+		return all
+	}
+	for _, t := range tasks {
+		t.state().onDone(func() {
+			remaining--
+			if remaining == 0 {
+				finish()
+			}
+		})
+	}
+	return all
+}
+
+// WhenAnyTask completes when the first of its tasks completes; Winner says
+// which. Its Await returns nil whatever the winner's outcome: await the
+// winner for its result.
+type WhenAnyTask struct {
+	taskState
+	winner Task
+}
+
+// Winner returns the task that completed first (nil until then).
+func (w *WhenAnyTask) Winner() Task { return w.winner }
+
+// WhenAny returns a task that completes as soon as any of tasks completes.
+// Which one wins is decided by history order, so a replay picks the same.
+func (c *Context) WhenAny(tasks ...Task) *WhenAnyTask {
+	w := &WhenAnyTask{taskState: taskState{e: c.e, desc: fmt.Sprintf("WhenAny of %d tasks", len(tasks))}}
+	if len(tasks) == 0 {
+		w.complete(nil, fmt.Errorf("WhenAny of no tasks"))
+		return w
+	}
+	for _, t := range tasks {
+		t := t
+		t.state().onDone(func() {
+			if w.winner == nil {
+				w.winner = t
+				w.complete(nil, nil)
+			}
+		})
+	}
+	return w
 }
