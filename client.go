@@ -211,7 +211,11 @@ func statusFromRecord(rec *persistence.InstanceRecord) *Status {
 
 // History returns the history events of the instance's current execution,
 // in order.
-func (c *Client) History(ctx context.Context, id string) ([]*history.Event, error) {
+func (c *Client) History(ctx context.Context, id string, opts ...HistoryOption) ([]*history.Event, error) {
+	var o historyOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -228,6 +232,9 @@ func (c *Client) History(ctx context.Context, id string) ([]*history.Event, erro
 		if events[i], err = history.Unmarshal(b); err != nil {
 			return nil, fmt.Errorf("history of %s, event %d: %w", id, i, err)
 		}
+	}
+	if o.withoutPayloads {
+		stripPayloads(events)
 	}
 	return events, nil
 }

@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"context"
 	"fmt"
 	"runtime/debug"
 
@@ -18,10 +19,12 @@ const ErrorTypeActivityNotRegistered = "ActivityNotRegistered"
 // (its parent) and stops. It holds one of the node's activity slots from
 // its spawn until it has run.
 type activityActor struct {
-	node       *Node
-	instanceID string
-	scheduled  *history.Event
-	attempt    int
+	node        *Node
+	ctx         context.Context // canceled on node shutdown or instance termination
+	instanceID  string
+	executionID string
+	scheduled   *history.Event
+	attempt     int
 }
 
 func (a *activityActor) Receive(ctx actor.Context) {
@@ -37,7 +40,7 @@ func (a *activityActor) Receive(ctx actor.Context) {
 		ctx.Stop(ctx.Self())
 		return
 	}
-	ctx.Send(ctx.Parent(), &activityResult{event: result})
+	ctx.Send(ctx.Parent(), &activityResult{from: ctx.Self(), executionID: a.executionID, event: result})
 	ctx.Stop(ctx.Self())
 }
 
@@ -55,7 +58,7 @@ func (a *activityActor) run() (result *history.Event) {
 			result = fail(&history.Failure{ErrorType: orchestration.ErrorTypePanic, Message: fmt.Sprint(r), StackTrace: string(debug.Stack())})
 		}
 	}()
-	ctx := orchestration.WithActivityInfo(a.node.activityCtx, orchestration.ActivityInfo{
+	ctx := orchestration.WithActivityInfo(a.ctx, orchestration.ActivityInfo{
 		InstanceID: a.instanceID, Name: ev.Name, TaskID: ev.TaskID, Attempt: a.attempt,
 	})
 	out, err := fn(ctx, ev.Payload)

@@ -18,22 +18,14 @@ import (
 // orchestrator name the node does not know.
 var ErrOrchestratorNotRegistered = errors.New("orchestrator is not registered")
 
-// activityResult carries an activity's outcome to its instance.
-type activityResult struct{ event *history.Event }
-
-// commitResult tells an instance actor that its in-flight commit returned.
-type commitResult struct{ err error }
-
-// slotsAvailable tells an instance actor that activity slots have freed.
-type slotsAvailable struct{}
-
 // instanceActor is the persistent actor of one orchestration instance and
 // the only writer of its records.
 type instanceActor struct {
-	node  *Node
-	store *persistence.Partition
-	id    string
-	log   *slog.Logger
+	node      *Node
+	partition int
+	store     *persistence.Partition
+	id        string
+	log       *slog.Logger
 
 	rec  *persistence.InstanceRecord // as last committed; nil if none
 	exec *orchestration.Execution    // nil unless the instance runs
@@ -41,31 +33,39 @@ type instanceActor struct {
 	// orchestrator not registered): it stays on disk as it is, untouched.
 	broken error
 
-	// Events waiting for the next turn, and the inbox keys they came from.
+	// Events waiting for the next turn, the inbox keys they came from, and
+	// the callers to answer once they are committed.
 	incoming  []*history.Event
 	inboxSeqs []uint64
+	replies   []chan error
 	lastNow   int64
 
 	committing  bool
 	commitDone  chan struct{}
 	afterCommit func(err error)
-	deferred    []*startInstance // starts that arrived during a commit
+	deferred    []any // requests that arrived during a commit, handled after it
 
 	toDispatch  []*history.Event
 	running     map[int64]*actor.PID
 	attempts    map[int64]int
 	waitingSlot bool
+	// activityCtx is canceled when the instance is terminated.
+	activityCtx    context.Context
+	cancelActivity context.CancelFunc
 }
 
-func newInstanceActor(n *Node, store *persistence.Partition, id string) *instanceActor {
-	return &instanceActor{
-		node:     n,
-		store:    store,
-		id:       id,
-		log:      n.log.With("instanceId", id),
-		running:  map[int64]*actor.PID{},
-		attempts: map[int64]int{},
+func newInstanceActor(n *Node, partition int, store *persistence.Partition, id string) *instanceActor {
+	a := &instanceActor{
+		node:      n,
+		partition: partition,
+		store:     store,
+		id:        id,
+		log:       n.log.With("instanceId", id),
+		running:   map[int64]*actor.PID{},
+		attempts:  map[int64]int{},
 	}
+	a.activityCtx, a.cancelActivity = context.WithCancel(n.activityCtx)
+	return a
 }
 
 func (a *instanceActor) Receive(ctx actor.Context) {
@@ -76,10 +76,21 @@ func (a *instanceActor) Receive(ctx actor.Context) {
 		// before the history has been replayed.
 		a.load(ctx)
 	case *wake:
-	case *startInstance:
-		a.handleStart(ctx, msg)
+	case *startInstance, *raiseEvent, *control:
+		a.handleRequest(ctx, msg)
+	case *timerFired:
+		a.handleTimer(ctx, msg)
+	case *subOrchestrationDone:
+		if a.exec != nil && a.exec.ExecutionID() == msg.executionID {
+			a.accept(ctx, msg.event)
+		}
 	case *activityResult:
-		a.handleResult(ctx, msg)
+		if pid, ok := a.running[msg.event.TaskID]; ok && pid.Equal(msg.from) {
+			delete(a.running, msg.event.TaskID)
+		}
+		if a.exec != nil && a.exec.ExecutionID() == msg.executionID {
+			a.accept(ctx, msg.event)
+		}
 	case *commitResult:
 		a.handleCommitResult(ctx, msg.err)
 	case *slotsAvailable:
@@ -87,7 +98,7 @@ func (a *instanceActor) Receive(ctx actor.Context) {
 		a.dispatch(ctx)
 	case *actor.ReceiveTimeout:
 		if a.idle() {
-			ctx.Send(ctx.Parent(), &passivateRequest{id: a.id})
+			ctx.Send(ctx.Parent(), &passivateRequest{id: a.id, pid: ctx.Self()})
 		}
 	case *passivateNow:
 		if a.idle() {
@@ -116,6 +127,7 @@ func (a *instanceActor) release() {
 		a.exec.Close()
 		a.exec = nil
 	}
+	a.cancelActivity()
 }
 
 func (a *instanceActor) now() int64 {
@@ -128,7 +140,7 @@ func (a *instanceActor) now() int64 {
 }
 
 // load rebuilds the instance from the store: record, history replay, inbox,
-// and the activities that were scheduled but never completed.
+// and the tasks that were scheduled but never completed.
 func (a *instanceActor) load(ctx actor.Context) {
 	rec, err := a.store.LoadInstance(a.id)
 	if errors.Is(err, persistence.ErrNotFound) {
@@ -147,20 +159,10 @@ func (a *instanceActor) load(ctx actor.Context) {
 		a.setBroken(fmt.Errorf("load instance %s: orchestrator %q: %w", a.id, rec.Name, ErrOrchestratorNotRegistered))
 		return
 	}
-	raw, err := a.store.LoadHistory(a.id, rec.Generation)
+	events, err := a.loadHistory(rec.Generation)
 	if err != nil {
-		a.setBroken(fmt.Errorf("load history of %s: %w", a.id, err))
+		a.setBroken(err)
 		return
-	}
-	events := make([]*history.Event, len(raw))
-	for i, b := range raw {
-		if events[i], err = history.Unmarshal(b); err != nil {
-			a.setBroken(fmt.Errorf("load history of %s: event %d: %w", a.id, i, err))
-			return
-		}
-		if ts := events[i].Timestamp.UnixNano(); ts > a.lastNow {
-			a.lastNow = ts
-		}
 	}
 	inbox, err := a.store.LoadInbox(a.id)
 	if err != nil {
@@ -183,20 +185,45 @@ func (a *instanceActor) load(ctx actor.Context) {
 		a.incoming = append(a.incoming, ev)
 	}
 	if len(turn.Events) > 0 {
-		// Replay itself ended the execution (non-determinism); the inbox
-		// is of no use to it any more.
-		seqs := a.inboxSeqs
-		a.incoming, a.inboxSeqs = nil, nil
-		a.commitTurn(ctx, turn, seqs)
+		// Replay itself ended the execution (non-determinism).
+		_, seqs, replies := a.takeIncoming()
+		a.commitTurn(ctx, turn, seqs, replies)
 		return
 	}
-	for _, ev := range a.exec.OpenActivities() {
-		if _, running := a.running[ev.TaskID]; !running {
+	a.redispatchOpenTasks()
+	a.dispatch(ctx)
+	a.maybeTurn(ctx)
+}
+
+func (a *instanceActor) loadHistory(gen uint32) ([]*history.Event, error) {
+	raw, err := a.store.LoadHistory(a.id, gen)
+	if err != nil {
+		return nil, fmt.Errorf("load history of %s: %w", a.id, err)
+	}
+	events := make([]*history.Event, len(raw))
+	for i, b := range raw {
+		if events[i], err = history.Unmarshal(b); err != nil {
+			return nil, fmt.Errorf("load history of %s: event %d: %w", a.id, i, err)
+		}
+		if ts := events[i].Timestamp.UnixNano(); ts > a.lastNow {
+			a.lastNow = ts
+		}
+	}
+	return events, nil
+}
+
+// redispatchOpenTasks queues the activities and sub-orchestrations that
+// were scheduled and never completed (they may or may not have run before a
+// crash: at least once). Starting a sub-orchestration again is idempotent.
+func (a *instanceActor) redispatchOpenTasks() {
+	for _, ev := range a.exec.OpenTasks() {
+		if _, running := a.running[ev.TaskID]; running {
+			continue
+		}
+		if ev.Type == history.TaskScheduled || ev.Type == history.SubOrchestrationCreated {
 			a.toDispatch = append(a.toDispatch, ev)
 		}
 	}
-	a.dispatch(ctx)
-	a.maybeTurn(ctx)
 }
 
 func (a *instanceActor) setBroken(err error) {
@@ -204,23 +231,80 @@ func (a *instanceActor) setBroken(err error) {
 	a.log.Error("instance left as it is on disk", "err", err)
 }
 
-func (a *instanceActor) handleStart(ctx actor.Context, msg *startInstance) {
+func replyTo(ch chan error, err error) {
+	if ch != nil {
+		ch <- err
+	}
+}
+
+// handleRequest serves start, raise-event and control requests; during a
+// commit they wait, so each sees the state the commit leaves.
+func (a *instanceActor) handleRequest(ctx actor.Context, msg any) {
 	if a.committing {
 		a.deferred = append(a.deferred, msg)
 		return
 	}
+	switch m := msg.(type) {
+	case *startInstance:
+		a.handleStart(ctx, m)
+	case *raiseEvent:
+		if err := a.checkLive(); err != nil {
+			replyTo(m.reply, fmt.Errorf("raise event %q to %s: %w", m.name, a.id, err))
+			return
+		}
+		a.incoming = append(a.incoming, &history.Event{Type: history.EventRaised, Name: m.name, Payload: m.payload})
+		a.replies = append(a.replies, m.reply)
+		a.maybeTurn(ctx)
+	case *control:
+		a.handleControl(ctx, m)
+	}
+}
+
+// checkLive says why the instance cannot take events, or nil.
+func (a *instanceActor) checkLive() error {
+	switch {
+	case a.broken != nil:
+		return a.broken
+	case a.rec == nil:
+		return ErrInstanceNotFound
+	case a.rec.Status.IsTerminal():
+		return fmt.Errorf("%w (status %s)", ErrInstanceCompleted, a.rec.Status)
+	case a.exec == nil:
+		return fmt.Errorf("instance %s is not loaded", a.id)
+	}
+	return nil
+}
+
+func (a *instanceActor) handleStart(ctx actor.Context, msg *startInstance) {
+	req := msg.req
+	fail := func(err error) {
+		if msg.reply != nil {
+			msg.reply <- err
+			return
+		}
+		// A parent's sub-orchestration: the failure is the task's outcome.
+		a.notifyParentOf(req.ParentInstanceID, req.ParentExecutionID, req.ParentTaskID,
+			&history.Failure{ErrorType: fmt.Sprintf("%T", err), Message: err.Error()}, nil)
+	}
 	if a.broken != nil {
-		msg.reply <- a.broken
+		fail(a.broken)
+		return
+	}
+	if a.rec != nil && req.ParentInstanceID != "" && a.rec.ParentInstanceID == req.ParentInstanceID &&
+		a.rec.ParentExecutionID == req.ParentExecutionID && a.rec.ParentTaskID == req.ParentTaskID {
+		// The parent asks again (after a restart): this child exists.
+		if a.rec.Status.IsTerminal() {
+			a.notifyParent(a.rec)
+		}
 		return
 	}
 	if a.rec != nil && !a.rec.Status.IsTerminal() {
-		msg.reply <- fmt.Errorf("start instance %s: %w (status %s)", a.id, ErrInstanceExists, a.rec.Status)
+		fail(fmt.Errorf("start instance %s: %w (status %s)", a.id, ErrInstanceExists, a.rec.Status))
 		return
 	}
-	req := msg.req
 	fn, ok := a.node.cfg.Registry.Orchestrator(req.Name)
 	if !ok {
-		msg.reply <- fmt.Errorf("start instance %s: orchestrator %q: %w", a.id, req.Name, ErrOrchestratorNotRegistered)
+		fail(fmt.Errorf("start instance %s: orchestrator %q: %w", a.id, req.Name, ErrOrchestratorNotRegistered))
 		return
 	}
 	now := a.now()
@@ -233,28 +317,41 @@ func (a *instanceActor) handleStart(ctx actor.Context, msg *startInstance) {
 		b.DeletePendingActivities(a.id)
 	}
 	rec := &persistence.InstanceRecord{
-		ID:            a.id,
-		Name:          req.Name,
-		ExecutionID:   uuid.NewString(),
-		Generation:    gen,
-		Status:        persistence.StatusPending,
-		Input:         req.Input,
-		CreatedAt:     unixTime(now),
-		LastUpdatedAt: unixTime(now),
+		ID:                a.id,
+		Name:              req.Name,
+		ExecutionID:       uuid.NewString(),
+		Generation:        gen,
+		Status:            persistence.StatusPending,
+		Input:             req.Input,
+		CreatedAt:         unixTime(now),
+		LastUpdatedAt:     unixTime(now),
+		ParentInstanceID:  req.ParentInstanceID,
+		ParentExecutionID: req.ParentExecutionID,
+		ParentTaskID:      req.ParentTaskID,
 	}
 	started := &history.Event{
-		Type:        history.ExecutionStarted,
-		Timestamp:   unixTime(now),
-		Name:        req.Name,
-		Payload:     req.Input,
-		InstanceID:  a.id,
-		ExecutionID: rec.ExecutionID,
+		Type:              history.ExecutionStarted,
+		Timestamp:         unixTime(now),
+		Name:              req.Name,
+		Payload:           req.Input,
+		InstanceID:        a.id,
+		ExecutionID:       rec.ExecutionID,
+		ParentInstanceID:  req.ParentInstanceID,
+		ParentExecutionID: req.ParentExecutionID,
+		ParentTaskID:      req.ParentTaskID,
 	}
 	seq := a.store.NextInboxSeq()
 	b.PutInbox(a.id, seq, history.Marshal(started))
 	b.PutInstance(rec)
-	a.commit(ctx, b, msg.reply, func(err error) {
+	var replies []chan error
+	if msg.reply != nil {
+		replies = append(replies, msg.reply)
+	}
+	a.commit(ctx, b, replies, func(err error) {
 		if err != nil {
+			if msg.reply == nil {
+				fail(err)
+			}
 			return
 		}
 		a.rec = rec
@@ -268,28 +365,57 @@ func (a *instanceActor) handleStart(ctx actor.Context, msg *startInstance) {
 	})
 }
 
-func (a *instanceActor) handleResult(ctx actor.Context, msg *activityResult) {
-	id := msg.event.TaskID
-	if pid, ok := a.running[id]; ok && ctx.Sender() != nil && pid.Equal(ctx.Sender()) {
-		delete(a.running, id)
-	}
-	// A result for a task that is not open (already completed, or from an
-	// execution that has ended) is dropped: at-least-once delivery,
-	// effectively-once effect on the history.
-	if a.exec == nil || a.exec.Done() || !a.exec.IsOpen(id) || a.queued(id) {
+// accept queues a completion for the next turn, unless its task is not
+// open: at-least-once delivery, effectively-once effect on the history.
+func (a *instanceActor) accept(ctx actor.Context, ev *history.Event) {
+	if a.exec == nil || a.exec.Done() || !a.exec.IsOpen(ev.TaskID) || a.queued(ev) {
 		return
 	}
-	a.incoming = append(a.incoming, msg.event)
+	a.incoming = append(a.incoming, ev)
 	a.maybeTurn(ctx)
 }
 
-func (a *instanceActor) queued(taskID int64) bool {
-	for _, ev := range a.incoming {
-		if ev.TaskID == taskID && (ev.Type == history.TaskCompleted || ev.Type == history.TaskFailed) {
+func (a *instanceActor) queued(ev *history.Event) bool {
+	for _, q := range a.incoming {
+		if q.TaskID == ev.TaskID && q.Type == ev.Type {
 			return true
 		}
 	}
 	return false
+}
+
+func (a *instanceActor) handleTimer(ctx actor.Context, msg *timerFired) {
+	ref := timerRef{id: a.id, task: msg.taskID, due: msg.due.UnixNano()}
+	if a.exec != nil && !a.exec.Done() && a.exec.IsOpen(int64(msg.taskID)) {
+		ev := &history.Event{Type: history.TimerFired, TaskID: int64(msg.taskID), FireAt: msg.due}
+		if !a.queued(ev) {
+			a.incoming = append(a.incoming, ev)
+			a.maybeTurn(ctx)
+		}
+		return
+	}
+	if a.committing {
+		return // the scheduler sends it again later if it is still there
+	}
+	// A timer nobody waits for any more (the instance ended or moved on):
+	// drop its index entry.
+	b := &persistence.Batch{}
+	b.DeleteTimer(a.id, msg.taskID, msg.due)
+	a.commit(ctx, b, nil, func(err error) {
+		if err == nil {
+			a.tellPartition(ctx, &timerDeleted{ref: ref})
+		}
+	})
+}
+
+func (a *instanceActor) tellPartition(ctx actor.Context, msg any) {
+	ctx.Send(ctx.Parent(), msg)
+}
+
+func (a *instanceActor) takeIncoming() ([]*history.Event, []uint64, []chan error) {
+	ev, seqs, replies := a.incoming, a.inboxSeqs, a.replies
+	a.incoming, a.inboxSeqs, a.replies = nil, nil, nil
+	return ev, seqs, replies
 }
 
 // maybeTurn runs the orchestrator on the events that arrived since the last
@@ -299,167 +425,17 @@ func (a *instanceActor) maybeTurn(ctx actor.Context) {
 	if a.committing || a.exec == nil || a.exec.Done() || len(a.incoming) == 0 {
 		return
 	}
-	events := make([]*history.Event, 0, len(a.incoming)+1)
+	incoming, seqs, replies := a.takeIncoming()
+	events := make([]*history.Event, 0, len(incoming)+1)
 	events = append(events, &history.Event{Type: history.OrchestratorStarted, Timestamp: unixTime(a.now())})
-	events = append(events, a.incoming...)
-	seqs := a.inboxSeqs
-	a.incoming, a.inboxSeqs = nil, nil
+	events = append(events, incoming...)
 	turn, err := a.exec.Apply(events)
 	if err != nil {
 		a.log.Error("orchestration turn rejected", "err", err)
+		for _, r := range replies {
+			replyTo(r, err)
+		}
 		return
 	}
-	a.commitTurn(ctx, turn, seqs)
-}
-
-// commitTurn writes a turn's events, the instance record and the recovery
-// indexes in one batch, and dispatches the turn's actions only once that
-// batch has committed: a crash in between must not lose the schedule.
-func (a *instanceActor) commitTurn(ctx actor.Context, turn *orchestration.Turn, consumedInbox []uint64) {
-	rec := *a.rec
-	b := &persistence.Batch{}
-	encoded := make([][]byte, len(turn.Events))
-	for i, ev := range turn.Events {
-		encoded[i] = history.Marshal(ev)
-	}
-	b.AppendHistory(a.id, rec.Generation, rec.HistoryLen, encoded)
-	rec.HistoryLen += uint32(len(encoded))
-	for _, ev := range turn.Actions {
-		if ev.Type == history.TaskScheduled && !turn.Done {
-			b.PutPendingActivity(a.id, uint64(ev.TaskID))
-		}
-	}
-	for _, ev := range turn.Events {
-		if ev.Type == history.TaskCompleted || ev.Type == history.TaskFailed {
-			b.DeletePendingActivity(a.id, uint64(ev.TaskID))
-		}
-	}
-	for _, seq := range consumedInbox {
-		b.DeleteInbox(a.id, seq)
-	}
-	rec.Status = persistence.StatusRunning
-	if turn.Done {
-		b.DeletePendingActivities(a.id)
-		rec.Output = turn.Output
-		rec.Status = persistence.StatusCompleted
-		if turn.Failure != nil {
-			rec.Status = persistence.StatusFailed
-			rec.Output = nil
-			rec.Failure = &persistence.Failure{ErrorType: turn.Failure.ErrorType, Message: turn.Failure.Message, StackTrace: turn.Failure.StackTrace}
-		}
-	}
-	if turn.CustomStatusChanged {
-		rec.CustomStatus = turn.CustomStatus
-	}
-	if n := len(turn.Events); n > 0 {
-		rec.LastUpdatedAt = turn.Events[n-1].Timestamp
-	}
-	b.PutInstance(&rec)
-	statusChanged := rec.Status != a.rec.Status
-	a.commit(ctx, b, nil, func(err error) {
-		if err != nil {
-			return
-		}
-		a.rec = &rec
-		if statusChanged {
-			a.node.cfg.OnStatus(&rec)
-		}
-		if turn.Done {
-			a.exec.Close()
-			a.exec = nil
-			a.toDispatch = nil
-			return
-		}
-		for _, ev := range turn.Actions {
-			if ev.Type == history.TaskScheduled {
-				a.toDispatch = append(a.toDispatch, ev)
-			}
-		}
-	})
-}
-
-// commit hands the batch to the partition's group committer on a goroutine
-// and comes back to the actor as a commitResult message. reply, if set, gets
-// the outcome straight from that goroutine, so a caller is answered even if
-// the actor stops meanwhile.
-func (a *instanceActor) commit(ctx actor.Context, b *persistence.Batch, reply chan error, then func(err error)) {
-	a.committing = true
-	a.afterCommit = then
-	done := make(chan struct{})
-	a.commitDone = done
-	self, root, store, id := ctx.Self(), ctx.ActorSystem().Root, a.store, a.id
-	go func() {
-		err := store.Commit(context.Background(), b)
-		if err != nil {
-			err = fmt.Errorf("commit instance %s: %w", id, err)
-		}
-		if reply != nil {
-			reply <- err
-		}
-		close(done)
-		root.Send(self, &commitResult{err: err})
-	}()
-}
-
-func (a *instanceActor) handleCommitResult(ctx actor.Context, err error) {
-	if !a.committing {
-		return
-	}
-	a.committing = false
-	then := a.afterCommit
-	a.afterCommit = nil
-	then(err)
-	if err != nil {
-		a.commitFailed(ctx, err)
-	}
-	deferred := a.deferred
-	a.deferred = nil
-	for _, m := range deferred {
-		a.handleStart(ctx, m)
-	}
-	a.dispatch(ctx)
-	a.maybeTurn(ctx)
-}
-
-// commitFailed: the in-memory execution ran ahead of the store. Throw it
-// away and reload from the store; results that were in the lost turn are
-// recovered by re-running their activities (their pending index survived).
-func (a *instanceActor) commitFailed(ctx actor.Context, err error) {
-	a.log.Error("commit failed; reloading instance from the store", "err", err)
-	if errors.Is(err, persistence.ErrClosed) {
-		return
-	}
-	if a.exec != nil {
-		a.exec.Close()
-		a.exec = nil
-	}
-	a.rec, a.incoming, a.inboxSeqs, a.toDispatch = nil, nil, nil, nil
-	a.load(ctx)
-}
-
-// dispatch starts queued activities while the node has free slots, and
-// otherwise registers to be woken when one frees.
-func (a *instanceActor) dispatch(ctx actor.Context) {
-	for len(a.toDispatch) > 0 {
-		if a.node.activityCtx.Err() != nil {
-			return
-		}
-		if !a.node.gate.tryAcquire() {
-			if !a.waitingSlot {
-				a.waitingSlot = true
-				self, root := ctx.Self(), ctx.ActorSystem().Root
-				a.node.gate.wait(func() { root.Send(self, &slotsAvailable{}) })
-			}
-			return
-		}
-		ev := a.toDispatch[0]
-		a.toDispatch[0] = nil
-		a.toDispatch = a.toDispatch[1:]
-		a.attempts[ev.TaskID]++
-		act := &activityActor{node: a.node, instanceID: a.id, scheduled: ev, attempt: a.attempts[ev.TaskID]}
-		pid := ctx.Spawn(actor.PropsFromProducer(func() actor.Actor { return act },
-			actor.WithSupervisor(actor.NewOneForOneStrategy(0, 0, func(any) actor.Directive { return actor.StopDirective }))))
-		a.running[ev.TaskID] = pid
-	}
-	a.node.gate.passOn()
+	a.commitTurn(ctx, turn, seqs, replies)
 }

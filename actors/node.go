@@ -60,6 +60,21 @@ type Config struct {
 // pending, running or suspended.
 var ErrInstanceExists = errors.New("an instance with this id is still running")
 
+// ErrInstanceNotFound is returned for operations on an unknown instance.
+var ErrInstanceNotFound = errors.New("instance not found")
+
+// ErrInstanceCompleted is returned for operations that need a live instance
+// (raise event, terminate, suspend, resume) on one that has completed,
+// failed or been terminated.
+var ErrInstanceCompleted = errors.New("instance is completed")
+
+// ErrInstanceNotCompleted is returned for operations that need a finished
+// instance (purge) on one that is still pending, running or suspended.
+var ErrInstanceNotCompleted = errors.New("instance is not completed")
+
+// ErrNotFailed is returned when rewinding an instance that has not failed.
+var ErrNotFailed = errors.New("instance has not failed")
+
 // ErrShuttingDown is returned for requests made while the node stops.
 var ErrShuttingDown = errors.New("node is shutting down")
 
@@ -177,13 +192,51 @@ type StartRequest struct {
 	InstanceID string
 	Name       string
 	Input      []byte
+	// Set when a parent orchestration starts this instance as its
+	// sub-orchestration.
+	ParentInstanceID  string
+	ParentExecutionID string
+	ParentTaskID      int64
 }
 
 // StartInstance creates the instance and returns once its creation is
 // durable. The instance then runs on its own.
 func (n *Node) StartInstance(ctx context.Context, req StartRequest) error {
+	return n.request(ctx, req.InstanceID, "start instance", func(reply chan error) routed {
+		return &startInstance{req: req, reply: reply}
+	})
+}
+
+// RaiseEvent delivers an external event to an instance and returns once it
+// is durable in the instance's history.
+func (n *Node) RaiseEvent(ctx context.Context, id, name string, payload []byte) error {
+	return n.request(ctx, id, "raise event", func(reply chan error) routed {
+		return &raiseEvent{id: id, name: name, payload: payload, reply: reply}
+	})
+}
+
+// Control operations on an instance.
+const (
+	OpTerminate = "terminate"
+	OpSuspend   = "suspend"
+	OpResume    = "resume"
+	OpPurge     = "purge"
+	OpRewind    = "rewind"
+)
+
+// Control applies a management operation (OpTerminate, ...) to an instance
+// and returns once its effect is durable.
+func (n *Node) Control(ctx context.Context, id, op, reason string) error {
+	return n.request(ctx, id, op, func(reply chan error) routed {
+		return &control{id: id, op: op, reason: reason, reply: reply}
+	})
+}
+
+// request sends a routed message carrying a reply channel and waits for the
+// answer, the end of ctx, or the node's shutdown.
+func (n *Node) request(ctx context.Context, id, what string, build func(reply chan error) routed) error {
 	reply := make(chan error, 1)
-	if err := n.send(req.InstanceID, &startInstance{req: req, reply: reply}); err != nil {
+	if err := n.send(id, build(reply)); err != nil {
 		return err
 	}
 	select {
@@ -195,10 +248,10 @@ func (n *Node) StartInstance(ctx context.Context, req StartRequest) error {
 		case err := <-reply:
 			return err
 		case <-time.After(time.Second):
-			return fmt.Errorf("start instance %s: %w", req.InstanceID, ErrShuttingDown)
+			return fmt.Errorf("%s %s: %w", what, id, ErrShuttingDown)
 		}
 	case <-ctx.Done():
-		return fmt.Errorf("start instance %s: %w", req.InstanceID, ctx.Err())
+		return fmt.Errorf("%s %s: %w", what, id, ctx.Err())
 	}
 }
 

@@ -1,36 +1,12 @@
 package actors
 
 import (
+	"time"
+
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/durable-go/durable/persistence"
 )
-
-// routed is a message the partition forwards to the actor of one instance.
-type routed interface{ instanceID() string }
-
-// wake activates an instance that has pending work.
-type wake struct{ id string }
-
-func (m *wake) instanceID() string { return m.id }
-
-// startInstance asks an instance actor to create a new execution.
-type startInstance struct {
-	req   StartRequest
-	reply chan error
-}
-
-func (m *startInstance) instanceID() string { return m.req.InstanceID }
-
-// passivateRequest: an idle instance actor asks its partition to stop it.
-type passivateRequest struct{ id string }
-
-// passivateNow: the partition tells the instance actor to stop if it is
-// still idle; it answers stayActive otherwise.
-type passivateNow struct{}
-
-// stayActive: the instance got work after asking to passivate.
-type stayActive struct{ id string }
 
 // child is the partition's view of one instance actor. While the actor is
 // stopping, messages for its instance wait in buffer and go to a fresh
@@ -42,26 +18,55 @@ type child struct {
 	buffer   []routed
 }
 
-// partitionActor owns the instance actors of one store partition.
+// partitionActor owns the instance actors of one store partition and its
+// durable timers.
 type partitionActor struct {
 	node     *Node
 	index    int
 	store    *persistence.Partition
 	children map[string]*child
 	byPID    map[string]string // pid id -> instance id
+
+	// The timer scheduler: one OS timer armed for the earliest due entry
+	// of the due-timer index. Fired entries stay in the index until their
+	// instance commits the TimerFired event; until then they are not sent
+	// again (unless resendAfter passes, in case the message was lost).
+	timer   *time.Timer
+	timerAt time.Time
+	fired   map[timerRef]time.Time
 }
 
+const (
+	timerScanBatch = 1000
+	resendAfter    = 30 * time.Second
+)
+
 func newPartitionActor(n *Node, index int, store *persistence.Partition) *partitionActor {
-	return &partitionActor{node: n, index: index, store: store, children: map[string]*child{}, byPID: map[string]string{}}
+	return &partitionActor{
+		node: n, index: index, store: store,
+		children: map[string]*child{}, byPID: map[string]string{},
+		fired: map[timerRef]time.Time{},
+	}
 }
 
 func (p *partitionActor) Receive(ctx actor.Context) {
 	switch msg := ctx.Message().(type) {
+	case *actor.Started:
+		p.scanTimers(ctx)
 	case routed:
 		p.route(ctx, msg)
+	case *timerScheduled:
+		if p.timerAt.IsZero() || msg.due.Before(p.timerAt) {
+			p.arm(ctx, msg.due)
+		}
+	case *timerDeleted:
+		delete(p.fired, msg.ref)
+	case *timerTick:
+		p.timerAt = time.Time{}
+		p.scanTimers(ctx)
 	case *passivateRequest:
 		c, ok := p.children[msg.id]
-		if ok && !c.stopping && ctx.Sender() != nil && c.pid.Equal(ctx.Sender()) {
+		if ok && !c.stopping && c.pid.Equal(msg.pid) {
 			c.stopping = true
 			ctx.Send(c.pid, &passivateNow{})
 		}
@@ -86,6 +91,10 @@ func (p *partitionActor) Receive(ctx actor.Context) {
 				p.route(ctx, m)
 			}
 		}
+	case *actor.Stopping:
+		if p.timer != nil {
+			p.timer.Stop()
+		}
 	}
 }
 
@@ -93,7 +102,7 @@ func (p *partitionActor) route(ctx actor.Context, msg routed) {
 	id := msg.instanceID()
 	c, ok := p.children[id]
 	if !ok {
-		props := actor.PropsFromProducer(func() actor.Actor { return newInstanceActor(p.node, p.store, id) },
+		props := actor.PropsFromProducer(func() actor.Actor { return newInstanceActor(p.node, p.index, p.store, id) },
 			actor.WithSupervisor(instanceSupervisor()))
 		pid := ctx.Spawn(props)
 		c = &child{pid: pid}
@@ -104,12 +113,63 @@ func (p *partitionActor) route(ctx actor.Context, msg routed) {
 		c.buffer = append(c.buffer, msg)
 		return
 	}
-	if _, isWake := msg.(*wake); isWake {
-		// Spawning activated it; the actor loads its own pending work.
-		if ok {
-			ctx.Send(c.pid, msg)
-		}
-		return
+	if _, isWake := msg.(*wake); isWake && !ok {
+		return // spawning activated it; the actor loads its own pending work
 	}
 	ctx.Send(c.pid, msg)
+}
+
+// scanTimers sends every due timer to its instance (activating it if need
+// be) and arms the OS timer for the next one.
+func (p *partitionActor) scanTimers(ctx actor.Context) {
+	now := p.node.cfg.Now()
+	due, err := p.store.DueTimers(now, timerScanBatch)
+	if err != nil {
+		p.node.log.Error("scan due timers", "partition", p.index, "err", err)
+		p.arm(ctx, now.Add(time.Second))
+		return
+	}
+	for _, e := range due {
+		ref := timerRef{id: e.ID, task: e.TaskID, due: e.Due.UnixNano()}
+		if sent, ok := p.fired[ref]; ok && now.Sub(sent) < resendAfter {
+			continue
+		}
+		p.fired[ref] = now
+		p.route(ctx, &timerFired{id: e.ID, taskID: e.TaskID, due: e.Due})
+	}
+	if len(due) == timerScanBatch {
+		p.arm(ctx, now) // more are due: go on at once
+		return
+	}
+	var next time.Time
+	for _, sent := range p.fired {
+		if at := sent.Add(resendAfter); next.IsZero() || at.Before(next) {
+			next = at
+		}
+	}
+	upcoming, err := p.store.DueTimers(time.Unix(0, 1<<62), len(p.fired)+1)
+	if err != nil {
+		p.node.log.Error("scan upcoming timers", "partition", p.index, "err", err)
+	}
+	for _, e := range upcoming {
+		if _, sent := p.fired[timerRef{id: e.ID, task: e.TaskID, due: e.Due.UnixNano()}]; sent {
+			continue
+		}
+		if next.IsZero() || e.Due.Before(next) {
+			next = e.Due
+		}
+		break
+	}
+	if !next.IsZero() {
+		p.arm(ctx, next)
+	}
+}
+
+func (p *partitionActor) arm(ctx actor.Context, at time.Time) {
+	if p.timer != nil {
+		p.timer.Stop()
+	}
+	p.timerAt = at
+	self, root := ctx.Self(), ctx.ActorSystem().Root
+	p.timer = time.AfterFunc(time.Until(at), func() { root.Send(self, &timerTick{}) })
 }

@@ -109,16 +109,16 @@ func NewExecution(instanceID, executionID string, fn Orchestrator, logger *slog.
 		logger = slog.Default()
 	}
 	e := &Execution{
-		instanceID:  instanceID,
-		executionID: executionID,
-		fn:          fn,
+		instanceID:   instanceID,
+		executionID:  executionID,
+		fn:           fn,
 		open:         make(map[int64]*openTask),
 		unmatched:    make(map[int64]*history.Event),
 		eventWaiters: make(map[string][]*taskState),
-		resume:      make(chan struct{}),
-		yield:       make(chan struct{}),
-		abort:       make(chan struct{}),
-		exited:      make(chan struct{}),
+		resume:       make(chan struct{}),
+		yield:        make(chan struct{}),
+		abort:        make(chan struct{}),
+		exited:       make(chan struct{}),
 	}
 	e.logger = slog.New(&replaySafeHandler{inner: logger.Handler(), e: e}).With("instanceId", instanceID)
 	e.ctx = &Context{e: e}

@@ -3,6 +3,7 @@ package persistence
 import (
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/dgraph-io/badger/v4"
 )
@@ -19,6 +20,8 @@ const (
 	opPutInbox
 	opDeleteInbox
 	opDeleteInstance
+	opPutTimer
+	opDeleteTimer
 )
 
 type op struct {
@@ -141,6 +144,17 @@ func (b *Batch) DeleteInstance(id string) {
 	b.add(op{kind: opDeleteInstance, id: id}, 6, 6*estimateEntry(len(id)+11, 0), len(id))
 }
 
+// PutTimer records a durable timer of instance id, task taskID, due at due
+// (the due-timer index).
+func (b *Batch) PutTimer(id string, taskID uint64, due time.Time) {
+	b.add(op{kind: opPutTimer, id: id, n: taskID, created: createdNanos(due)}, 1, estimateEntry(len(id)+19, 0), len(id)+19)
+}
+
+// DeleteTimer removes a timer recorded by PutTimer (same arguments).
+func (b *Batch) DeleteTimer(id string, taskID uint64, due time.Time) {
+	b.add(op{kind: opDeleteTimer, id: id, n: taskID, created: createdNanos(due)}, 1, estimateEntry(len(id)+19, 0), len(id)+19)
+}
+
 // Empty reports whether no operation has been recorded.
 func (b *Batch) Empty() bool { return len(b.ops) == 0 }
 
@@ -202,6 +216,10 @@ func (o *op) apply(txn *badger.Txn) error {
 		return txn.Set(inboxKey(o.id, o.n), o.data)
 	case opDeleteInbox:
 		return txn.Delete(inboxKey(o.id, o.n))
+	case opPutTimer:
+		return txn.Set(timerKey(o.created, o.id, o.n), nil)
+	case opDeleteTimer:
+		return txn.Delete(timerKey(o.created, o.id, o.n))
 	case opDeleteInstance:
 		old, err := loadInstanceTxn(txn, o.id)
 		switch {

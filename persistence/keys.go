@@ -19,6 +19,7 @@ import (
 //	m/<id>\x00<seq uint64 BE>               inbox message (opaque bytes)
 //	s/<status byte><id>                     status index (same txn as i/)
 //	c/<createdAt unixnano uint64 BE><id>    created-time index (same txn as i/)
+//	t/<due unixnano uint64 BE><id>\x00<task uint64 BE>  due timer, ordered by time
 const (
 	famInstance = "i/"
 	famHistory  = "h/"
@@ -26,7 +27,17 @@ const (
 	famInbox    = "m/"
 	famStatus   = "s/"
 	famCreated  = "c/"
+	famTimer    = "t/"
 )
+
+func timerKey(due uint64, id string, task uint64) []byte {
+	k := make([]byte, 0, len(famTimer)+8+len(id)+9)
+	k = append(k, famTimer...)
+	k = binary.BigEndian.AppendUint64(k, due)
+	k = append(k, id...)
+	k = append(k, 0)
+	return binary.BigEndian.AppendUint64(k, task)
+}
 
 // ErrInvalidID is returned for an empty instance id or one containing a NUL
 // byte (NUL separates the id from the rest of a key).

@@ -647,3 +647,38 @@ func TestBatchesMergedIntoOneTransactionSeeEachOther(t *testing.T) {
 	p.scanKeys([]byte(famCreated), func(k []byte) error { created = append(created, fmt.Sprintf("%x", k)); return nil })
 	mustEqual(t, "created index", created, []string{fmt.Sprintf("%x", createdKey(createdNanos(later.CreatedAt), "same"))})
 }
+
+func TestTimersAreListedInDueOrderUpToATime(t *testing.T) {
+	h, err := Open(Options{Partitions: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	p := h.Partition(0)
+	base := time.Unix(1_800_000_000, 0).UTC()
+	var b Batch
+	b.PutTimer("b", 2, base.Add(2*time.Second))
+	b.PutTimer("a", 1, base.Add(time.Second))
+	b.PutTimer("c", 3, base.Add(time.Hour))
+	b.PutTimer("a/x", 9, base.Add(time.Second))
+	if err := p.Commit(context.Background(), &b); err != nil {
+		t.Fatal(err)
+	}
+	due, err := p.DueTimers(base.Add(time.Minute), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := fmt.Sprint(due)
+	want := fmt.Sprint([]TimerEntry{{"a", 1, base.Add(time.Second)}, {"a/x", 9, base.Add(time.Second)}, {"b", 2, base.Add(2 * time.Second)}})
+	if got != want {
+		t.Fatalf("got %s\nwant %s", got, want)
+	}
+	var d Batch
+	d.DeleteTimer("a", 1, base.Add(time.Second))
+	if err := p.Commit(context.Background(), &d); err != nil {
+		t.Fatal(err)
+	}
+	if due, _ := p.DueTimers(base.Add(2*time.Hour), 1); len(due) != 1 || due[0].ID != "a/x" {
+		t.Fatalf("after delete: %v", due)
+	}
+}

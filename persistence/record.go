@@ -90,6 +90,10 @@ type InstanceRecord struct {
 	LastUpdatedAt    time.Time
 	HistoryLen       uint32 // number of events in the current generation's history
 	ParentInstanceID string // for sub-orchestrations (may be empty)
+	// ParentExecutionID and ParentTaskID name the parent's execution and the
+	// task that awaits this sub-orchestration.
+	ParentExecutionID string
+	ParentTaskID      int64
 }
 
 // recordFormatV1 is the leading format byte of an encoded InstanceRecord.
@@ -113,6 +117,8 @@ const (
 	fLastUpdatedAt    protowire.Number = 11 // unix nanos, zigzag; absent = zero time
 	fHistoryLen       protowire.Number = 12
 	fParentInstanceID protowire.Number = 13
+	fParentExecution  protowire.Number = 14
+	fParentTaskID     protowire.Number = 15 // zigzag
 
 	fFailureErrorType  protowire.Number = 1
 	fFailureMessage    protowire.Number = 2
@@ -164,6 +170,11 @@ func EncodeInstanceRecord(rec *InstanceRecord) []byte {
 		b = protowire.AppendVarint(b, uint64(rec.HistoryLen))
 	}
 	b = appendString(b, fParentInstanceID, rec.ParentInstanceID)
+	b = appendString(b, fParentExecution, rec.ParentExecutionID)
+	if rec.ParentTaskID != 0 {
+		b = protowire.AppendTag(b, fParentTaskID, protowire.VarintType)
+		b = protowire.AppendVarint(b, protowire.EncodeZigZag(rec.ParentTaskID))
+	}
 	return b
 }
 
@@ -195,6 +206,12 @@ func DecodeInstanceRecord(data []byte) (*InstanceRecord, error) {
 			rec.ExecutionID, b, err = consumeString(b, num, typ)
 		case fParentInstanceID:
 			rec.ParentInstanceID, b, err = consumeString(b, num, typ)
+		case fParentExecution:
+			rec.ParentExecutionID, b, err = consumeString(b, num, typ)
+		case fParentTaskID:
+			var v uint64
+			v, b, err = consumeVarint(b, num, typ, math.MaxUint64)
+			rec.ParentTaskID = protowire.DecodeZigZag(v)
 		case fGeneration:
 			var v uint64
 			v, b, err = consumeVarint(b, num, typ, math.MaxUint32)

@@ -12,19 +12,21 @@ import (
 
 func sampleRecord() *InstanceRecord {
 	return &InstanceRecord{
-		ID:               "order-42",
-		Name:             "ProcessOrder",
-		ExecutionID:      "3f1c0f4e-8f5e-4b8e-9d4a-0c2b7f1f6a11",
-		Generation:       3,
-		Status:           StatusFailed,
-		Input:            []byte(`{"qty":2}`),
-		Output:           []byte{},
-		CustomStatus:     nil,
-		Failure:          &Failure{ErrorType: "TimeoutError", Message: "too slow", StackTrace: "main.go:1"},
-		CreatedAt:        time.Unix(1700000000, 123456789),
-		LastUpdatedAt:    time.Unix(0, -5), // before 1970: zigzag keeps the sign
-		HistoryLen:       17,
-		ParentInstanceID: "parent",
+		ID:                "order-42",
+		Name:              "ProcessOrder",
+		ExecutionID:       "3f1c0f4e-8f5e-4b8e-9d4a-0c2b7f1f6a11",
+		Generation:        3,
+		Status:            StatusFailed,
+		Input:             []byte(`{"qty":2}`),
+		Output:            []byte{},
+		CustomStatus:      nil,
+		Failure:           &Failure{ErrorType: "TimeoutError", Message: "too slow", StackTrace: "main.go:1"},
+		CreatedAt:         time.Unix(1700000000, 123456789),
+		LastUpdatedAt:     time.Unix(0, -5), // before 1970: zigzag keeps the sign
+		HistoryLen:        17,
+		ParentInstanceID:  "parent",
+		ParentExecutionID: "pexec",
+		ParentTaskID:      -3,
 	}
 }
 
@@ -37,7 +39,7 @@ func recordsEqual(a, b *InstanceRecord) bool {
 		a.Generation == b.Generation && a.Status == b.Status &&
 		bytesEq(a.Input, b.Input) && bytesEq(a.Output, b.Output) && bytesEq(a.CustomStatus, b.CustomStatus) &&
 		failEq && timeEq(a.CreatedAt, b.CreatedAt) && timeEq(a.LastUpdatedAt, b.LastUpdatedAt) &&
-		a.HistoryLen == b.HistoryLen && a.ParentInstanceID == b.ParentInstanceID
+		a.HistoryLen == b.HistoryLen && a.ParentInstanceID == b.ParentInstanceID && a.ParentExecutionID == b.ParentExecutionID && a.ParentTaskID == b.ParentTaskID
 }
 
 func TestInstanceRecordRoundTrips(t *testing.T) {

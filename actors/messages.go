@@ -1,0 +1,99 @@
+package actors
+
+import (
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/durable-go/durable/history"
+)
+
+// routed is a message the partition forwards to the actor of one instance.
+type routed interface{ instanceID() string }
+
+// wake activates an instance that has pending work.
+type wake struct{ id string }
+
+// startInstance asks an instance actor to create a new execution. reply is
+// nil when a parent starts its sub-orchestration: failures then go back to
+// the parent as the sub-orchestration's failure.
+type startInstance struct {
+	req   StartRequest
+	reply chan error
+}
+
+// raiseEvent delivers an external event.
+type raiseEvent struct {
+	id, name string
+	payload  []byte
+	reply    chan error
+}
+
+// control is a management operation (OpTerminate, ...).
+type control struct {
+	id, op, reason string
+	reply          chan error
+}
+
+// timerFired: the partition's timer scheduler found a due timer.
+type timerFired struct {
+	id     string
+	taskID uint64
+	due    time.Time
+}
+
+// subOrchestrationDone carries a child's outcome to its parent.
+type subOrchestrationDone struct {
+	id          string // the parent
+	executionID string // the parent's execution that awaits it
+	event       *history.Event
+}
+
+func (m *wake) instanceID() string                 { return m.id }
+func (m *startInstance) instanceID() string        { return m.req.InstanceID }
+func (m *raiseEvent) instanceID() string           { return m.id }
+func (m *control) instanceID() string              { return m.id }
+func (m *timerFired) instanceID() string           { return m.id }
+func (m *subOrchestrationDone) instanceID() string { return m.id }
+
+// passivateRequest: an idle instance actor asks its partition to stop it.
+type passivateRequest struct {
+	id  string
+	pid *actor.PID
+}
+
+// passivateNow: the partition tells the instance actor to stop if it is
+// still idle; it answers stayActive otherwise.
+type passivateNow struct{}
+
+// stayActive: the instance got work after asking to passivate.
+type stayActive struct{ id string }
+
+// timerScheduled tells the partition that a timer due at due was committed.
+type timerScheduled struct{ due time.Time }
+
+// timerDeleted tells the partition that a fired timer's index entry is gone.
+type timerDeleted struct{ ref timerRef }
+
+// timerTick wakes the partition's timer scheduler.
+type timerTick struct{}
+
+// timerRef names one entry of the due-timer index.
+type timerRef struct {
+	id   string
+	task uint64
+	due  int64
+}
+
+// activityResult carries an activity's outcome to its instance.
+type activityResult struct {
+	from        *actor.PID
+	executionID string
+	event       *history.Event
+}
+
+// commitResult tells an instance actor that its in-flight commit returned.
+type commitResult struct{ err error }
+
+// slotsAvailable tells an instance actor that activity slots have freed.
+type slotsAvailable struct{}

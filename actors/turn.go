@@ -1,0 +1,514 @@
+package actors
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/google/uuid"
+
+	"github.com/durable-go/durable/history"
+	"github.com/durable-go/durable/orchestration"
+	"github.com/durable-go/durable/persistence"
+)
+
+// commitTurn writes a turn's events, the instance record and the recovery
+// indexes (pending tasks, due timers, inbox) in one batch, and dispatches
+// the turn's actions only once that batch has committed: a crash in between
+// must not lose the schedule.
+func (a *instanceActor) commitTurn(ctx actor.Context, turn *orchestration.Turn, consumedInbox []uint64, replies []chan error) {
+	rec := *a.rec
+	b := &persistence.Batch{}
+	encoded := make([][]byte, len(turn.Events))
+	for i, ev := range turn.Events {
+		encoded[i] = history.Marshal(ev)
+	}
+	b.AppendHistory(a.id, rec.Generation, rec.HistoryLen, encoded)
+	rec.HistoryLen += uint32(len(encoded))
+	var fired []timerRef
+	for _, ev := range turn.Events {
+		switch ev.Type {
+		case history.TaskCompleted, history.TaskFailed, history.SubOrchestrationCompleted, history.SubOrchestrationFailed:
+			b.DeletePendingActivity(a.id, uint64(ev.TaskID))
+		case history.TimerFired:
+			b.DeleteTimer(a.id, uint64(ev.TaskID), ev.FireAt)
+			fired = append(fired, timerRef{id: a.id, task: uint64(ev.TaskID), due: ev.FireAt.UnixNano()})
+		}
+	}
+	var earliestTimer time.Time
+	if !turn.Done {
+		for _, ev := range turn.Actions {
+			switch ev.Type {
+			case history.TaskScheduled, history.SubOrchestrationCreated:
+				b.PutPendingActivity(a.id, uint64(ev.TaskID))
+			case history.TimerCreated:
+				b.PutTimer(a.id, uint64(ev.TaskID), ev.FireAt)
+				if earliestTimer.IsZero() || ev.FireAt.Before(earliestTimer) {
+					earliestTimer = ev.FireAt
+				}
+			}
+		}
+	}
+	for _, seq := range consumedInbox {
+		b.DeleteInbox(a.id, seq)
+	}
+	rec.Status = persistence.StatusRunning
+	if turn.Suspended {
+		rec.Status = persistence.StatusSuspended
+	}
+	if turn.CustomStatusChanged {
+		rec.CustomStatus = turn.CustomStatus
+	}
+	if n := len(turn.Events); n > 0 {
+		rec.LastUpdatedAt = turn.Events[n-1].Timestamp
+	}
+	var next *continuation
+	if turn.Done {
+		// Nothing the execution waited for matters any more.
+		a.dropOpenTimers(b)
+		b.DeletePendingActivities(a.id)
+		switch {
+		case turn.ContinuedAsNew:
+			next = a.prepareContinueAsNew(b, &rec, turn)
+		case turn.Failure != nil:
+			rec.Status = persistence.StatusFailed
+			rec.Output = nil
+			rec.Failure = &persistence.Failure{ErrorType: turn.Failure.ErrorType, Message: turn.Failure.Message, StackTrace: turn.Failure.StackTrace}
+		default:
+			rec.Status = persistence.StatusCompleted
+			rec.Output = turn.Output
+		}
+	}
+	b.PutInstance(&rec)
+	statusChanged := rec.Status != a.rec.Status
+	a.commit(ctx, b, replies, func(err error) {
+		if err != nil {
+			return
+		}
+		a.rec = &rec
+		if statusChanged {
+			a.node.cfg.OnStatus(&rec)
+		}
+		for _, ref := range fired {
+			a.tellPartition(ctx, &timerDeleted{ref: ref})
+		}
+		if !earliestTimer.IsZero() {
+			a.tellPartition(ctx, &timerScheduled{due: earliestTimer})
+		}
+		if turn.Done {
+			a.exec.Close()
+			a.exec = nil
+			a.toDispatch = nil
+			if next != nil {
+				a.exec = next.exec
+				a.incoming = append(next.events, a.incoming...)
+				a.inboxSeqs = append(next.seqs, a.inboxSeqs...)
+				return
+			}
+			a.notifyParent(&rec)
+			return
+		}
+		for _, ev := range turn.Actions {
+			if ev.Type == history.TaskScheduled || ev.Type == history.SubOrchestrationCreated {
+				a.toDispatch = append(a.toDispatch, ev)
+			}
+		}
+	})
+}
+
+// dropOpenTimers deletes the due-timer entries of the execution's open
+// timers.
+func (a *instanceActor) dropOpenTimers(b *persistence.Batch) {
+	if a.exec == nil {
+		return
+	}
+	for _, ev := range a.exec.OpenTasks() {
+		if ev.Type == history.TimerCreated {
+			b.DeleteTimer(a.id, uint64(ev.TaskID), ev.FireAt)
+		}
+	}
+}
+
+// continuation is the next execution of an instance that continued as new.
+type continuation struct {
+	exec   *orchestration.Execution
+	events []*history.Event
+	seqs   []uint64
+}
+
+// prepareContinueAsNew adds to b the start of the instance's next
+// execution: a new generation with the new input and, in its inbox, the
+// ExecutionStarted event and the external events carried over.
+func (a *instanceActor) prepareContinueAsNew(b *persistence.Batch, rec *persistence.InstanceRecord, turn *orchestration.Turn) *continuation {
+	fn, ok := a.node.cfg.Registry.Orchestrator(rec.Name)
+	if !ok {
+		rec.Status = persistence.StatusFailed
+		rec.Failure = &persistence.Failure{ErrorType: "OrchestratorNotRegistered", Message: fmt.Sprintf("continue as new: orchestrator %q is not registered", rec.Name)}
+		return nil
+	}
+	if !turn.KeepHistory {
+		b.DeleteHistory(a.id)
+	}
+	now := unixTime(a.now())
+	rec.Generation++
+	rec.ExecutionID = uuid.NewString()
+	rec.HistoryLen = 0
+	rec.Input = turn.NewInput
+	rec.Output = nil
+	rec.Failure = nil
+	rec.LastUpdatedAt = now
+	started := &history.Event{
+		Type: history.ExecutionStarted, Timestamp: now, Name: rec.Name, Payload: turn.NewInput,
+		InstanceID: a.id, ExecutionID: rec.ExecutionID,
+		ParentInstanceID: rec.ParentInstanceID, ParentExecutionID: rec.ParentExecutionID, ParentTaskID: rec.ParentTaskID,
+	}
+	next := &continuation{exec: orchestration.NewExecution(a.id, rec.ExecutionID, fn, a.node.log)}
+	for _, ev := range append([]*history.Event{started}, turn.CarryOver...) {
+		seq := a.store.NextInboxSeq()
+		b.PutInbox(a.id, seq, history.Marshal(ev))
+		next.events = append(next.events, ev)
+		next.seqs = append(next.seqs, seq)
+	}
+	return next
+}
+
+// notifyParent tells the parent of a finished sub-orchestration its outcome.
+// If the message is lost (a crash), the parent asks again on recovery.
+func (a *instanceActor) notifyParent(rec *persistence.InstanceRecord) {
+	if rec.ParentInstanceID == "" || !rec.Status.IsTerminal() {
+		return
+	}
+	switch rec.Status {
+	case persistence.StatusCompleted:
+		a.notifyParentOf(rec.ParentInstanceID, rec.ParentExecutionID, rec.ParentTaskID, nil, rec.Output)
+	case persistence.StatusFailed:
+		f := &history.Failure{Message: "sub-orchestration failed"}
+		if rec.Failure != nil {
+			f = &history.Failure{ErrorType: rec.Failure.ErrorType, Message: rec.Failure.Message, StackTrace: rec.Failure.StackTrace}
+		}
+		a.notifyParentOf(rec.ParentInstanceID, rec.ParentExecutionID, rec.ParentTaskID, f, nil)
+	default:
+		a.notifyParentOf(rec.ParentInstanceID, rec.ParentExecutionID, rec.ParentTaskID,
+			&history.Failure{ErrorType: rec.Status.String(), Message: fmt.Sprintf("sub-orchestration %s was %s: %s", a.id, rec.Status, rec.Output)}, nil)
+	}
+}
+
+func (a *instanceActor) notifyParentOf(parent, parentExecution string, task int64, failure *history.Failure, output []byte) {
+	if parent == "" {
+		return
+	}
+	ev := &history.Event{Type: history.SubOrchestrationCompleted, Timestamp: time.Now().UTC(), TaskID: task, Payload: output}
+	if failure != nil {
+		ev = &history.Event{Type: history.SubOrchestrationFailed, Timestamp: time.Now().UTC(), TaskID: task, Failure: failure}
+	}
+	_ = a.node.send(parent, &subOrchestrationDone{id: parent, executionID: parentExecution, event: ev})
+}
+
+// handleControl serves terminate, suspend, resume, purge and rewind.
+func (a *instanceActor) handleControl(ctx actor.Context, m *control) {
+	switch m.op {
+	case OpPurge:
+		switch {
+		case a.rec == nil && a.broken == nil:
+			replyTo(m.reply, fmt.Errorf("purge %s: %w", a.id, ErrInstanceNotFound))
+		case a.rec != nil && !a.rec.Status.IsTerminal():
+			replyTo(m.reply, fmt.Errorf("purge %s: %w (status %s)", a.id, ErrInstanceNotCompleted, a.rec.Status))
+		default:
+			b := &persistence.Batch{}
+			b.DeleteInstance(a.id)
+			a.commit(ctx, b, []chan error{m.reply}, func(err error) {
+				if err == nil {
+					a.rec, a.broken = nil, nil
+				}
+			})
+		}
+	case OpTerminate:
+		if a.rec == nil {
+			replyTo(m.reply, fmt.Errorf("terminate %s: %w", a.id, ErrInstanceNotFound))
+			return
+		}
+		if a.rec.Status.IsTerminal() {
+			replyTo(m.reply, fmt.Errorf("terminate %s: %w (status %s)", a.id, ErrInstanceCompleted, a.rec.Status))
+			return
+		}
+		a.terminate(ctx, m)
+	case OpSuspend, OpResume:
+		if err := a.checkLive(); err != nil {
+			replyTo(m.reply, fmt.Errorf("%s %s: %w", m.op, a.id, err))
+			return
+		}
+		suspended := a.rec.Status == persistence.StatusSuspended
+		typ := history.ExecutionSuspended
+		if m.op == OpResume {
+			typ = history.ExecutionResumed
+		}
+		if suspended == (m.op == OpSuspend) {
+			replyTo(m.reply, nil) // already so
+			return
+		}
+		a.incoming = append(a.incoming, &history.Event{Type: typ, Reason: m.reason})
+		a.replies = append(a.replies, m.reply)
+		a.maybeTurn(ctx)
+	case OpRewind:
+		if err := a.rewind(ctx, m); err != nil {
+			replyTo(m.reply, fmt.Errorf("rewind %s: %w", a.id, err))
+		}
+	default:
+		replyTo(m.reply, fmt.Errorf("unknown operation %q", m.op))
+	}
+}
+
+// terminate ends the instance from outside: its history records why, its
+// pending work is dropped, and running activities see their context
+// canceled (their results are discarded).
+func (a *instanceActor) terminate(ctx actor.Context, m *control) {
+	now := unixTime(a.now())
+	rec := *a.rec
+	b := &persistence.Batch{}
+	events := []*history.Event{
+		{Type: history.OrchestratorStarted, Timestamp: now},
+		{Type: history.ExecutionTerminated, Timestamp: now, Reason: m.reason},
+	}
+	b.AppendHistory(a.id, rec.Generation, rec.HistoryLen, [][]byte{history.Marshal(events[0]), history.Marshal(events[1])})
+	rec.HistoryLen += 2
+	a.dropOpenTimers(b)
+	b.DeletePendingActivities(a.id)
+	for _, seq := range a.inboxSeqs {
+		b.DeleteInbox(a.id, seq)
+	}
+	rec.Status = persistence.StatusTerminated
+	rec.Output, _ = json.Marshal(m.reason)
+	rec.LastUpdatedAt = now
+	b.PutInstance(&rec)
+	a.commit(ctx, b, []chan error{m.reply}, func(err error) {
+		if err != nil {
+			return
+		}
+		a.rec = &rec
+		a.node.cfg.OnStatus(&rec)
+		a.cancelActivity()
+		a.activityCtx, a.cancelActivity = context.WithCancel(a.node.activityCtx)
+		if a.exec != nil {
+			a.exec.Close()
+			a.exec = nil
+		}
+		a.toDispatch = nil
+		_, _, dropped := a.takeIncoming()
+		for _, r := range dropped {
+			replyTo(r, fmt.Errorf("%w (status %s)", ErrInstanceCompleted, rec.Status))
+		}
+		a.notifyParent(&rec)
+	})
+}
+
+// rewind re-runs a failed instance from its first failed task: the history
+// is cut just before that failure (keeping the results of tasks scheduled
+// before it that arrived later), so what succeeded is not repeated and what
+// failed runs again.
+func (a *instanceActor) rewind(ctx actor.Context, m *control) error {
+	switch {
+	case a.broken != nil:
+		return a.broken
+	case a.rec == nil:
+		return ErrInstanceNotFound
+	case a.rec.Status != persistence.StatusFailed:
+		return fmt.Errorf("%w (status %s)", ErrNotFailed, a.rec.Status)
+	}
+	fn, ok := a.node.cfg.Registry.Orchestrator(a.rec.Name)
+	if !ok {
+		return fmt.Errorf("orchestrator %q: %w", a.rec.Name, ErrOrchestratorNotRegistered)
+	}
+	events, err := a.loadHistory(a.rec.Generation)
+	if err != nil {
+		return err
+	}
+	cut := -1
+	for i, ev := range events {
+		if ev.Type == history.TaskFailed || ev.Type == history.SubOrchestrationFailed {
+			cut = i
+			break
+		}
+	}
+	if cut < 0 {
+		return errors.New("no failed task to re-run: the orchestrator code itself failed")
+	}
+	scheduled := map[int64]bool{}
+	for _, ev := range events[:cut] {
+		switch ev.Type {
+		case history.TaskScheduled, history.TimerCreated, history.SubOrchestrationCreated:
+			scheduled[ev.TaskID] = true
+		}
+	}
+	now := unixTime(a.now())
+	kept := append([]*history.Event(nil), events[:cut]...)
+	var tail []*history.Event
+	for _, ev := range events[cut+1:] {
+		switch ev.Type {
+		case history.TaskCompleted, history.TimerFired, history.SubOrchestrationCompleted:
+			if scheduled[ev.TaskID] {
+				tail = append(tail, ev)
+			}
+		case history.EventRaised:
+			tail = append(tail, ev)
+		}
+	}
+	if len(tail) > 0 {
+		kept = append(kept, &history.Event{Type: history.OrchestratorStarted, Timestamp: now})
+		kept = append(kept, tail...)
+	}
+	exec := orchestration.NewExecution(a.id, a.rec.ExecutionID, fn, a.node.log)
+	if turn, err := exec.Replay(kept); err != nil || turn.Done {
+		exec.Close()
+		if err == nil {
+			err = fmt.Errorf("the rewound history does not replay: %v", turn.Failure)
+		}
+		return err
+	}
+	rec := *a.rec
+	rec.Generation++
+	rec.Status = persistence.StatusRunning
+	rec.Failure = nil
+	rec.Output = nil
+	rec.LastUpdatedAt = now
+	rec.HistoryLen = uint32(len(kept))
+	b := &persistence.Batch{}
+	b.DeleteHistory(a.id)
+	encoded := make([][]byte, len(kept))
+	for i, ev := range kept {
+		encoded[i] = history.Marshal(ev)
+	}
+	b.AppendHistory(a.id, rec.Generation, 0, encoded)
+	var earliestTimer time.Time
+	for _, ev := range exec.OpenTasks() {
+		switch ev.Type {
+		case history.TimerCreated:
+			b.PutTimer(a.id, uint64(ev.TaskID), ev.FireAt)
+			if earliestTimer.IsZero() || ev.FireAt.Before(earliestTimer) {
+				earliestTimer = ev.FireAt
+			}
+		default:
+			b.PutPendingActivity(a.id, uint64(ev.TaskID))
+		}
+	}
+	b.PutInstance(&rec)
+	a.commit(ctx, b, []chan error{m.reply}, func(err error) {
+		if err != nil {
+			exec.Close()
+			return
+		}
+		a.rec = &rec
+		a.node.cfg.OnStatus(&rec)
+		a.exec = exec
+		a.redispatchOpenTasks()
+		if !earliestTimer.IsZero() {
+			a.tellPartition(ctx, &timerScheduled{due: earliestTimer})
+		}
+	})
+	return nil
+}
+
+// commit hands the batch to the partition's group committer on a goroutine
+// and comes back to the actor as a commitResult message. replies get the
+// outcome straight from that goroutine, so callers are answered even if the
+// actor stops meanwhile.
+func (a *instanceActor) commit(ctx actor.Context, b *persistence.Batch, replies []chan error, then func(err error)) {
+	a.committing = true
+	a.afterCommit = then
+	done := make(chan struct{})
+	a.commitDone = done
+	self, root, store, id := ctx.Self(), ctx.ActorSystem().Root, a.store, a.id
+	go func() {
+		err := store.Commit(context.Background(), b)
+		if err != nil {
+			err = fmt.Errorf("commit instance %s: %w", id, err)
+		}
+		for _, r := range replies {
+			replyTo(r, err)
+		}
+		close(done)
+		root.Send(self, &commitResult{err: err})
+	}()
+}
+
+func (a *instanceActor) handleCommitResult(ctx actor.Context, err error) {
+	if !a.committing {
+		return
+	}
+	a.committing = false
+	then := a.afterCommit
+	a.afterCommit = nil
+	then(err)
+	if err != nil {
+		a.commitFailed(ctx, err)
+	}
+	deferred := a.deferred
+	a.deferred = nil
+	for _, m := range deferred {
+		a.handleRequest(ctx, m)
+	}
+	a.dispatch(ctx)
+	a.maybeTurn(ctx)
+}
+
+// commitFailed: the in-memory execution ran ahead of the store. Throw it
+// away and reload from the store; results that were in the lost turn are
+// recovered by re-running their tasks (their pending index survived).
+func (a *instanceActor) commitFailed(ctx actor.Context, err error) {
+	a.log.Error("commit failed; reloading instance from the store", "err", err)
+	if errors.Is(err, persistence.ErrClosed) {
+		return
+	}
+	if a.exec != nil {
+		a.exec.Close()
+		a.exec = nil
+	}
+	_, _, replies := a.takeIncoming()
+	for _, r := range replies {
+		replyTo(r, err)
+	}
+	a.rec, a.toDispatch = nil, nil
+	a.load(ctx)
+}
+
+// dispatch starts queued activities while the node has free slots, and
+// otherwise registers to be woken when one frees. Sub-orchestrations are
+// started by a message to the child, which needs no slot.
+func (a *instanceActor) dispatch(ctx actor.Context) {
+	for len(a.toDispatch) > 0 {
+		if a.node.activityCtx.Err() != nil || a.exec == nil {
+			return
+		}
+		ev := a.toDispatch[0]
+		if ev.Type == history.SubOrchestrationCreated {
+			a.toDispatch = a.toDispatch[1:]
+			_ = a.node.send(ev.InstanceID, &startInstance{req: StartRequest{
+				InstanceID: ev.InstanceID, Name: ev.Name, Input: ev.Payload,
+				ParentInstanceID: a.id, ParentExecutionID: a.exec.ExecutionID(), ParentTaskID: ev.TaskID,
+			}})
+			continue
+		}
+		if !a.node.gate.tryAcquire() {
+			if !a.waitingSlot {
+				a.waitingSlot = true
+				self, root := ctx.Self(), ctx.ActorSystem().Root
+				a.node.gate.wait(func() { root.Send(self, &slotsAvailable{}) })
+			}
+			return
+		}
+		a.toDispatch[0] = nil
+		a.toDispatch = a.toDispatch[1:]
+		a.attempts[ev.TaskID]++
+		attempt := int(ev.Attempt)
+		if attempt == 0 {
+			attempt = a.attempts[ev.TaskID]
+		}
+		act := &activityActor{node: a.node, ctx: a.activityCtx, instanceID: a.id, executionID: a.exec.ExecutionID(), scheduled: ev, attempt: attempt}
+		pid := ctx.Spawn(actor.PropsFromProducer(func() actor.Actor { return act },
+			actor.WithSupervisor(actor.NewOneForOneStrategy(0, 0, func(any) actor.Directive { return actor.StopDirective }))))
+		a.running[ev.TaskID] = pid
+	}
+	a.node.gate.passOn()
+}

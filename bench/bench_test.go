@@ -1,0 +1,58 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"os"
+	"testing"
+	"time"
+)
+
+// TestMain lets W4 re-execute the test binary as its child process.
+func TestMain(m *testing.M) {
+	if os.Getenv(childEnv) == "W4" {
+		os.Exit(childMain())
+	}
+	os.Exit(m.Run())
+}
+
+// The workloads at tiny sizes, through the same code as the command, so
+// that a broken harness fails CI. These are checks, not measurements.
+func TestWorkloadsRunAndVerifyAtTinySizes(t *testing.T) {
+	for _, tc := range []struct {
+		id string
+		n  int
+	}{{"W1", 30}, {"W2", 2}, {"W3", 30}, {"W4", 30}} {
+		t.Run(tc.id, func(t *testing.T) {
+			w := workloadByID(tc.id)
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			cfg := Config{N: tc.n, FanOut: 10, Dir: t.TempDir(), NoSync: true, Logger: warnLogger()}
+			r := w.Run(ctx, w, cfg)
+			if !r.Verified || r.Error != "" || r.PerSecond <= 0 || r.N != tc.n {
+				t.Fatalf("%+v", r)
+			}
+			if tc.id == "W4" && (r.DuplicateActivityExecutions == nil || r.CompletedBeforeKill == nil) {
+				t.Fatalf("W4 figures missing: %+v", r)
+			}
+		})
+	}
+}
+
+func TestFlags(t *testing.T) {
+	o, err := parseFlags([]string{"-w", "w1,W3", "-n", "5", "-mode", "nosync"})
+	if err != nil || len(o.Workloads) != 2 || o.N != 5 || o.Mode != "nosync" || o.All {
+		t.Fatalf("%+v %v", o, err)
+	}
+	if o, err := parseFlags([]string{"-w", "all"}); err != nil || len(o.Workloads) != len(workloads) || !o.All {
+		t.Fatalf("all: %+v %v", o, err)
+	}
+	for _, bad := range [][]string{{"-w", "W9"}, {"-mode", "fast"}, {"-n", "-1"}, {"extra"}} {
+		if _, err := parseFlags(bad); err == nil {
+			t.Errorf("%q: no error", bad)
+		}
+	}
+	if _, err := run(Options{Workloads: []string{"W5"}}); !errors.Is(err, errNotImplemented) {
+		t.Fatalf("W5: %v", err)
+	}
+}

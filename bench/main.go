@@ -1,0 +1,213 @@
+// Command bench is durable's benchmark harness: it runs the workloads of
+// WORKLOADS.md (W1–W4 today; W5 and W6 need external events and entities)
+// against the public API of durable, verifies every result it times,
+// measures the disk's fsync latency in the same run, and, with -peer, runs
+// the same workloads on go-workflows (bench/peer, a separate module) in
+// the same run and prints durable/peer ratios.
+//
+//	go run ./bench -w W1,W3 -n 500 -mode sync -peer -json out.jsonl
+//
+// See bench/README.md.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+)
+
+// Options are the parsed command-line flags.
+type Options struct {
+	Workloads   []string
+	All         bool // -w all: skip the workloads that cannot run yet
+	N           int
+	Concurrency int
+	Partitions  int
+	Mode        string
+	Dir         string
+	JSON        string
+	Peer        bool
+	PeerDir     string
+	FanOut      int
+	FsyncCount  int
+	Timeout     time.Duration
+}
+
+func main() {
+	if os.Getenv(childEnv) == "W4" {
+		os.Exit(childMain())
+	}
+	opts, err := parseFlags(os.Args[1:])
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(2)
+	}
+	results, err := run(opts)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+	for _, r := range results {
+		if !r.Verified {
+			os.Exit(1)
+		}
+	}
+}
+
+func parseFlags(args []string) (Options, error) {
+	var o Options
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	w := fs.String("w", "all", "workloads: a comma list of W1..W6, or all (W5 and W6 are not implemented yet)")
+	fs.IntVar(&o.N, "n", 0, "size: instances for W1, W2, W4; steps for W3 (0: the workload's default from WORKLOADS.md)")
+	fs.IntVar(&o.Concurrency, "c", 0, "instances in flight at once for W1 and W2 (0: all n at once)")
+	fs.IntVar(&o.Partitions, "partitions", 0, "partitions of each new hub (0: durable's default)")
+	fs.StringVar(&o.Mode, "mode", "sync", "durability: sync (every commit survives a power cut) or nosync (durable.Options.NoSync)")
+	fs.StringVar(&o.Dir, "dir", "", "data directory (default: a temporary directory, removed after)")
+	fs.StringVar(&o.JSON, "json", "", "append one JSON object per workload run to this file")
+	fs.BoolVar(&o.Peer, "peer", false, "also run W1-W3 on go-workflows (sqlite on disk, and in memory) in the same run")
+	fs.StringVar(&o.PeerDir, "peer-dir", defaultPeerDir(), "directory of the peer program's module")
+	fs.IntVar(&o.FanOut, "fanout", 0, "W2: activities per instance (0: 1000, as in WORKLOADS.md)")
+	fs.IntVar(&o.FsyncCount, "fsyncs", 300, "4 KiB writes + fsync to time the disk")
+	fs.DurationVar(&o.Timeout, "timeout", 10*time.Minute, "give up on a workload after this long")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if fs.NArg() > 0 {
+		return o, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if o.Mode != "sync" && o.Mode != "nosync" {
+		return o, fmt.Errorf("-mode %q: want sync or nosync", o.Mode)
+	}
+	if o.N < 0 || o.Concurrency < 0 || o.Partitions < 0 || o.FanOut < 0 {
+		return o, errors.New("-n, -c, -partitions and -fanout must not be negative")
+	}
+	for _, id := range strings.Split(*w, ",") {
+		id = strings.ToUpper(strings.TrimSpace(id))
+		switch {
+		case id == "":
+		case id == "ALL":
+			o.All = true
+			for _, wl := range workloads {
+				o.Workloads = append(o.Workloads, wl.ID)
+			}
+		case workloadByID(id) == nil:
+			return o, fmt.Errorf("-w: unknown workload %q (want W1..W6 or all)", id)
+		default:
+			o.Workloads = append(o.Workloads, id)
+		}
+	}
+	if len(o.Workloads) == 0 {
+		return o, errors.New("-w: no workload")
+	}
+	return o, nil
+}
+
+// defaultPeerDir is bench/peer next to this source file.
+func defaultPeerDir() string {
+	_, file, _, ok := runtime.Caller(0)
+	if !ok {
+		return "bench/peer"
+	}
+	return filepath.Join(filepath.Dir(file), "peer")
+}
+
+func warnLogger() *slog.Logger {
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+}
+
+// run runs the workloads of opts, each on durable and then (with -peer) on
+// the peer, prints the table and writes the JSON.
+func run(opts Options) ([]*Result, error) {
+	// "all" skips the workloads that cannot run yet; naming one is an error.
+	explicit := !opts.All
+	for _, id := range opts.Workloads {
+		if w := workloadByID(id); w.Run == nil && explicit {
+			return nil, fmt.Errorf("%s (%s): %w: %s", w.ID, w.Name, errNotImplemented, w.NotYet)
+		}
+	}
+	dir := opts.Dir
+	if dir == "" {
+		tmp, err := os.MkdirTemp("", "durable-bench-*")
+		if err != nil {
+			return nil, err
+		}
+		defer os.RemoveAll(tmp)
+		dir = tmp
+	} else if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	machine := newMachine()
+	p50, p99, err := measureFsync(dir, opts.FsyncCount)
+	if err != nil {
+		return nil, fmt.Errorf("measure fsync in %s: %w", dir, err)
+	}
+	machine.FsyncP50Ms, machine.FsyncP99Ms = round(p50, 4), round(p99, 4)
+	machine.FsyncDir, machine.FsyncCount = dir, opts.FsyncCount
+	printMachine(os.Stdout, machine)
+
+	cfg := Config{
+		N: opts.N, Concurrency: opts.Concurrency, Partitions: opts.Partitions,
+		NoSync: opts.Mode == "nosync", FanOut: opts.FanOut, Dir: dir,
+		Timeout: opts.Timeout, Logger: warnLogger(), FsyncMs: machine.FsyncP50Ms,
+	}
+	var peer *peerRunner
+	if opts.Peer {
+		if peer, err = buildPeer(opts.PeerDir, dir); err != nil {
+			return nil, fmt.Errorf("build the peer program in %s: %w", opts.PeerDir, err)
+		}
+	}
+	var results []*Result
+	var notYet []string
+	for _, id := range opts.Workloads {
+		w := workloadByID(id)
+		if w.Run == nil {
+			notYet = append(notYet, fmt.Sprintf("%s (%s): %v: %s", w.ID, w.Name, errNotImplemented, w.NotYet))
+			continue
+		}
+		fmt.Fprintf(os.Stderr, "running %s (%s) on durable, %s...\n", w.ID, w.Name, cfg.mode())
+		ctx, cancel := context.WithTimeout(context.Background(), opts.Timeout)
+		r := w.Run(ctx, w, cfg)
+		cancel()
+		r.Machine = machine
+		results = append(results, r)
+		if peer != nil && w.PeerCapable {
+			fmt.Fprintf(os.Stderr, "running %s (%s) on go-workflows, %s...\n", w.ID, w.Name, cfg.mode())
+			prs, err := peer.run(w.ID, opts, dir)
+			if err != nil {
+				fmt.Fprintf(os.Stderr, "bench: peer %s: %v\n", w.ID, err)
+			}
+			for _, pr := range prs {
+				pr.Machine = machine
+				pr.FsyncMs = machine.FsyncP50Ms
+				if pr.PerSecond > 0 && r.PerSecond > 0 && pr.Verified && r.Verified && pr.Mode == r.Mode {
+					if r.PeerRatios == nil {
+						r.PeerRatios = map[string]float64{}
+					}
+					r.PeerRatios[pr.System] = round(r.PerSecond/pr.PerSecond, 2)
+				}
+				results = append(results, pr)
+			}
+		}
+	}
+	fmt.Println()
+	printTable(os.Stdout, results)
+	for _, s := range notYet {
+		fmt.Println("skipped:", s)
+	}
+	if peer != nil {
+		fmt.Println("notes: \"xR vs S\" = durable's per-second figure / S's, same workload and mode, same run; go-workflows/memory keeps nothing on disk.")
+	}
+	if opts.JSON != "" {
+		if err := writeJSON(opts.JSON, results); err != nil {
+			return results, fmt.Errorf("write %s: %w", opts.JSON, err)
+		}
+	}
+	return results, nil
+}

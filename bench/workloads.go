@@ -1,0 +1,382 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/durable-go/durable"
+	"github.com/durable-go/durable/orchestration"
+)
+
+// Config is what every workload gets: the flags, resolved.
+type Config struct {
+	N           int // 0: the workload's default
+	Concurrency int // 0: the workload's default
+	Partitions  int // 0: durable's default
+	NoSync      bool
+	FanOut      int // W2: activities per instance
+	Dir         string
+	Timeout     time.Duration
+	Logger      *slog.Logger
+	FsyncMs     float64
+}
+
+func (c Config) mode() string {
+	if c.NoSync {
+		return "nosync"
+	}
+	return "sync"
+}
+
+func (c Config) durability() string {
+	if c.NoSync {
+		return "process crash (commits not fsynced)"
+	}
+	return "power cut (every commit fsynced)"
+}
+
+// Workload is one row of WORKLOADS.md.
+type Workload struct {
+	ID          string
+	Name        string
+	DefaultN    int
+	Unit        string
+	LatencyOf   string
+	Run         func(ctx context.Context, w *Workload, cfg Config) *Result // nil: not implemented yet
+	NotYet      string                                                     // why Run is nil
+	PeerCapable bool                                                       // the peer program runs it too
+}
+
+var workloads = []*Workload{
+	{ID: "W1", Name: "hello-cities", DefaultN: 2000, Unit: "instances/s", LatencyOf: "start-to-completion per instance", Run: runW1, PeerCapable: true},
+	{ID: "W2", Name: "fan-out/fan-in", DefaultN: 20, Unit: "activities/s", LatencyOf: "start-to-completion per instance", Run: runW2, PeerCapable: true},
+	{ID: "W3", Name: "long chain", DefaultN: 5000, Unit: "steps/s", LatencyOf: "gap between consecutive activity executions (one step)", Run: runW3, PeerCapable: true},
+	{ID: "W4", Name: "crash", DefaultN: 1000, Unit: "instances/s", LatencyOf: "restart to completion per instance", Run: runW4},
+	{ID: "W5", Name: "waiting", DefaultN: 100_000, NotYet: "needs external events (RaiseEvent / WaitForExternalEvent), not in the durable API yet"},
+	{ID: "W6", Name: "entities", DefaultN: 100_000, NotYet: "needs durable entities (signals to Counter entities), not in the durable API yet"},
+}
+
+func workloadByID(id string) *Workload {
+	for _, w := range workloads {
+		if w.ID == id {
+			return w
+		}
+	}
+	return nil
+}
+
+var errNotImplemented = errors.New("not yet implemented")
+
+// --- functions under test -------------------------------------------------
+
+var cities = []string{"Tokyo", "Seattle", "London"}
+
+var helloWant = []string{"Hello Tokyo!", "Hello Seattle!", "Hello London!"}
+
+func helloCities(ctx *orchestration.Context) (any, error) {
+	out := make([]string, 0, len(cities))
+	for _, city := range cities {
+		var s string
+		if err := ctx.CallActivity("Hello", city).Await(&s); err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+func hello(_ context.Context, city string) (string, error) { return "Hello " + city + "!", nil }
+
+// fanOutFanIn schedules all Double(i) first, then awaits each: a real
+// fan-out/fan-in (there is no WhenAll yet).
+func fanOutFanIn(ctx *orchestration.Context) (any, error) {
+	var n int
+	if err := ctx.Input(&n); err != nil {
+		return nil, err
+	}
+	tasks := make([]orchestration.Task, n)
+	for i := range tasks {
+		tasks[i] = ctx.CallActivity("Double", i)
+	}
+	sum := 0
+	for _, t := range tasks {
+		d, err := orchestration.Await[int](t)
+		if err != nil {
+			return nil, err
+		}
+		sum += d
+	}
+	return sum, nil
+}
+
+func double(_ context.Context, i int) (int, error) { return 2 * i, nil }
+
+// fanOutWant is the sum of 2*i for i in 0..n-1.
+func fanOutWant(n int) int { return n * (n - 1) }
+
+// chain calls Step(i) for i in 0..n-1 in sequence; each returns i, and the
+// orchestrator checks it, so the output n proves every step ran in order.
+func chain(ctx *orchestration.Context) (any, error) {
+	var n int
+	if err := ctx.Input(&n); err != nil {
+		return nil, err
+	}
+	for i := 0; i < n; i++ {
+		got, err := orchestration.Await[int](ctx.CallActivity("Step", i))
+		if err != nil {
+			return nil, err
+		}
+		if got != i {
+			return nil, fmt.Errorf("step %d returned %d", i, got)
+		}
+	}
+	return n, nil
+}
+
+// --- harness helpers -------------------------------------------------------
+
+// openRuntime opens a fresh hub in a new directory under cfg.Dir.
+func openRuntime(cfg Config, name string, register func(rt *durable.Runtime) error) (*durable.Runtime, string, error) {
+	dir, err := os.MkdirTemp(cfg.Dir, name+"-*")
+	if err != nil {
+		return nil, "", err
+	}
+	rt, err := startRuntime(cfg, dir, register)
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, "", err
+	}
+	return rt, dir, nil
+}
+
+func startRuntime(cfg Config, dir string, register func(rt *durable.Runtime) error) (*durable.Runtime, error) {
+	rt, err := durable.Open(durable.Options{Dir: dir, Partitions: cfg.Partitions, NoSync: cfg.NoSync, Logger: cfg.Logger})
+	if err != nil {
+		return nil, err
+	}
+	if err := register(rt); err != nil {
+		rt.Close()
+		return nil, err
+	}
+	if err := rt.Start(); err != nil {
+		rt.Close()
+		return nil, err
+	}
+	return rt, nil
+}
+
+func registerHello(rt *durable.Runtime) error {
+	return errors.Join(rt.RegisterOrchestrator("HelloCities", helloCities), rt.RegisterActivity("Hello", hello))
+}
+
+func newResult(w *Workload, cfg Config, n int) *Result {
+	return &Result{
+		Workload:   w.ID,
+		System:     "durable",
+		Mode:       cfg.mode(),
+		Durability: cfg.durability(),
+		N:          n,
+		Partitions: cfg.Partitions,
+		Unit:       w.Unit,
+		LatencyOf:  w.LatencyOf,
+		FsyncMs:    cfg.FsyncMs,
+		At:         time.Now().UTC().Format(time.RFC3339),
+	}
+}
+
+// runInstances starts n instances of orchestrator with input, at most conc
+// at a time, waits for each, and checks each output with check. It returns
+// the per-instance start-to-completion latencies, the wall time from the
+// first start to the last completion, and how many outputs were wrong.
+func runInstances(ctx context.Context, c *durable.Client, n, conc int, orchestrator string, input any,
+	check func(out json.RawMessage) error) (lat []time.Duration, wall time.Duration, wrong int, firstErr error) {
+	lat = make([]time.Duration, n)
+	var (
+		next    atomic.Int64
+		bad     atomic.Int64
+		errOnce sync.Once
+		wg      sync.WaitGroup
+	)
+	fail := func(err error) {
+		bad.Add(1)
+		errOnce.Do(func() { firstErr = err })
+	}
+	start := time.Now()
+	for w := 0; w < conc; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= n {
+					return
+				}
+				t0 := time.Now()
+				id, err := c.Start(ctx, orchestrator, input)
+				if err != nil {
+					fail(fmt.Errorf("start: %w", err))
+					continue
+				}
+				st, err := c.WaitForCompletion(ctx, id)
+				lat[i] = time.Since(t0)
+				if err != nil {
+					fail(fmt.Errorf("wait for %s: %w", id, err))
+					continue
+				}
+				if st.RuntimeStatus != durable.StatusCompleted {
+					fail(fmt.Errorf("instance %s: %s %+v", id, st.RuntimeStatus, st.Failure))
+					continue
+				}
+				if err := check(st.Output); err != nil {
+					fail(fmt.Errorf("instance %s: %w", id, err))
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return lat, time.Since(start), int(bad.Load()), firstErr
+}
+
+func checkHello(out json.RawMessage) error {
+	var got []string
+	if err := json.Unmarshal(out, &got); err != nil {
+		return fmt.Errorf("output %s: %w", out, err)
+	}
+	if !slices.Equal(got, helloWant) {
+		return fmt.Errorf("output %s, want %q", out, helloWant)
+	}
+	return nil
+}
+
+func checkInt(want int) func(json.RawMessage) error {
+	return func(out json.RawMessage) error {
+		var got int
+		if err := json.Unmarshal(out, &got); err != nil {
+			return fmt.Errorf("output %s: %w", out, err)
+		}
+		if got != want {
+			return fmt.Errorf("output %d, want %d", got, want)
+		}
+		return nil
+	}
+}
+
+func fill(r *Result, lat []time.Duration, wall time.Duration, count int, wrong int, err error) {
+	r.WallMs = round(ms(wall), 1)
+	if wall > 0 {
+		r.PerSecond = round(float64(count)/wall.Seconds(), 1)
+	}
+	r.P50Ms = round(percentileMs(lat, 50), 3)
+	r.P99Ms = round(percentileMs(lat, 99), 3)
+	r.Wrong = wrong
+	r.Verified = wrong == 0 && err == nil
+	if err != nil {
+		r.Error = err.Error()
+	}
+}
+
+func failed(r *Result, err error) *Result {
+	r.Error = err.Error()
+	r.Verified = false
+	return r
+}
+
+// --- W1 ---------------------------------------------------------------------
+
+func runW1(ctx context.Context, w *Workload, cfg Config) *Result {
+	n := orDefault(cfg.N, w.DefaultN)
+	conc := orDefault(cfg.Concurrency, n)
+	r := newResult(w, cfg, n)
+	r.Concurrency = conc
+	rt, dir, err := openRuntime(cfg, "W1", registerHello)
+	if err != nil {
+		return failed(r, err)
+	}
+	defer os.RemoveAll(dir)
+	defer rt.Close()
+	lat, wall, wrong, err := runInstances(ctx, rt.Client(), n, conc, "HelloCities", nil, checkHello)
+	fill(r, lat, wall, n, wrong, err)
+	r.Activities = 3 * n
+	return r
+}
+
+// --- W2 ---------------------------------------------------------------------
+
+func runW2(ctx context.Context, w *Workload, cfg Config) *Result {
+	n := orDefault(cfg.N, w.DefaultN)
+	conc := orDefault(cfg.Concurrency, n)
+	fan := orDefault(cfg.FanOut, 1000)
+	r := newResult(w, cfg, n)
+	r.Concurrency = conc
+	rt, dir, err := openRuntime(cfg, "W2", func(rt *durable.Runtime) error {
+		return errors.Join(rt.RegisterOrchestrator("FanOut", fanOutFanIn), rt.RegisterActivity("Double", double))
+	})
+	if err != nil {
+		return failed(r, err)
+	}
+	defer os.RemoveAll(dir)
+	defer rt.Close()
+	lat, wall, wrong, err := runInstances(ctx, rt.Client(), n, conc, "FanOut", fan, checkInt(fanOutWant(fan)))
+	fill(r, lat, wall, n*fan, wrong, err)
+	r.Activities = n * fan
+	if fan != 1000 {
+		r.Note = fmt.Sprintf("fan-out %d per instance (WORKLOADS.md: 1000)", fan)
+	}
+	return r
+}
+
+// --- W3 ---------------------------------------------------------------------
+
+func runW3(ctx context.Context, w *Workload, cfg Config) *Result {
+	n := orDefault(cfg.N, w.DefaultN)
+	r := newResult(w, cfg, n)
+	// stamps[i] is when Step(i) last started: the gaps between consecutive
+	// steps are the per-step latencies (commit of the result, replay-free
+	// resume of the orchestrator, commit of the next scheduling, dispatch).
+	stamps := make([]atomic.Int64, n)
+	rt, dir, err := openRuntime(cfg, "W3", func(rt *durable.Runtime) error {
+		return errors.Join(rt.RegisterOrchestrator("Chain", chain), rt.RegisterActivity("Step", func(_ context.Context, i int) (int, error) {
+			if i >= 0 && i < len(stamps) {
+				stamps[i].Store(time.Now().UnixNano())
+			}
+			return i, nil
+		}))
+	})
+	if err != nil {
+		return failed(r, err)
+	}
+	defer os.RemoveAll(dir)
+	defer rt.Close()
+	_, wall, wrong, err := runInstances(ctx, rt.Client(), 1, 1, "Chain", n, checkInt(n))
+	fill(r, stepGaps(stamps), wall, n, wrong, err)
+	r.Activities = n
+	r.TimePerStepMs = round(ms(wall)/float64(n), 4)
+	return r
+}
+
+func stepGaps(stamps []atomic.Int64) []time.Duration {
+	var gaps []time.Duration
+	for i := 1; i < len(stamps); i++ {
+		a, b := stamps[i-1].Load(), stamps[i].Load()
+		if a > 0 && b > a {
+			gaps = append(gaps, time.Duration(b-a))
+		}
+	}
+	return gaps
+}
+
+// orDefault returns v, or def when v is 0.
+func orDefault(v, def int) int {
+	if v > 0 {
+		return v
+	}
+	return def
+}

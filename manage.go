@@ -1,0 +1,192 @@
+package durable
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/durable-go/durable/actors"
+	"github.com/durable-go/durable/history"
+)
+
+// More errors callers can test with errors.Is.
+var (
+	// ErrInstanceCompleted: the operation needs a live instance and this
+	// one has completed, failed or been terminated.
+	ErrInstanceCompleted = actors.ErrInstanceCompleted
+	// ErrInstanceNotCompleted: purging needs a finished instance.
+	ErrInstanceNotCompleted = actors.ErrInstanceNotCompleted
+	// ErrNotFailed: only a failed instance can be rewound.
+	ErrNotFailed = actors.ErrNotFailed
+)
+
+// mapNodeError turns the node's errors into the client's.
+func mapNodeError(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, actors.ErrInstanceNotFound):
+		return fmt.Errorf("%w: %w", ErrInstanceNotFound, err)
+	case errors.Is(err, actors.ErrShuttingDown):
+		return fmt.Errorf("%w: %w", ErrClosed, err)
+	}
+	return err
+}
+
+func (c *Client) node(id string) (*actors.Node, error) {
+	if err := ValidateInstanceID(id); err != nil {
+		return nil, err
+	}
+	return c.rt.runningNode()
+}
+
+// RaiseEvent sends the external event name with payload (encoded as JSON) to
+// an instance, and returns once it is recorded durably in the instance's
+// history. Events the instance is not waiting for yet are buffered in order.
+// An unknown instance gives ErrInstanceNotFound, a finished one
+// ErrInstanceCompleted.
+func (c *Client) RaiseEvent(ctx context.Context, id, name string, payload any) error {
+	if name == "" {
+		return fmt.Errorf("%w: empty event name", ErrInvalidInput)
+	}
+	node, err := c.node(id)
+	if err != nil {
+		return err
+	}
+	b, err := c.encodePayload(payload)
+	if err != nil {
+		return fmt.Errorf("raise event %q: %w", name, err)
+	}
+	return mapNodeError(node.RaiseEvent(ctx, id, name, b))
+}
+
+func (c *Client) control(ctx context.Context, id, op, reason string) error {
+	node, err := c.node(id)
+	if err != nil {
+		return err
+	}
+	return mapNodeError(node.Control(ctx, id, op, reason))
+}
+
+// Terminate ends a pending, running or suspended instance with status
+// Terminated and reason as its output. Its pending activities, timers and
+// events are dropped, and running activities see their context canceled
+// (their results are discarded). Terminating a parent does not terminate its
+// sub-orchestrations: they run on, and their results are dropped.
+func (c *Client) Terminate(ctx context.Context, id, reason string) error {
+	return c.control(ctx, id, actors.OpTerminate, reason)
+}
+
+// Suspend pauses an instance: events and results that arrive are recorded
+// but not delivered to its code until Resume. Suspending a suspended
+// instance does nothing.
+func (c *Client) Suspend(ctx context.Context, id, reason string) error {
+	return c.control(ctx, id, actors.OpSuspend, reason)
+}
+
+// Resume continues a suspended instance, delivering what arrived meanwhile
+// in order. Resuming a running instance does nothing.
+func (c *Client) Resume(ctx context.Context, id, reason string) error {
+	return c.control(ctx, id, actors.OpResume, reason)
+}
+
+// Rewind re-runs a failed instance from its first failed task: the results
+// of the tasks that succeeded are kept (they do not run again), the failed
+// tasks and everything the code did after them run again.
+func (c *Client) Rewind(ctx context.Context, id, reason string) error {
+	return c.control(ctx, id, actors.OpRewind, reason)
+}
+
+// Purge deletes a finished instance: its record, history and indexes. A
+// pending, running or suspended instance gives ErrInstanceNotCompleted.
+func (c *Client) Purge(ctx context.Context, id string) error {
+	return c.control(ctx, id, actors.OpPurge, "")
+}
+
+// PurgeFilter selects the instances PurgeBy deletes.
+type PurgeFilter struct {
+	// CreatedFrom and CreatedTo bound the creation time (inclusive; zero
+	// means unbounded).
+	CreatedFrom, CreatedTo time.Time
+	// Statuses keeps instances in these statuses; empty means Completed,
+	// Failed, Terminated and Canceled. Only finished instances are purged.
+	Statuses []RuntimeStatus
+}
+
+// PurgeBy deletes every finished instance that matches f and returns how
+// many it deleted.
+func (c *Client) PurgeBy(ctx context.Context, f PurgeFilter) (int, error) {
+	statuses := f.Statuses
+	if len(statuses) == 0 {
+		statuses = []RuntimeStatus{StatusCompleted, StatusFailed, StatusTerminated, StatusCanceled}
+	}
+	for _, s := range statuses {
+		if !s.IsTerminal() {
+			return 0, fmt.Errorf("%w: cannot purge instances in status %s", ErrInvalidInput, s)
+		}
+	}
+	q := Query{Statuses: statuses, CreatedFrom: f.CreatedFrom, CreatedTo: f.CreatedTo, PageSize: MaxPageSize}
+	deleted := 0
+	for {
+		page, err := c.List(ctx, q)
+		if err != nil {
+			return deleted, err
+		}
+		for _, st := range page.Instances {
+			err := c.Purge(ctx, st.InstanceID)
+			switch {
+			case err == nil:
+				deleted++
+			case errors.Is(err, ErrInstanceNotFound), errors.Is(err, ErrInstanceNotCompleted):
+				// Purged or restarted meanwhile.
+			default:
+				return deleted, err
+			}
+		}
+		if page.ContinuationToken == "" {
+			return deleted, nil
+		}
+		q.ContinuationToken = page.ContinuationToken
+	}
+}
+
+// Restart starts the orchestrator of an existing instance again with its
+// original input: under a new id if newInstanceID, else under the same id
+// (which must have finished). It returns the id that runs.
+func (c *Client) Restart(ctx context.Context, id string, newInstanceID bool) (string, error) {
+	st, err := c.Status(ctx, id)
+	if err != nil {
+		return "", err
+	}
+	var opts []StartOption
+	if !newInstanceID {
+		opts = append(opts, WithInstanceID(id))
+	}
+	return c.Start(ctx, st.Name, rawOrNil(st.Input), opts...)
+}
+
+func rawOrNil(b []byte) any {
+	if len(b) == 0 {
+		return nil
+	}
+	return json.RawMessage(b)
+}
+
+// HistoryOption is an option of Client.History.
+type HistoryOption func(*historyOptions)
+
+type historyOptions struct{ withoutPayloads bool }
+
+// WithoutPayloads leaves inputs, outputs and event payloads out of the
+// history (names, types, ids and times stay).
+func WithoutPayloads() HistoryOption {
+	return func(o *historyOptions) { o.withoutPayloads = true }
+}
+
+func stripPayloads(events []*history.Event) {
+	for _, ev := range events {
+		ev.Payload = nil
+	}
+}
