@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"strings"
 	"sync"
 
 	"github.com/durable-go/durable/actors"
@@ -17,10 +18,15 @@ type registry struct {
 	mu            sync.RWMutex
 	orchestrators map[string]orchestration.Orchestrator
 	activities    map[string]actors.ActivityFunc
+	entities      map[string]orchestration.EntityFunc // by lower-cased name
 }
 
 func newRegistry() *registry {
-	return &registry{orchestrators: map[string]orchestration.Orchestrator{}, activities: map[string]actors.ActivityFunc{}}
+	return &registry{
+		orchestrators: map[string]orchestration.Orchestrator{},
+		activities:    map[string]actors.ActivityFunc{},
+		entities:      map[string]orchestration.EntityFunc{},
+	}
 }
 
 func (r *registry) addOrchestrator(name string, fn orchestration.Orchestrator) error {
@@ -41,6 +47,25 @@ func (r *registry) addActivity(name string, fn actors.ActivityFunc) error {
 	}
 	r.activities[name] = fn
 	return nil
+}
+
+func (r *registry) addEntity(name string, fn orchestration.EntityFunc) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	key := strings.ToLower(name)
+	if _, ok := r.entities[key]; ok {
+		return fmt.Errorf("register entity %q: %w", name, ErrAlreadyRegistered)
+	}
+	r.entities[key] = fn
+	return nil
+}
+
+// Entity implements actors.Registry.
+func (r *registry) Entity(name string) (orchestration.EntityFunc, bool) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	fn, ok := r.entities[strings.ToLower(name)]
+	return fn, ok
 }
 
 // Orchestrator implements actors.Registry.

@@ -52,6 +52,15 @@ type instanceActor struct {
 	// activityCtx is canceled when the instance is terminated.
 	activityCtx    context.Context
 	cancelActivity context.CancelFunc
+
+	// The durable outbox of messages to entities: sent and not yet
+	// acknowledged, acknowledged and not yet deleted, and to be written with
+	// the next commit. pendingAcks are deliveries to acknowledge once the
+	// commit that records them is durable.
+	outbox      map[uint64]*history.Event
+	ackedOutbox []uint64
+	extraOutbox []*history.Event
+	pendingAcks []*delivery
 }
 
 func newInstanceActor(n *Node, partition int, store *persistence.Partition, id string) *instanceActor {
@@ -63,6 +72,7 @@ func newInstanceActor(n *Node, partition int, store *persistence.Partition, id s
 		log:       n.log.With("instanceId", id),
 		running:   map[int64]*actor.PID{},
 		attempts:  map[int64]int{},
+		outbox:    map[uint64]*history.Event{},
 	}
 	a.activityCtx, a.cancelActivity = context.WithCancel(n.activityCtx)
 	return a
@@ -83,6 +93,14 @@ func (a *instanceActor) Receive(ctx actor.Context) {
 	case *subOrchestrationDone:
 		if a.exec != nil && a.exec.ExecutionID() == msg.executionID {
 			a.accept(ctx, msg.event)
+		}
+	case *delivery:
+		a.handleDelivery(ctx, msg)
+	case *delivered:
+		if _, ok := a.outbox[msg.seq]; ok {
+			delete(a.outbox, msg.seq)
+			a.ackedOutbox = append(a.ackedOutbox, msg.seq)
+			a.maybeTurn(ctx)
 		}
 	case *activityResult:
 		if pid, ok := a.running[msg.event.TaskID]; ok && pid.Equal(msg.from) {
@@ -112,7 +130,8 @@ func (a *instanceActor) Receive(ctx actor.Context) {
 }
 
 func (a *instanceActor) idle() bool {
-	return !a.committing && len(a.incoming) == 0 && len(a.running) == 0 && len(a.toDispatch) == 0 && len(a.deferred) == 0
+	return !a.committing && len(a.incoming) == 0 && len(a.running) == 0 && len(a.toDispatch) == 0 && len(a.deferred) == 0 &&
+		len(a.outbox) == 0 && len(a.ackedOutbox) == 0 && len(a.extraOutbox) == 0 && len(a.pendingAcks) == 0
 }
 
 // release waits for an in-flight commit (so a successor actor never reads
@@ -142,6 +161,7 @@ func (a *instanceActor) now() int64 {
 // load rebuilds the instance from the store: record, history replay, inbox,
 // and the tasks that were scheduled but never completed.
 func (a *instanceActor) load(ctx actor.Context) {
+	a.resendOutbox()
 	rec, err := a.store.LoadInstance(a.id)
 	if errors.Is(err, persistence.ErrNotFound) {
 		return
@@ -296,6 +316,7 @@ func (a *instanceActor) handleStart(ctx actor.Context, msg *startInstance) {
 		if a.rec.Status.IsTerminal() {
 			a.notifyParent(a.rec)
 		}
+		replyTo(msg.reply, nil)
 		return
 	}
 	if a.rec != nil && !a.rec.Status.IsTerminal() {
@@ -422,7 +443,11 @@ func (a *instanceActor) takeIncoming() ([]*history.Event, []uint64, []chan error
 // turn, unless a commit is in flight: then they wait, and the next turn takes
 // them all at once.
 func (a *instanceActor) maybeTurn(ctx actor.Context) {
-	if a.committing || a.exec == nil || a.exec.Done() || len(a.incoming) == 0 {
+	if a.committing {
+		return
+	}
+	if a.exec == nil || a.exec.Done() || len(a.incoming) == 0 {
+		a.flushOutbox(ctx)
 		return
 	}
 	incoming, seqs, replies := a.takeIncoming()

@@ -49,6 +49,26 @@ type subOrchestrationDone struct {
 	event       *history.Event
 }
 
+// delivery carries a message to an instance or entity: from another one's
+// outbox (from and seq set; the receiver acknowledges with delivered once it
+// has committed it), or from a client (reply set).
+type delivery struct {
+	target string
+	from   string
+	seq    uint64
+	msg    *history.Event
+	reply  chan error
+}
+
+// delivered acknowledges outbox message seq of sender id.
+type delivered struct {
+	id  string
+	seq uint64
+}
+
+func (m *delivery) instanceID() string  { return m.target }
+func (m *delivered) instanceID() string { return m.id }
+
 func (m *wake) instanceID() string                 { return m.id }
 func (m *startInstance) instanceID() string        { return m.req.InstanceID }
 func (m *raiseEvent) instanceID() string           { return m.id }

@@ -23,6 +23,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
+	"github.com/durable-go/durable/history"
 	"github.com/durable-go/durable/orchestration"
 	"github.com/durable-go/durable/persistence"
 )
@@ -35,6 +36,8 @@ type ActivityFunc func(ctx context.Context, input []byte) ([]byte, error)
 type Registry interface {
 	Orchestrator(name string) (orchestration.Orchestrator, bool)
 	Activity(name string) (ActivityFunc, bool)
+	// Entity finds an entity by its lower-cased name.
+	Entity(name string) (orchestration.EntityFunc, bool)
 }
 
 // Config configures a Node.
@@ -231,6 +234,31 @@ func (n *Node) Control(ctx context.Context, id, op, reason string) error {
 		return &control{id: id, op: op, reason: reason, reply: reply}
 	})
 }
+
+// SignalEntity sends a one-way operation to an entity and returns once it
+// is durable (applied, or queued behind a lock).
+func (n *Node) SignalEntity(ctx context.Context, id orchestration.EntityID, op string, input []byte) error {
+	target := id.String()
+	return n.request(ctx, target, "signal entity", func(reply chan error) routed {
+		return &delivery{target: target, reply: reply, msg: &history.Event{
+			Type: history.EntityOperationSignaled, InstanceID: target, Name: op, Payload: input,
+		}}
+	})
+}
+
+// DeleteEntity deletes an entity's state (whatever its code would do with a
+// "delete" operation) and returns once that is durable.
+func (n *Node) DeleteEntity(ctx context.Context, id orchestration.EntityID) error {
+	target := id.String()
+	return n.request(ctx, target, "delete entity", func(reply chan error) routed {
+		return &delivery{target: target, reply: reply, msg: &history.Event{
+			Type: history.EntityOperationSignaled, InstanceID: target, Name: "delete", Reason: clientDeleteReason,
+		}}
+	})
+}
+
+// clientDeleteReason marks the client's delete, which bypasses entity code.
+const clientDeleteReason = "client-delete"
 
 // request sends a routed message carrying a reply channel and waits for the
 // answer, the end of ctx, or the node's shutdown.

@@ -102,8 +102,11 @@ func (p *partitionActor) route(ctx actor.Context, msg routed) {
 	id := msg.instanceID()
 	c, ok := p.children[id]
 	if !ok {
-		props := actor.PropsFromProducer(func() actor.Actor { return newInstanceActor(p.node, p.index, p.store, id) },
-			actor.WithSupervisor(instanceSupervisor()))
+		producer := func() actor.Actor { return newInstanceActor(p.node, p.index, p.store, id) }
+		if isEntityID(id) {
+			producer = func() actor.Actor { return newEntityActor(p.node, p.store, id) }
+		}
+		props := actor.PropsFromProducer(producer, actor.WithSupervisor(instanceSupervisor()))
 		pid := ctx.Spawn(props)
 		c = &child{pid: pid}
 		p.children[id] = c

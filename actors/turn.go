@@ -55,6 +55,12 @@ func (a *instanceActor) commitTurn(ctx actor.Context, turn *orchestration.Turn, 
 	for _, seq := range consumedInbox {
 		b.DeleteInbox(a.id, seq)
 	}
+	for _, ev := range turn.Actions {
+		a.extraOutbox = append(a.extraOutbox, a.entityMessages(ev, a.exec.ExecutionID())...)
+	}
+	sent := a.outboxOps(b)
+	acks := a.pendingAcks
+	a.pendingAcks = nil
 	rec.Status = persistence.StatusRunning
 	if turn.Suspended {
 		rec.Status = persistence.StatusSuspended
@@ -92,6 +98,7 @@ func (a *instanceActor) commitTurn(ctx actor.Context, turn *orchestration.Turn, 
 		if statusChanged {
 			a.node.cfg.OnStatus(&rec)
 		}
+		a.sendOutbox(sent, acks)
 		for _, ref := range fired {
 			a.tellPartition(ctx, &timerDeleted{ref: ref})
 		}
@@ -197,8 +204,8 @@ func (a *instanceActor) notifyParent(rec *persistence.InstanceRecord) {
 }
 
 func (a *instanceActor) notifyParentOf(parent, parentExecution string, task int64, failure *history.Failure, output []byte) {
-	if parent == "" {
-		return
+	if parent == "" || isEntityID(parent) {
+		return // an entity that started an orchestration does not wait for it
 	}
 	ev := &history.Event{Type: history.SubOrchestrationCompleted, Timestamp: time.Now().UTC(), TaskID: task, Payload: output}
 	if failure != nil {
@@ -279,6 +286,21 @@ func (a *instanceActor) terminate(ctx actor.Context, m *control) {
 	for _, seq := range a.inboxSeqs {
 		b.DeleteInbox(a.id, seq)
 	}
+	if a.exec != nil {
+		// Release what the execution holds or is acquiring.
+		if held := a.exec.HeldLocks(); len(held) > 0 {
+			payload, _ := json.Marshal(held)
+			a.extraOutbox = append(a.extraOutbox, a.unlockMessages(payload)...)
+		}
+		for _, ev := range a.exec.OpenTasks() {
+			if ev.Type == history.EntityLockRequested {
+				a.extraOutbox = append(a.extraOutbox, a.unlockMessages(ev.Payload)...)
+			}
+		}
+	}
+	sent := a.outboxOps(b)
+	acks := a.pendingAcks
+	a.pendingAcks = nil
 	rec.Status = persistence.StatusTerminated
 	rec.Output, _ = json.Marshal(m.reason)
 	rec.LastUpdatedAt = now
@@ -289,6 +311,7 @@ func (a *instanceActor) terminate(ctx actor.Context, m *control) {
 		}
 		a.rec = &rec
 		a.node.cfg.OnStatus(&rec)
+		a.sendOutbox(sent, acks)
 		a.cancelActivity()
 		a.activityCtx, a.cancelActivity = context.WithCancel(a.node.activityCtx)
 		if a.exec != nil {

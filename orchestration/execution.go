@@ -81,6 +81,11 @@ type Execution struct {
 
 	continueAsNew *continueAsNew // set by ContinueAsNew, acted on when the code returns
 
+	// Critical section: the locked entity ids, in lock order.
+	locks       map[string]bool
+	lockOrder   []string
+	lockPending bool
+
 	// The coroutine. Control passes engine -> code on resume and back on
 	// yield; abort makes the code's goroutine exit wherever it is blocked.
 	started  bool
@@ -276,7 +281,8 @@ func (e *Execution) process(ev *history.Event, pos int) {
 		history.EntityLockRequested, history.EntityUnlockSent:
 		e.matchRecordedAction(ev, pos)
 	case history.TaskCompleted, history.TaskFailed, history.TimerFired, history.EventRaised,
-		history.SubOrchestrationCompleted, history.SubOrchestrationFailed:
+		history.SubOrchestrationCompleted, history.SubOrchestrationFailed,
+		history.EntityOperationCompleted, history.EntityOperationFailed, history.EntityLockGranted:
 		if e.suspended {
 			e.held = append(e.held, ev)
 			return
@@ -363,11 +369,11 @@ func (e *Execution) deliver(ev *history.Event) {
 			return // not open: a duplicate or stray result, recorded and ignored
 		}
 		switch ev.Type {
-		case history.TaskCompleted, history.SubOrchestrationCompleted:
+		case history.TaskCompleted, history.SubOrchestrationCompleted, history.EntityOperationCompleted:
 			ot.t.complete(ev.Payload, nil)
-		case history.TimerFired:
+		case history.TimerFired, history.EntityLockGranted:
 			ot.t.complete(nil, nil)
-		case history.TaskFailed, history.SubOrchestrationFailed:
+		case history.TaskFailed, history.SubOrchestrationFailed, history.EntityOperationFailed:
 			failure := ev.Failure
 			if failure == nil {
 				failure = &FailureDetails{Message: "unknown failure"}
@@ -458,6 +464,7 @@ func (e *Execution) fail(err error) {
 		f = failureFromError(err)
 	}
 	e.stopCode()
+	e.releaseLocks(true)
 	e.finish(&history.Event{Type: history.ExecutionCompleted, Timestamp: e.now, Failure: f})
 }
 
@@ -547,6 +554,8 @@ func (e *Execution) resumeIfReady() {
 }
 
 func (e *Execution) codeReturned() {
+	// Locks never outlive the execution, whatever its outcome.
+	e.releaseLocks(e.panicked != nil)
 	if e.panicked != nil {
 		e.finish(&history.Event{Type: history.ExecutionCompleted, Timestamp: e.now, Failure: e.panicked})
 		return

@@ -22,6 +22,10 @@ const (
 	opDeleteInstance
 	opPutTimer
 	opDeleteTimer
+	opPutOutbox
+	opDeleteOutbox
+	opPutEntity
+	opDeleteEntity
 )
 
 type op struct {
@@ -155,6 +159,27 @@ func (b *Batch) DeleteTimer(id string, taskID uint64, due time.Time) {
 	b.add(op{kind: opDeleteTimer, id: id, n: taskID, created: createdNanos(due)}, 1, estimateEntry(len(id)+19, 0), len(id)+19)
 }
 
+// PutOutbox records a message sender must deliver to another instance or
+// entity (the durable outbox): it stays until the receiver acknowledges it.
+func (b *Batch) PutOutbox(sender string, seq uint64, msg []byte) {
+	b.add(op{kind: opPutOutbox, id: sender, n: seq, data: msg}, 1, estimateEntry(len(sender)+11, len(msg)), len(sender)+11+len(msg))
+}
+
+// DeleteOutbox removes an acknowledged outbox message.
+func (b *Batch) DeleteOutbox(sender string, seq uint64) {
+	b.add(op{kind: opDeleteOutbox, id: sender, n: seq}, 1, estimateEntry(len(sender)+11, 0), len(sender)+11)
+}
+
+// PutEntity writes the record of entity id (opaque bytes).
+func (b *Batch) PutEntity(id string, data []byte) {
+	b.add(op{kind: opPutEntity, id: id, data: data}, 1, estimateEntry(len(id)+2, len(data)), len(id)+2+len(data))
+}
+
+// DeleteEntity removes the record of entity id and its inbox and outbox.
+func (b *Batch) DeleteEntity(id string) {
+	b.add(op{kind: opDeleteEntity, id: id}, 3, 3*estimateEntry(len(id)+11, 0), len(id))
+}
+
 // Empty reports whether no operation has been recorded.
 func (b *Batch) Empty() bool { return len(b.ops) == 0 }
 
@@ -220,6 +245,22 @@ func (o *op) apply(txn *badger.Txn) error {
 		return txn.Set(timerKey(o.created, o.id, o.n), nil)
 	case opDeleteTimer:
 		return txn.Delete(timerKey(o.created, o.id, o.n))
+	case opPutOutbox:
+		return txn.Set(outboxKey(o.id, o.n), o.data)
+	case opDeleteOutbox:
+		return txn.Delete(outboxKey(o.id, o.n))
+	case opPutEntity:
+		return txn.Set(entityKey(o.id), o.data)
+	case opDeleteEntity:
+		if err := txn.Delete(entityKey(o.id)); err != nil {
+			return err
+		}
+		for _, p := range [][]byte{inboxPrefix(o.id), outboxPrefix(o.id)} {
+			if err := deletePrefix(txn, p); err != nil {
+				return err
+			}
+		}
+		return nil
 	case opDeleteInstance:
 		old, err := loadInstanceTxn(txn, o.id)
 		switch {
@@ -237,7 +278,7 @@ func (o *op) apply(txn *badger.Txn) error {
 		default:
 			return fmt.Errorf("delete instance %q: read old record: %w", o.id, err)
 		}
-		for _, p := range [][]byte{historyPrefix(o.id), activityPrefix(o.id), inboxPrefix(o.id)} {
+		for _, p := range [][]byte{historyPrefix(o.id), activityPrefix(o.id), inboxPrefix(o.id), outboxPrefix(o.id)} {
 			if err := deletePrefix(txn, p); err != nil {
 				return err
 			}

@@ -20,6 +20,8 @@ import (
 //	s/<status byte><id>                     status index (same txn as i/)
 //	c/<createdAt unixnano uint64 BE><id>    created-time index (same txn as i/)
 //	t/<due unixnano uint64 BE><id>\x00<task uint64 BE>  due timer, ordered by time
+//	o/<sender>\x00<seq uint64 BE>           outbox: message to deliver to another instance or entity
+//	e/<entity id>                           entity record
 const (
 	famInstance = "i/"
 	famHistory  = "h/"
@@ -28,7 +30,20 @@ const (
 	famStatus   = "s/"
 	famCreated  = "c/"
 	famTimer    = "t/"
+	famOutbox   = "o/"
+	famEntity   = "e/"
 )
+
+func outboxPrefix(id string) []byte { return idPrefix(famOutbox, id, 8) }
+
+func outboxKey(id string, seq uint64) []byte {
+	return binary.BigEndian.AppendUint64(outboxPrefix(id), seq)
+}
+
+func entityKey(id string) []byte {
+	k := make([]byte, 0, len(famEntity)+len(id))
+	return append(append(k, famEntity...), id...)
+}
 
 func timerKey(due uint64, id string, task uint64) []byte {
 	k := make([]byte, 0, len(famTimer)+8+len(id)+9)

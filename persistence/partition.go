@@ -514,11 +514,12 @@ func (p *Partition) PendingActivities(id string) ([]uint64, error) {
 }
 
 // InstancesWithWork returns, sorted, the distinct ids that have a pending
-// activity (a/) or an undelivered message (m/): the instances recovery must
+// activity (a/), an undelivered message (m/) or an unacknowledged outbox
+// message (o/): the instances and entities recovery must
 // reactivate. It reads only those two indexes, never the instance records.
 func (p *Partition) InstancesWithWork() ([]string, error) {
 	seen := make(map[string]struct{})
-	for _, fam := range []string{famActivity, famInbox} {
+	for _, fam := range []string{famActivity, famInbox, famOutbox} {
 		var last string
 		err := p.scanKeys([]byte(fam), func(k []byte) error {
 			id, _, ok := splitIDKey(k, fam, 8)

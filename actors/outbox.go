@@ -1,0 +1,145 @@
+package actors
+
+import (
+	"encoding/json"
+	"fmt"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/durable-go/durable/history"
+	"github.com/durable-go/durable/persistence"
+)
+
+// resendOutbox sends again, in order, what was committed to the outbox and
+// never acknowledged (after a restart); receivers drop duplicates.
+func (a *instanceActor) resendOutbox() {
+	out, err := a.store.LoadOutbox(a.id)
+	if err != nil {
+		a.log.Error("load outbox", "err", err)
+		return
+	}
+	for _, m := range out {
+		ev, err := history.Unmarshal(m.Data)
+		if err != nil {
+			continue
+		}
+		a.outbox[m.Seq] = ev
+		_ = a.node.send(ev.InstanceID, &delivery{target: ev.InstanceID, from: a.id, seq: m.Seq, msg: ev})
+	}
+}
+
+// entityMessages turns an entity action of the orchestration into the
+// messages its outbox must deliver.
+func (a *instanceActor) entityMessages(ev *history.Event, executionID string) []*history.Event {
+	switch ev.Type {
+	case history.EntityOperationCalled, history.EntityOperationSignaled:
+		return []*history.Event{{Type: ev.Type, InstanceID: ev.InstanceID, Name: ev.Name, Payload: ev.Payload, FireAt: ev.FireAt,
+			ParentInstanceID: a.id, ParentExecutionID: executionID, ParentTaskID: ev.TaskID}}
+	case history.EntityLockRequested:
+		var set []string
+		if json.Unmarshal(ev.Payload, &set) != nil || len(set) == 0 {
+			return nil
+		}
+		return []*history.Event{{Type: ev.Type, InstanceID: set[0], Payload: ev.Payload,
+			ParentInstanceID: a.id, ParentExecutionID: executionID, ParentTaskID: ev.TaskID}}
+	case history.EntityUnlockSent:
+		return a.unlockMessages(ev.Payload)
+	}
+	return nil
+}
+
+func (a *instanceActor) unlockMessages(setJSON []byte) []*history.Event {
+	var set []string
+	_ = json.Unmarshal(setJSON, &set)
+	out := make([]*history.Event, 0, len(set))
+	for _, id := range set {
+		out = append(out, &history.Event{Type: history.EntityUnlockSent, InstanceID: id, ParentInstanceID: a.id})
+	}
+	return out
+}
+
+// outboxOps adds to b the deletion of acknowledged outbox messages and the
+// writing of the queued ones, and returns what to send once b commits.
+func (a *instanceActor) outboxOps(b *persistence.Batch) []outgoing {
+	for _, seq := range a.ackedOutbox {
+		b.DeleteOutbox(a.id, seq)
+	}
+	a.ackedOutbox = nil
+	out := make([]outgoing, 0, len(a.extraOutbox))
+	for _, msg := range a.extraOutbox {
+		seq := a.store.NextInboxSeq()
+		b.PutOutbox(a.id, seq, history.Marshal(msg))
+		out = append(out, outgoing{seq: seq, msg: msg})
+	}
+	a.extraOutbox = nil
+	return out
+}
+
+// sendOutbox sends committed outbox messages, in seq order, and the
+// acknowledgements of the deliveries the commit recorded.
+func (a *instanceActor) sendOutbox(sent []outgoing, acks []*delivery) {
+	for _, o := range sent {
+		a.outbox[o.seq] = o.msg
+		_ = a.node.send(o.msg.InstanceID, &delivery{target: o.msg.InstanceID, from: a.id, seq: o.seq, msg: o.msg})
+	}
+	for _, d := range acks {
+		_ = a.node.send(d.from, &delivered{id: d.from, seq: d.seq})
+	}
+}
+
+// flushOutbox commits outbox bookkeeping on its own when no turn carries it.
+func (a *instanceActor) flushOutbox(ctx actor.Context) {
+	if a.committing || (len(a.ackedOutbox) == 0 && len(a.extraOutbox) == 0 && len(a.pendingAcks) == 0) {
+		return
+	}
+	b := &persistence.Batch{}
+	sent := a.outboxOps(b)
+	acks := a.pendingAcks
+	a.pendingAcks = nil
+	a.commit(ctx, b, nil, func(err error) {
+		if err == nil {
+			a.sendOutbox(sent, acks)
+		}
+	})
+}
+
+// handleDelivery takes a message from an entity's outbox: the response to
+// a call or a lock, or the start of an orchestration.
+func (a *instanceActor) handleDelivery(ctx actor.Context, d *delivery) {
+	msg := d.msg
+	switch msg.Type {
+	case history.ExecutionStarted:
+		reply := make(chan error, 1)
+		a.handleRequest(ctx, &startInstance{reply: reply, req: StartRequest{
+			InstanceID: a.id, Name: msg.Name, Input: msg.Payload,
+			ParentInstanceID: d.from, ParentTaskID: int64(d.seq),
+		}})
+		node, log := a.node, a.log
+		go func() {
+			if err := <-reply; err != nil {
+				log.Warn("orchestration started by an entity was not started", "entity", d.from, "err", err)
+			}
+			_ = node.send(d.from, &delivered{id: d.from, seq: d.seq})
+		}()
+	case history.EntityOperationCompleted, history.EntityOperationFailed, history.EntityLockGranted:
+		ev := &history.Event{Type: msg.Type, TaskID: msg.TaskID, Payload: msg.Payload, Failure: msg.Failure, Timestamp: unixTime(a.now())}
+		live := a.exec != nil && !a.exec.Done() && a.exec.ExecutionID() == msg.ExecutionID
+		if live && a.exec.IsOpen(ev.TaskID) && !a.queued(ev) {
+			a.incoming = append(a.incoming, ev)
+			a.pendingAcks = append(a.pendingAcks, d)
+			a.maybeTurn(ctx)
+			return
+		}
+		if msg.Type == history.EntityLockGranted && !live {
+			// A lock granted to an execution that has ended: release it,
+			// durably, before acknowledging the grant.
+			a.extraOutbox = append(a.extraOutbox, a.unlockMessages(msg.Payload)...)
+			a.pendingAcks = append(a.pendingAcks, d)
+			a.maybeTurn(ctx)
+			return
+		}
+		_ = a.node.send(d.from, &delivered{id: d.from, seq: d.seq})
+	default:
+		replyTo(d.reply, fmt.Errorf("instance %s cannot take %s", a.id, msg.Type))
+	}
+}
