@@ -127,8 +127,12 @@ func (r *Runtime) RegisterOrchestrator(name string, fn orchestration.Orchestrato
 //
 //	func(ctx context.Context[, input In]) ([Out, ]error)
 //
-// In and Out are encoded as JSON. ctx is canceled when the node shuts down;
-// ActivityInfo(ctx) tells which task it runs.
+// In and Out are encoded as JSON. ctx is canceled when the node shuts down
+// or the instance is terminated; orchestration.ActivityInfoFrom(ctx) tells
+// which task and attempt it runs. A returned error fails the task: its
+// failure details carry the error's message and, as ErrorType, the result of
+// its ErrorType() string method if it has one (else its Go type), which
+// orchestrators and retry predicates can match on.
 func (r *Runtime) RegisterActivity(name string, fn any) error {
 	if name == "" || fn == nil {
 		return fmt.Errorf("register activity %q: %w", name, ErrInvalidInput)

@@ -7,8 +7,10 @@ type ActivityInfo struct {
 	InstanceID string
 	Name       string
 	TaskID     int64
-	// Attempt counts executions of this task in this process, from 1; an
-	// activity may also have run before a crash.
+	// Attempt is the attempt number, from 1: under a retry policy the
+	// policy's attempt (recorded in history, so it carries across
+	// restarts); otherwise the executions of this task in this process (an
+	// activity may also have run before a crash).
 	Attempt int
 }
 

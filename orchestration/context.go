@@ -151,6 +151,10 @@ func (c *Context) CreateTimerAt(at time.Time) Task {
 // the next external event named name (case-insensitive) raised to this
 // instance. Events raised before the code waits for them are buffered in
 // arrival order, per name.
+//
+// A wait cannot be canceled: a task that lost a WhenAny race still takes
+// the next event of its name. To wait again after a timeout, keep awaiting
+// the same task rather than creating a new one.
 func (c *Context) WaitForExternalEvent(name string) Task {
 	e := c.e
 	t := &taskState{e: e, desc: fmt.Sprintf("external event %q", name)}
