@@ -359,4 +359,3 @@ func TestSignalStormKilledMidWayAppliesEverySignalOnce(t *testing.T) {
 		})
 	}
 }
-
