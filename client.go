@@ -242,24 +242,20 @@ func (c *Client) History(ctx context.Context, id string, opts ...HistoryOption) 
 // WaitForCompletion blocks until the instance is Completed, Failed,
 // Terminated or Canceled, and returns its final status, or until ctx ends.
 func (c *Client) WaitForCompletion(ctx context.Context, id string) (*Status, error) {
-	for {
-		ch := c.rt.waiters.add(id)
-		st, err := c.Status(ctx, id)
-		if err != nil || st.RuntimeStatus.IsTerminal() {
-			c.rt.waiters.remove(id, ch)
-			return st, err
-		}
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			c.rt.waiters.remove(id, ch)
-			return nil, fmt.Errorf("wait for instance %s: %w", id, ctx.Err())
-		}
-		c.rt.mu.Lock()
-		closed := c.rt.closed
-		c.rt.mu.Unlock()
-		if closed {
+	ch := c.rt.waiters.add(id)
+	st, err := c.Status(ctx, id)
+	if err != nil || st.RuntimeStatus.IsTerminal() {
+		c.rt.waiters.remove(id, ch)
+		return st, err
+	}
+	select {
+	case rec, ok := <-ch:
+		if !ok {
 			return nil, ErrClosed
 		}
+		return statusFromRecord(rec), nil
+	case <-ctx.Done():
+		c.rt.waiters.remove(id, ch)
+		return nil, fmt.Errorf("wait for instance %s: %w", id, ctx.Err())
 	}
 }

@@ -214,18 +214,20 @@ func (r *Runtime) runningNode() (*actors.Node, error) {
 	return r.node, nil
 }
 
-// waiters wakes WaitForCompletion callers when an instance ends.
+// waiters wakes WaitForCompletion callers when an instance ends, handing
+// them the final record so they need not read it back.
 type waiters struct {
 	mu     sync.Mutex
-	byID   map[string][]chan struct{}
+	byID   map[string][]chan *persistence.InstanceRecord
 	closed bool
 }
 
-func newWaiters() *waiters { return &waiters{byID: map[string][]chan struct{}{}} }
+func newWaiters() *waiters { return &waiters{byID: map[string][]chan *persistence.InstanceRecord{}} }
 
-// add returns a channel closed at the next status change that ends id.
-func (w *waiters) add(id string) chan struct{} {
-	ch := make(chan struct{})
+// add returns a channel that receives the record of the next status change
+// that ends id (closed without one if the runtime closes).
+func (w *waiters) add(id string) chan *persistence.InstanceRecord {
+	ch := make(chan *persistence.InstanceRecord, 1)
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.closed {
@@ -236,7 +238,7 @@ func (w *waiters) add(id string) chan struct{} {
 	return ch
 }
 
-func (w *waiters) remove(id string, ch chan struct{}) {
+func (w *waiters) remove(id string, ch chan *persistence.InstanceRecord) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	list := w.byID[id]
@@ -262,7 +264,7 @@ func (w *waiters) notify(rec *persistence.InstanceRecord) {
 	delete(w.byID, rec.ID)
 	w.mu.Unlock()
 	for _, ch := range list {
-		close(ch)
+		ch <- rec
 	}
 }
 

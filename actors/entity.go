@@ -96,7 +96,7 @@ type entityActor struct {
 
 func newEntityActor(n *Node, store *persistence.Partition, id string) *entityActor {
 	eid, _ := orchestration.ParseEntityID(id)
-	return &entityActor{node: n, store: store, id: id, eid: eid, log: n.log.With("entityId", id), outbox: map[uint64]*history.Event{}}
+	return &entityActor{node: n, store: store, id: id, eid: eid, outbox: map[uint64]*history.Event{}}
 }
 
 func (a *entityActor) Receive(ctx actor.Context) {
@@ -123,7 +123,7 @@ func (a *entityActor) Receive(ctx actor.Context) {
 	case *commitResult:
 		a.committing = false
 		if msg.err != nil {
-			a.log.Error("entity commit failed; reloading", "err", msg.err)
+			a.logger().Error("entity commit failed; reloading", "err", msg.err)
 			if !errors.Is(msg.err, persistence.ErrClosed) {
 				a.incoming, a.queue, a.acked = nil, nil, nil
 				a.outbox = map[uint64]*history.Event{}
@@ -150,6 +150,13 @@ func (a *entityActor) Receive(ctx actor.Context) {
 	}
 }
 
+func (a *entityActor) logger() *slog.Logger {
+	if a.log == nil {
+		a.log = a.node.log.With("entityId", a.id)
+	}
+	return a.log
+}
+
 func (a *entityActor) idle() bool {
 	return !a.committing && len(a.incoming) == 0 && len(a.outbox) == 0 && len(a.acked) == 0
 }
@@ -161,13 +168,13 @@ func (a *entityActor) load(ctx actor.Context) {
 		a.rec = EntityRecord{}
 	case err != nil:
 		a.broken = fmt.Errorf("load entity %s: %w", a.id, err)
-		a.log.Error("entity left as it is on disk", "err", a.broken)
+		a.logger().Error("entity left as it is on disk", "err", a.broken)
 		return
 	default:
 		rec, err := DecodeEntityRecord(data)
 		if err != nil {
 			a.broken = fmt.Errorf("load entity %s: %w", a.id, err)
-			a.log.Error("entity left as it is on disk", "err", a.broken)
+			a.logger().Error("entity left as it is on disk", "err", a.broken)
 			return
 		}
 		a.rec = *rec
@@ -180,7 +187,7 @@ func (a *entityActor) load(ctx actor.Context) {
 	for _, m := range inbox {
 		ev, err := history.Unmarshal(m.Data)
 		if err != nil {
-			a.log.Error("dropping undecodable queued message", "seq", m.Seq, "err", err)
+			a.logger().Error("dropping undecodable queued message", "seq", m.Seq, "err", err)
 			continue
 		}
 		a.queue = append(a.queue, queued{seq: m.Seq, msg: ev})
@@ -193,7 +200,7 @@ func (a *entityActor) load(ctx actor.Context) {
 func (a *entityActor) resendOutbox(ctx actor.Context) {
 	out, err := a.store.LoadOutbox(a.id)
 	if err != nil {
-		a.log.Error("load outbox", "err", err)
+		a.logger().Error("load outbox", "err", err)
 		return
 	}
 	for _, m := range out {
@@ -378,7 +385,7 @@ func (a *entityActor) apply(work *EntityRecord, msg *history.Event, sends []*his
 				sends = append(sends, &history.Event{Type: history.ExecutionStarted, InstanceID: s.InstanceID, Name: s.Name, Payload: s.Input, ParentInstanceID: a.id})
 			}
 		} else if msg.Type == history.EntityOperationSignaled {
-			a.log.Warn("entity operation failed", "operation", msg.Name, "err", out.Failure.Error())
+			a.logger().Warn("entity operation failed", "operation", msg.Name, "err", out.Failure.Error())
 		}
 		if msg.Type == history.EntityOperationCalled {
 			resp := &history.Event{Type: history.EntityOperationCompleted, InstanceID: msg.ParentInstanceID,

@@ -25,7 +25,7 @@ type instanceActor struct {
 	partition int
 	store     *persistence.Partition
 	id        string
-	log       *slog.Logger
+	log       *slog.Logger // made on first use: most actors never log
 
 	rec  *persistence.InstanceRecord // as last committed; nil if none
 	exec *orchestration.Execution    // nil unless the instance runs
@@ -69,7 +69,6 @@ func newInstanceActor(n *Node, partition int, store *persistence.Partition, id s
 		partition: partition,
 		store:     store,
 		id:        id,
-		log:       n.log.With("instanceId", id),
 		running:   map[int64]*actor.PID{},
 		attempts:  map[int64]int{},
 		outbox:    map[uint64]*history.Event{},
@@ -127,6 +126,13 @@ func (a *instanceActor) Receive(ctx actor.Context) {
 	case *actor.Stopping, *actor.Restarting:
 		a.release()
 	}
+}
+
+func (a *instanceActor) logger() *slog.Logger {
+	if a.log == nil {
+		a.log = a.node.log.With("instanceId", a.id)
+	}
+	return a.log
 }
 
 func (a *instanceActor) idle() bool {
@@ -199,7 +205,7 @@ func (a *instanceActor) load(ctx actor.Context) {
 		a.inboxSeqs = append(a.inboxSeqs, m.Seq)
 		ev, err := history.Unmarshal(m.Data)
 		if err != nil {
-			a.log.Error("dropping undecodable inbox message", "seq", m.Seq, "err", err)
+			a.logger().Error("dropping undecodable inbox message", "seq", m.Seq, "err", err)
 			continue
 		}
 		a.incoming = append(a.incoming, ev)
@@ -248,7 +254,7 @@ func (a *instanceActor) redispatchOpenTasks() {
 
 func (a *instanceActor) setBroken(err error) {
 	a.broken = err
-	a.log.Error("instance left as it is on disk", "err", err)
+	a.logger().Error("instance left as it is on disk", "err", err)
 }
 
 func replyTo(ch chan error, err error) {
@@ -361,29 +367,29 @@ func (a *instanceActor) handleStart(ctx actor.Context, msg *startInstance) {
 		ParentExecutionID: req.ParentExecutionID,
 		ParentTaskID:      req.ParentTaskID,
 	}
-	seq := a.store.NextInboxSeq()
-	b.PutInbox(a.id, seq, history.Marshal(started))
-	b.PutInstance(rec)
+	// The first turn runs before the start is acknowledged and commits with
+	// the record: one transaction instead of two, and the first activities
+	// leave at once.
+	if a.exec != nil {
+		a.exec.Close()
+	}
+	a.exec = orchestration.NewExecution(a.id, rec.ExecutionID, fn, a.node.log)
+	turn, err := a.exec.Apply([]*history.Event{{Type: history.OrchestratorStarted, Timestamp: unixTime(now)}, started})
+	if err != nil {
+		a.exec.Close()
+		a.exec = nil
+		fail(fmt.Errorf("start instance %s: %w", a.id, err))
+		return
+	}
 	var replies []chan error
 	if msg.reply != nil {
 		replies = append(replies, msg.reply)
 	}
-	a.commit(ctx, b, replies, func(err error) {
-		if err != nil {
-			if msg.reply == nil {
-				fail(err)
-			}
-			return
+	a.commitTurnOver(ctx, turn, nil, replies, &startBase{prev: a.rec, base: rec, batch: b, onFail: func(err error) {
+		if msg.reply == nil {
+			fail(err)
 		}
-		a.rec = rec
-		a.node.cfg.OnStatus(rec)
-		if a.exec != nil {
-			a.exec.Close()
-		}
-		a.exec = orchestration.NewExecution(a.id, rec.ExecutionID, fn, a.node.log)
-		a.incoming = append(a.incoming, started)
-		a.inboxSeqs = append(a.inboxSeqs, seq)
-	})
+	}})
 }
 
 // accept queues a completion for the next turn, unless its task is not
@@ -456,7 +462,7 @@ func (a *instanceActor) maybeTurn(ctx actor.Context) {
 	events = append(events, incoming...)
 	turn, err := a.exec.Apply(events)
 	if err != nil {
-		a.log.Error("orchestration turn rejected", "err", err)
+		a.logger().Error("orchestration turn rejected", "err", err)
 		for _, r := range replies {
 			replyTo(r, err)
 		}

@@ -15,7 +15,7 @@ import (
 func (a *instanceActor) resendOutbox() {
 	out, err := a.store.LoadOutbox(a.id)
 	if err != nil {
-		a.log.Error("load outbox", "err", err)
+		a.logger().Error("load outbox", "err", err)
 		return
 	}
 	for _, m := range out {
@@ -114,7 +114,7 @@ func (a *instanceActor) handleDelivery(ctx actor.Context, d *delivery) {
 			InstanceID: a.id, Name: msg.Name, Input: msg.Payload,
 			ParentInstanceID: d.from, ParentTaskID: int64(d.seq),
 		}})
-		node, log := a.node, a.log
+		node, log := a.node, a.logger()
 		go func() {
 			if err := <-reply; err != nil {
 				log.Warn("orchestration started by an entity was not started", "entity", d.from, "err", err)

@@ -20,8 +20,26 @@ import (
 // the turn's actions only once that batch has committed: a crash in between
 // must not lose the schedule.
 func (a *instanceActor) commitTurn(ctx actor.Context, turn *orchestration.Turn, consumedInbox []uint64, replies []chan error) {
-	rec := *a.rec
+	a.commitTurnOver(ctx, turn, consumedInbox, replies, nil)
+}
+
+// startBase is the first turn's context: the record the new execution
+// starts from, the committed record it replaces (nil if none), and the
+// batch that already holds the start's other writes.
+type startBase struct {
+	prev, base *persistence.InstanceRecord
+	batch      *persistence.Batch
+	onFail     func(err error)
+}
+
+func (a *instanceActor) commitTurnOver(ctx actor.Context, turn *orchestration.Turn, consumedInbox []uint64, replies []chan error, start *startBase) {
+	prev := a.rec
 	b := &persistence.Batch{}
+	if start != nil {
+		prev, b = start.prev, start.batch
+		a.rec = start.base // the base of this turn; restored if the commit fails
+	}
+	rec := *a.rec
 	encoded := make([][]byte, len(turn.Events))
 	for i, ev := range turn.Events {
 		encoded[i] = history.Marshal(ev)
@@ -73,9 +91,10 @@ func (a *instanceActor) commitTurn(ctx actor.Context, turn *orchestration.Turn, 
 	}
 	var next *continuation
 	if turn.Done {
-		// Nothing the execution waited for matters any more.
-		a.dropOpenTimers(b)
-		b.DeletePendingActivities(a.id)
+		// Nothing the execution waited for matters any more. (Explicit
+		// deletes: a prefix delete would make Badger sort the whole group's
+		// pending writes.)
+		a.dropOpenTasks(b)
 		switch {
 		case turn.ContinuedAsNew:
 			next = a.prepareContinueAsNew(b, &rec, turn)
@@ -88,10 +107,14 @@ func (a *instanceActor) commitTurn(ctx actor.Context, turn *orchestration.Turn, 
 			rec.Output = turn.Output
 		}
 	}
-	b.PutInstance(&rec)
-	statusChanged := rec.Status != a.rec.Status
+	b.PutInstanceOver(prev, &rec)
+	statusChanged := prev == nil || rec.Status != prev.Status
 	a.commit(ctx, b, replies, func(err error) {
 		if err != nil {
+			if start != nil {
+				a.rec = prev
+				start.onFail(err)
+			}
 			return
 		}
 		a.rec = &rec
@@ -126,15 +149,20 @@ func (a *instanceActor) commitTurn(ctx actor.Context, turn *orchestration.Turn, 
 	})
 }
 
-// dropOpenTimers deletes the due-timer entries of the execution's open
-// timers.
-func (a *instanceActor) dropOpenTimers(b *persistence.Batch) {
+// dropOpenTasks deletes the index entries of the execution's open tasks:
+// due timers and pending activities and sub-orchestrations. Entries of
+// tasks scheduled in the current turn were never written; deleting them is
+// harmless.
+func (a *instanceActor) dropOpenTasks(b *persistence.Batch) {
 	if a.exec == nil {
 		return
 	}
 	for _, ev := range a.exec.OpenTasks() {
-		if ev.Type == history.TimerCreated {
+		switch ev.Type {
+		case history.TimerCreated:
 			b.DeleteTimer(a.id, uint64(ev.TaskID), ev.FireAt)
+		case history.TaskScheduled, history.SubOrchestrationCreated:
+			b.DeletePendingActivity(a.id, uint64(ev.TaskID))
 		}
 	}
 }
@@ -281,8 +309,11 @@ func (a *instanceActor) terminate(ctx actor.Context, m *control) {
 	}
 	b.AppendHistory(a.id, rec.Generation, rec.HistoryLen, [][]byte{history.Marshal(events[0]), history.Marshal(events[1])})
 	rec.HistoryLen += 2
-	a.dropOpenTimers(b)
-	b.DeletePendingActivities(a.id)
+	if a.exec != nil {
+		a.dropOpenTasks(b)
+	} else {
+		b.DeletePendingActivities(a.id)
+	}
 	for _, seq := range a.inboxSeqs {
 		b.DeleteInbox(a.id, seq)
 	}
@@ -304,7 +335,7 @@ func (a *instanceActor) terminate(ctx actor.Context, m *control) {
 	rec.Status = persistence.StatusTerminated
 	rec.Output, _ = json.Marshal(m.reason)
 	rec.LastUpdatedAt = now
-	b.PutInstance(&rec)
+	b.PutInstanceOver(a.rec, &rec)
 	a.commit(ctx, b, []chan error{m.reply}, func(err error) {
 		if err != nil {
 			return
@@ -416,7 +447,7 @@ func (a *instanceActor) rewind(ctx actor.Context, m *control) error {
 			b.PutPendingActivity(a.id, uint64(ev.TaskID))
 		}
 	}
-	b.PutInstance(&rec)
+	b.PutInstanceOver(a.rec, &rec)
 	a.commit(ctx, b, []chan error{m.reply}, func(err error) {
 		if err != nil {
 			exec.Close()
@@ -480,7 +511,7 @@ func (a *instanceActor) handleCommitResult(ctx actor.Context, err error) {
 // away and reload from the store; results that were in the lost turn are
 // recovered by re-running their tasks (their pending index survived).
 func (a *instanceActor) commitFailed(ctx actor.Context, err error) {
-	a.log.Error("commit failed; reloading instance from the store", "err", err)
+	a.logger().Error("commit failed; reloading instance from the store", "err", err)
 	if errors.Is(err, persistence.ErrClosed) {
 		return
 	}

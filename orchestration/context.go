@@ -64,7 +64,13 @@ func (c *Context) IsReplaying() bool { return c.e.replaying }
 
 // Logger returns a logger that drops its records while the code is
 // replaying, so each record is written once however often the code replays.
-func (c *Context) Logger() *slog.Logger { return c.e.logger }
+func (c *Context) Logger() *slog.Logger {
+	e := c.e
+	if e.logger == nil {
+		e.logger = slog.New(&replaySafeHandler{inner: e.baseLogger.Handler(), e: e}).With("instanceId", e.instanceID)
+	}
+	return e.logger
+}
 
 // SetCustomStatus sets the instance's custom status, visible in its status
 // as JSON. A value that cannot be encoded gives an error and changes nothing.

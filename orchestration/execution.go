@@ -56,7 +56,8 @@ type Turn struct {
 type Execution struct {
 	instanceID, executionID string
 	fn                      Orchestrator
-	logger                  *slog.Logger
+	baseLogger              *slog.Logger
+	logger                  *slog.Logger // made on first use
 	ctx                     *Context
 
 	name      string
@@ -125,7 +126,7 @@ func NewExecution(instanceID, executionID string, fn Orchestrator, logger *slog.
 		abort:        make(chan struct{}),
 		exited:       make(chan struct{}),
 	}
-	e.logger = slog.New(&replaySafeHandler{inner: logger.Handler(), e: e}).With("instanceId", instanceID)
+	e.baseLogger = logger
 	e.ctx = &Context{e: e}
 	return e
 }

@@ -38,6 +38,13 @@ type op struct {
 	events  [][]byte
 	status  Status // PutInstance: new status (index key)
 	created uint64 // PutInstance: created-at nanos (index key)
+
+	// PutInstanceOver: the record being replaced, as the caller knows it,
+	// so the old record need not be read inside the transaction.
+	prevKnown   bool
+	prevExists  bool
+	prevStatus  Status
+	prevCreated uint64
 }
 
 // Batch is a list of writes applied atomically by Partition.Commit: either
@@ -87,6 +94,21 @@ func (b *Batch) PutInstance(rec *InstanceRecord) {
 	size := estimateEntry(2+idl, len(data)) + 2*estimateEntry(3+idl, 0) + 2*estimateEntry(10+idl, 0)
 	b.add(op{kind: opPutInstance, id: rec.ID, data: data, status: rec.Status, created: createdNanos(rec.CreatedAt)},
 		5, size, len(data)+3*idl)
+}
+
+// PutInstanceOver writes the instance record like PutInstance, for a caller
+// that knows the committed record it replaces (prev, nil if none) because
+// it is the record's only writer: the old record is not read back, and the
+// index entries are rewritten only if the status or creation time changed.
+func (b *Batch) PutInstanceOver(prev, rec *InstanceRecord) {
+	data := EncodeInstanceRecord(rec)
+	idl := len(rec.ID)
+	size := estimateEntry(2+idl, len(data)) + 2*estimateEntry(3+idl, 0) + 2*estimateEntry(10+idl, 0)
+	o := op{kind: opPutInstance, id: rec.ID, data: data, status: rec.Status, created: createdNanos(rec.CreatedAt), prevKnown: true}
+	if prev != nil {
+		o.prevExists, o.prevStatus, o.prevCreated = true, prev.Status, createdNanos(prev.CreatedAt)
+	}
+	b.add(o, 5, size, len(data)+3*idl)
 }
 
 // AppendHistory writes events as history entries firstSeq, firstSeq+1, ... of
@@ -202,6 +224,26 @@ func (o *op) apply(txn *badger.Txn) error {
 	switch o.kind {
 	case opPutInstance:
 		key := instanceKey(o.id)
+		if o.prevKnown {
+			if err := txn.Set(key, o.data); err != nil {
+				return err
+			}
+			if o.prevExists && o.prevStatus == o.status && o.prevCreated == o.created {
+				return nil // the index entries stay as they are
+			}
+			if o.prevExists {
+				if err := txn.Delete(statusKey(o.prevStatus, o.id)); err != nil {
+					return err
+				}
+				if err := txn.Delete(createdKey(o.prevCreated, o.id)); err != nil {
+					return err
+				}
+			}
+			if err := txn.Set(statusKey(o.status, o.id), nil); err != nil {
+				return err
+			}
+			return txn.Set(createdKey(o.created, o.id), nil)
+		}
 		old, err := loadInstanceTxn(txn, o.id)
 		switch {
 		case err == nil:
