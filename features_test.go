@@ -536,3 +536,30 @@ func TestHistoryWithoutPayloads(t *testing.T) {
 		t.Fatalf("names must stay: %+v", events[2])
 	}
 }
+
+func TestInstanceBusyAtItsIdleTimeoutStillPassivatesLater(t *testing.T) {
+	rt := open(t, durable.Options{IdleTimeout: 30 * time.Millisecond}, func(rt *durable.Runtime) {
+		must(rt.RegisterOrchestrator("SlowThenWait", func(ctx *orchestration.Context) (any, error) {
+			if err := ctx.CallActivity("Slow", nil).Await(nil); err != nil {
+				return nil, err
+			}
+			return nil, ctx.WaitForExternalEvent("Go").Await(nil)
+		}))
+		must(rt.RegisterActivity("Slow", func(context.Context) error { time.Sleep(150 * time.Millisecond); return nil }))
+	})
+	ctx := waitCtx(t)
+	before := runtime.NumGoroutine()
+	const n = 50
+	for i := 0; i < n; i++ {
+		if _, err := rt.Client().Start(ctx, "SlowThenWait", nil, durable.WithInstanceID(fmt.Sprint("busy-", i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 0; i < n; i++ {
+		id := fmt.Sprint("busy-", i)
+		waitFor(t, "activity done", func() bool { return hasEvent(t, rt, id, history.TaskCompleted) })
+	}
+	// Every instance was busy when its first idle timeout fired; each must
+	// still passivate and free its orchestrator goroutine.
+	waitFor(t, "passivation after a busy timeout", func() bool { return runtime.NumGoroutine() < before+n/5 })
+}

@@ -76,8 +76,9 @@ type queued struct {
 // the messages applied and the messages it sends, all in one transaction
 // per batch, and passivates when idle.
 type entityActor struct {
-	node  *Node
-	store *persistence.Partition
+	node      *Node
+	partition *actor.PID
+	store     *persistence.Partition
 	id    string
 	eid   orchestration.EntityID
 	log   *slog.Logger
@@ -94,9 +95,9 @@ type entityActor struct {
 	acked  []uint64                  // acknowledged, to delete with the next commit
 }
 
-func newEntityActor(n *Node, store *persistence.Partition, id string) *entityActor {
+func newEntityActor(n *Node, partition *actor.PID, store *persistence.Partition, id string) *entityActor {
 	eid, _ := orchestration.ParseEntityID(id)
-	return &entityActor{node: n, store: store, id: id, eid: eid, outbox: map[uint64]*history.Event{}}
+	return &entityActor{node: n, partition: partition, store: store, id: id, eid: eid, outbox: map[uint64]*history.Event{}}
 }
 
 func (a *entityActor) Receive(ctx actor.Context) {
@@ -132,14 +133,15 @@ func (a *entityActor) Receive(ctx actor.Context) {
 		}
 		a.process(ctx)
 	case *actor.ReceiveTimeout:
+		ctx.SetReceiveTimeout(a.node.cfg.IdleTimeout) // disarmed on delivery: re-arm
 		if a.idle() {
-			ctx.Send(ctx.Parent(), &passivateRequest{id: a.id, pid: ctx.Self()})
+			ctx.Send(a.partition, &passivateRequest{id: a.id, pid: ctx.Self()})
 		}
 	case *passivateNow:
 		if a.idle() {
 			ctx.Stop(ctx.Self())
 		} else {
-			ctx.Send(ctx.Parent(), &stayActive{id: a.id})
+			ctx.Send(a.partition, &stayActive{id: a.id})
 		}
 	case *actor.Stopping, *actor.Restarting:
 		if a.committing {
@@ -320,7 +322,7 @@ func (a *entityActor) process(ctx actor.Context) {
 	a.committing = true
 	done := make(chan struct{})
 	a.commitDone = done
-	self, parent, root, store, node, id := ctx.Self(), ctx.Parent(), ctx.ActorSystem().Root, a.store, a.node, a.id
+	self, parent, root, store, node, id := ctx.Self(), a.partition, ctx.ActorSystem().Root, a.store, a.node, a.id
 	go func() {
 		err := store.Commit(context.Background(), b)
 		if err != nil {

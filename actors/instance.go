@@ -22,7 +22,7 @@ var ErrOrchestratorNotRegistered = errors.New("orchestrator is not registered")
 // the only writer of its records.
 type instanceActor struct {
 	node      *Node
-	partition int
+	partition *actor.PID // the partition actor that routes to this one
 	store     *persistence.Partition
 	id        string
 	log       *slog.Logger // made on first use: most actors never log
@@ -63,7 +63,7 @@ type instanceActor struct {
 	pendingAcks []*delivery
 }
 
-func newInstanceActor(n *Node, partition int, store *persistence.Partition, id string) *instanceActor {
+func newInstanceActor(n *Node, partition *actor.PID, store *persistence.Partition, id string) *instanceActor {
 	a := &instanceActor{
 		node:      n,
 		partition: partition,
@@ -114,14 +114,17 @@ func (a *instanceActor) Receive(ctx actor.Context) {
 		a.waitingSlot = false
 		a.dispatch(ctx)
 	case *actor.ReceiveTimeout:
+		// protoactor disarms the timeout before delivering it: arm it
+		// again, or a busy instance would never passivate later.
+		ctx.SetReceiveTimeout(a.node.cfg.IdleTimeout)
 		if a.idle() {
-			ctx.Send(ctx.Parent(), &passivateRequest{id: a.id, pid: ctx.Self()})
+			ctx.Send(a.partition, &passivateRequest{id: a.id, pid: ctx.Self()})
 		}
 	case *passivateNow:
 		if a.idle() {
 			ctx.Stop(ctx.Self())
 		} else {
-			ctx.Send(ctx.Parent(), &stayActive{id: a.id})
+			ctx.Send(a.partition, &stayActive{id: a.id})
 		}
 	case *actor.Stopping, *actor.Restarting:
 		a.release()
@@ -436,7 +439,7 @@ func (a *instanceActor) handleTimer(ctx actor.Context, msg *timerFired) {
 }
 
 func (a *instanceActor) tellPartition(ctx actor.Context, msg any) {
-	ctx.Send(ctx.Parent(), msg)
+	ctx.Send(a.partition, msg)
 }
 
 func (a *instanceActor) takeIncoming() ([]*history.Event, []uint64, []chan error) {

@@ -95,6 +95,16 @@ func (p *partitionActor) Receive(ctx actor.Context) {
 		if p.timer != nil {
 			p.timer.Stop()
 		}
+		// The instance and entity actors are not children (see route):
+		// stop them here, after their in-flight commits, and wait.
+		root := ctx.ActorSystem().Root
+		var stopping []*actor.Future
+		for _, c := range p.children {
+			stopping = append(stopping, root.StopFuture(c.pid))
+		}
+		for _, f := range stopping {
+			_ = f.Wait()
+		}
 	}
 }
 
@@ -102,12 +112,18 @@ func (p *partitionActor) route(ctx actor.Context, msg routed) {
 	id := msg.instanceID()
 	c, ok := p.children[id]
 	if !ok {
-		producer := func() actor.Actor { return newInstanceActor(p.node, p.index, p.store, id) }
+		self := ctx.Self()
+		producer := func() actor.Actor { return newInstanceActor(p.node, self, p.store, id) }
 		if isEntityID(id) {
-			producer = func() actor.Actor { return newEntityActor(p.node, p.store, id) }
+			producer = func() actor.Actor { return newEntityActor(p.node, self, p.store, id) }
 		}
-		props := actor.PropsFromProducer(producer, actor.WithSupervisor(instanceSupervisor()))
-		pid := ctx.Spawn(props)
+		// Spawned from the root and watched rather than spawned as
+		// children: protoactor's child set keeps a stopped child's PID (and
+		// so the whole dead actor) reachable in its backing array, which
+		// would hold on to every passivated instance.
+		props := actor.PropsFromProducer(producer, actor.WithGuardian(instanceSupervisor()))
+		pid := ctx.ActorSystem().Root.Spawn(props)
+		ctx.Watch(pid)
 		c = &child{pid: pid}
 		p.children[id] = c
 		p.byPID[pid.Id] = id

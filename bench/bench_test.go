@@ -22,18 +22,27 @@ func TestWorkloadsRunAndVerifyAtTinySizes(t *testing.T) {
 	for _, tc := range []struct {
 		id string
 		n  int
-	}{{"W1", 30}, {"W2", 2}, {"W3", 30}, {"W4", 30}} {
+	}{{"W1", 30}, {"W2", 2}, {"W3", 30}, {"W4", 30}, {"W5", 200}, {"W6", 2000}} {
 		t.Run(tc.id, func(t *testing.T) {
 			w := workloadByID(tc.id)
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
-			cfg := Config{N: tc.n, FanOut: 10, Dir: t.TempDir(), NoSync: true, Logger: warnLogger()}
+			cfg := Config{N: tc.n, FanOut: 10, Entities: 50, W5Idle: 100 * time.Millisecond, Dir: t.TempDir(), NoSync: true, Logger: warnLogger()}
+			if tc.id == "W5" || tc.id == "W6" {
+				cfg.Concurrency = 32
+			}
 			r := w.Run(ctx, w, cfg)
 			if !r.Verified || r.Error != "" || r.PerSecond <= 0 || r.N != tc.n {
 				t.Fatalf("%+v", r)
 			}
 			if tc.id == "W4" && (r.DuplicateActivityExecutions == nil || r.CompletedBeforeKill == nil) {
 				t.Fatalf("W4 figures missing: %+v", r)
+			}
+			if tc.id == "W5" && (r.WaitingBytesPerInstance == nil || r.MemoryPassivated == nil || r.StartedPerSecond <= 0 || r.IdleTimeoutMs != 100) {
+				t.Fatalf("W5 figures missing: %+v", r)
+			}
+			if tc.id == "W6" && (r.Entities != 50 || r.LateCounts == nil) {
+				t.Fatalf("W6 figures missing: %+v", r)
 			}
 		})
 	}
@@ -52,7 +61,14 @@ func TestFlags(t *testing.T) {
 			t.Errorf("%q: no error", bad)
 		}
 	}
-	if _, err := run(Options{Workloads: []string{"W5"}}); !errors.Is(err, errNotImplemented) {
-		t.Fatalf("W5: %v", err)
+	if o, err := parseFlags([]string{"-w", "W5,w6", "-entities", "10", "-idle", "250ms", "-c", "8"}); err != nil ||
+		len(o.Workloads) != 2 || o.Entities != 10 || o.Idle != 250*time.Millisecond || o.Concurrency != 8 {
+		t.Fatalf("W5/W6 flags: %+v %v", o, err)
+	}
+	// A workload without Run is an error when named.
+	workloads = append(workloads, &Workload{ID: "W9", Name: "future", NotYet: "testing"})
+	defer func() { workloads = workloads[:len(workloads)-1] }()
+	if _, err := run(Options{Workloads: []string{"W9"}}); !errors.Is(err, errNotImplemented) {
+		t.Fatalf("W9: %v", err)
 	}
 }

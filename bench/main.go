@@ -1,8 +1,7 @@
 // Command bench is durable's benchmark harness: it runs the workloads of
-// WORKLOADS.md (W1–W4 today; W5 and W6 need external events and entities)
-// against the public API of durable, verifies every result it times,
-// measures the disk's fsync latency in the same run, and, with -peer, runs
-// the same workloads on go-workflows (bench/peer, a separate module) in
+// WORKLOADS.md (W1–W6) against the public API of durable, verifies every
+// result it times, measures the disk's fsync latency in the same run, and,
+// with -peer, runs W1–W3 on go-workflows (bench/peer, a separate module) in
 // the same run and prints durable/peer ratios.
 //
 //	go run ./bench -w W1,W3 -n 500 -mode sync -peer -json out.jsonl
@@ -36,6 +35,8 @@ type Options struct {
 	Peer        bool
 	PeerDir     string
 	FanOut      int
+	Entities    int
+	Idle        time.Duration
 	FsyncCount  int
 	Timeout     time.Duration
 }
@@ -64,9 +65,9 @@ func main() {
 func parseFlags(args []string) (Options, error) {
 	var o Options
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
-	w := fs.String("w", "all", "workloads: a comma list of W1..W6, or all (W5 and W6 are not implemented yet)")
-	fs.IntVar(&o.N, "n", 0, "size: instances for W1, W2, W4; steps for W3 (0: the workload's default from WORKLOADS.md)")
-	fs.IntVar(&o.Concurrency, "c", 0, "instances in flight at once for W1 and W2 (0: all n at once)")
+	w := fs.String("w", "all", "workloads: a comma list of W1..W6, or all")
+	fs.IntVar(&o.N, "n", 0, "size: instances for W1, W2, W4, W5; steps for W3; signals for W6 (0: the workload's default from WORKLOADS.md)")
+	fs.IntVar(&o.Concurrency, "c", 0, "workers: instances in flight at once for W1 and W2 (0: all n at once); concurrent starts, then raises, for W5 and concurrent signals for W6 (0: 256)")
 	fs.IntVar(&o.Partitions, "partitions", 0, "partitions of each new hub (0: durable's default)")
 	fs.StringVar(&o.Mode, "mode", "sync", "durability: sync (every commit survives a power cut) or nosync (durable.Options.NoSync)")
 	fs.StringVar(&o.Dir, "dir", "", "data directory (default: a temporary directory, removed after)")
@@ -74,6 +75,8 @@ func parseFlags(args []string) (Options, error) {
 	fs.BoolVar(&o.Peer, "peer", false, "also run W1-W3 on go-workflows (sqlite on disk, and in memory) in the same run")
 	fs.StringVar(&o.PeerDir, "peer-dir", defaultPeerDir(), "directory of the peer program's module")
 	fs.IntVar(&o.FanOut, "fanout", 0, "W2: activities per instance (0: 1000, as in WORKLOADS.md)")
+	fs.IntVar(&o.Entities, "entities", 0, "W6: Counter entities the signals are spread over (0: 1000, as in WORKLOADS.md)")
+	fs.DurationVar(&o.Idle, "idle", 0, "W5: idle timeout of the instances (durable.Options.IdleTimeout), after which waiting instances passivate (0: 1s)")
 	fs.IntVar(&o.FsyncCount, "fsyncs", 300, "4 KiB writes + fsync to time the disk")
 	fs.DurationVar(&o.Timeout, "timeout", 10*time.Minute, "give up on a workload after this long")
 	if err := fs.Parse(args); err != nil {
@@ -85,8 +88,8 @@ func parseFlags(args []string) (Options, error) {
 	if o.Mode != "sync" && o.Mode != "nosync" {
 		return o, fmt.Errorf("-mode %q: want sync or nosync", o.Mode)
 	}
-	if o.N < 0 || o.Concurrency < 0 || o.Partitions < 0 || o.FanOut < 0 {
-		return o, errors.New("-n, -c, -partitions and -fanout must not be negative")
+	if o.N < 0 || o.Concurrency < 0 || o.Partitions < 0 || o.FanOut < 0 || o.Entities < 0 || o.Idle < 0 {
+		return o, errors.New("-n, -c, -partitions, -fanout, -entities and -idle must not be negative")
 	}
 	for _, id := range strings.Split(*w, ",") {
 		id = strings.ToUpper(strings.TrimSpace(id))
@@ -154,7 +157,7 @@ func run(opts Options) ([]*Result, error) {
 
 	cfg := Config{
 		N: opts.N, Concurrency: opts.Concurrency, Partitions: opts.Partitions,
-		NoSync: opts.Mode == "nosync", FanOut: opts.FanOut, Dir: dir,
+		NoSync: opts.Mode == "nosync", FanOut: opts.FanOut, Entities: opts.Entities, W5Idle: opts.Idle, Dir: dir,
 		Timeout: opts.Timeout, Logger: warnLogger(), FsyncMs: machine.FsyncP50Ms,
 	}
 	var peer *peerRunner

@@ -52,6 +52,29 @@ type Result struct {
 	// once), and extra runs within one process (not expected).
 	DuplicatesByProcess map[string]int `json:"duplicates_by_process,omitempty"`
 
+	// W5 (waiting). WaitingBytesPerInstance is the headline figure: the
+	// growth of VmRSS from before the instances were started to when all
+	// of them wait with their actors passivated, divided by n
+	// (WaitingBytesMeasure says so in words). WaitingHeapBytesPerInstance
+	// is the same for the Go heap in use. The samples are taken after a GC
+	// and debug.FreeOSMemory.
+	IdleTimeoutMs               float64       `json:"idle_timeout_ms,omitempty"`
+	StartedPerSecond            float64       `json:"started_per_second,omitempty"`
+	WaitingBytesPerInstance     *float64      `json:"waiting_bytes_per_instance,omitempty"`
+	WaitingHeapBytesPerInstance *float64      `json:"waiting_heap_bytes_per_instance,omitempty"`
+	WaitingBytesMeasure         string        `json:"waiting_bytes_measure,omitempty"`
+	MemoryBaseline              *MemorySample `json:"memory_baseline,omitempty"`
+	MemoryAllWaiting            *MemorySample `json:"memory_all_waiting,omitempty"`
+	MemoryPassivated            *MemorySample `json:"memory_passivated,omitempty"`
+	MemoryCompleted             *MemorySample `json:"memory_completed,omitempty"`
+
+	// W6 (entities): how many Counter entities the signals were spread
+	// over, and how many final counts were right only when read again
+	// after SignalEntity had returned (LateCounts: not applied yet at
+	// return, which SignalEntity's contract rules out).
+	Entities   int  `json:"entities,omitempty"`
+	LateCounts *int `json:"late_counts,omitempty"`
+
 	// PeerRatios is durable's PerSecond divided by each peer's, for the
 	// same workload and mode (only on durable's results, with -peer).
 	PeerRatios map[string]float64 `json:"peer_ratios,omitempty"`
@@ -152,6 +175,16 @@ func (r *Result) extra() string {
 		if d := r.DuplicatesByProcess; d["within the killed child"]+d["within the restarted process"] > 0 {
 			parts = append(parts, fmt.Sprintf("(of which within one process: %d child, %d restart)", d["within the killed child"], d["within the restarted process"]))
 		}
+	}
+	if r.WaitingBytesPerInstance != nil {
+		parts = append(parts, fmt.Sprintf("waiting: %.0f B/instance RSS, %.0f B/instance Go heap (idle timeout %.0fms; started %.0f/s)",
+			*r.WaitingBytesPerInstance, *r.WaitingHeapBytesPerInstance, r.IdleTimeoutMs, r.StartedPerSecond))
+	}
+	if r.Entities > 0 {
+		parts = append(parts, fmt.Sprintf("entities=%d", r.Entities))
+	}
+	if r.LateCounts != nil && *r.LateCounts > 0 {
+		parts = append(parts, fmt.Sprintf("counts-late=%d", *r.LateCounts))
 	}
 	for _, peer := range sortedKeys(r.PeerRatios) {
 		parts = append(parts, fmt.Sprintf("x%.2f vs %s", r.PeerRatios[peer], peer))

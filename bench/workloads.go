@@ -22,7 +22,12 @@ type Config struct {
 	Concurrency int // 0: the workload's default
 	Partitions  int // 0: durable's default
 	NoSync      bool
-	FanOut      int // W2: activities per instance
+	FanOut      int           // W2: activities per instance
+	Entities    int           // W6: counters (0: 1000)
+	W5Idle      time.Duration // W5: the instances' idle timeout (-idle; 0: 1s)
+	// IdleTimeout is durable.Options.IdleTimeout of the runtime opened
+	// (0: durable's default, 30s). W5 sets it to W5Idle.
+	IdleTimeout time.Duration
 	Dir         string
 	Timeout     time.Duration
 	Logger      *slog.Logger
@@ -60,8 +65,8 @@ var workloads = []*Workload{
 	{ID: "W2", Name: "fan-out/fan-in", DefaultN: 20, Unit: "activities/s", LatencyOf: "start-to-completion per instance", Run: runW2, PeerCapable: true},
 	{ID: "W3", Name: "long chain", DefaultN: 5000, Unit: "steps/s", LatencyOf: "gap between consecutive activity executions (one step)", Run: runW3, PeerCapable: true},
 	{ID: "W4", Name: "crash", DefaultN: 1000, Unit: "instances/s", LatencyOf: "restart to completion per instance", Run: runW4},
-	{ID: "W5", Name: "waiting", DefaultN: 100_000, NotYet: "needs external events (RaiseEvent / WaitForExternalEvent), not in the durable API yet"},
-	{ID: "W6", Name: "entities", DefaultN: 100_000, NotYet: "needs durable entities (signals to Counter entities), not in the durable API yet"},
+	{ID: "W5", Name: "waiting", DefaultN: 100_000, Unit: "events/s", LatencyOf: "RaiseEvent call to verified completion per instance", Run: runW5},
+	{ID: "W6", Name: "entities", DefaultN: 100_000, Unit: "ops/s", LatencyOf: "one SignalEntity call (returns once the signal is durable and applied)", Run: runW6},
 }
 
 func workloadByID(id string) *Workload {
@@ -158,7 +163,7 @@ func openRuntime(cfg Config, name string, register func(rt *durable.Runtime) err
 }
 
 func startRuntime(cfg Config, dir string, register func(rt *durable.Runtime) error) (*durable.Runtime, error) {
-	rt, err := durable.Open(durable.Options{Dir: dir, Partitions: cfg.Partitions, NoSync: cfg.NoSync, Logger: cfg.Logger})
+	rt, err := durable.Open(durable.Options{Dir: dir, Partitions: cfg.Partitions, NoSync: cfg.NoSync, Logger: cfg.Logger, IdleTimeout: cfg.IdleTimeout})
 	if err != nil {
 		return nil, err
 	}
