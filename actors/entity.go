@@ -79,9 +79,9 @@ type entityActor struct {
 	node      *Node
 	partition *actor.PID
 	store     *persistence.Partition
-	id    string
-	eid   orchestration.EntityID
-	log   *slog.Logger
+	id        string
+	eid       orchestration.EntityID
+	log       *slog.Logger
 
 	rec    EntityRecord
 	broken error
