@@ -1,0 +1,110 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/durable-go/durable"
+	"github.com/durable-go/durable/httpapi"
+)
+
+// shutdownTimeout bounds a clean shutdown: in-flight requests, then the
+// runtime (commits in flight, then the store).
+const shutdownTimeout = 15 * time.Second
+
+func (c *cli) serve(ctx context.Context, args []string) error {
+	fs := c.flags("serve", "[FLAGS]", "Runs a durable node hosting the sample function app (orchestrators Orchestrator,\n"+
+		"HelloCities, FanOutFanIn, WaitForApproval; entity Counter) behind the Durable Functions\n"+
+		"HTTP API, until SIGINT or SIGTERM.")
+	addr := fs.String("addr", "127.0.0.1:7071", "address to listen on (loopback by default)")
+	dir := fs.String("data", "data/durable", "directory of the task hub (created if missing)")
+	memory := fs.Bool("memory", false, "keep the task hub in memory (lost on exit) instead of --data")
+	key := fs.String("api-key", c.getenv("DURABLE_API_KEY"), "require this API key (code= or x-functions-key) on every request; default $DURABLE_API_KEY")
+	level := fs.String("log-level", "info", "log level: debug, info, warn or error")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if err := exactly(pos); err != nil {
+		return err
+	}
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(*level)); err != nil {
+		return usagef("bad --log-level %q", *level)
+	}
+	logger := slog.New(slog.NewTextHandler(c.stderr, &slog.HandlerOptions{Level: lvl}))
+
+	opts := durable.Options{Dir: *dir, Logger: logger}
+	where := *dir
+	if *memory {
+		opts.Dir, where = "", "memory"
+	}
+	rt, err := durable.Open(opts)
+	if err != nil {
+		return err
+	}
+	if err := registerSampleApp(rt); err != nil {
+		_ = rt.Close()
+		return err
+	}
+	if err := rt.Start(); err != nil {
+		_ = rt.Close()
+		return err
+	}
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		_ = rt.Close()
+		return err
+	}
+	api := httpapi.New(rt.Client(), httpapi.Options{APIKey: *key, Logger: logger})
+	srv := &http.Server{
+		Handler:           api,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	// Long polls (start with ?timeout=) answer 202 at once when shutting down.
+	srv.RegisterOnShutdown(api.StopWaits)
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+
+	url := "http://" + ln.Addr().String()
+	logger.Info("durable node listening", "url", url, "data", where, "api_key", *key != "")
+	if host, _, _ := net.SplitHostPort(ln.Addr().String()); *key == "" && !net.ParseIP(host).IsLoopback() {
+		logger.Warn("listening beyond loopback without --api-key: anyone who can reach it can start and terminate instances", "addr", ln.Addr().String())
+	}
+	fmt.Fprintf(c.stderr, "Try: curl -X POST %s%s/Orchestrator\n", url, httpapi.StarterBase)
+	if c.onListen != nil {
+		c.onListen(ln.Addr().String())
+	}
+
+	var serveErr error
+	select {
+	case <-ctx.Done():
+		logger.Info("shutting down")
+	case serveErr = <-served:
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	var errs []error
+	if err := srv.Shutdown(sctx); err != nil {
+		errs = append(errs, fmt.Errorf("stop HTTP server: %w", err))
+		_ = srv.Close()
+	}
+	if err := rt.Shutdown(sctx); err != nil {
+		errs = append(errs, fmt.Errorf("stop runtime: %w", err))
+	}
+	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
+		errs = append(errs, serveErr)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	logger.Info("stopped")
+	return nil
+}
