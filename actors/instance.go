@@ -170,7 +170,6 @@ func (a *instanceActor) now() int64 {
 // load rebuilds the instance from the store: record, history replay, inbox,
 // and the tasks that were scheduled but never completed.
 func (a *instanceActor) load(ctx actor.Context) {
-	a.resendOutbox()
 	rec, err := a.store.LoadInstance(a.id)
 	if errors.Is(err, persistence.ErrNotFound) {
 		return
@@ -180,6 +179,9 @@ func (a *instanceActor) load(ctx actor.Context) {
 		return
 	}
 	a.rec = rec
+	if rec.Flags&persistence.FlagUsesOutbox != 0 {
+		a.resendOutbox()
+	}
 	if rec.Status.IsTerminal() {
 		return
 	}
@@ -193,10 +195,12 @@ func (a *instanceActor) load(ctx actor.Context) {
 		a.setBroken(err)
 		return
 	}
-	inbox, err := a.store.LoadInbox(a.id)
-	if err != nil {
-		a.setBroken(fmt.Errorf("load inbox of %s: %w", a.id, err))
-		return
+	var inbox []persistence.InboxMessage
+	if rec.Flags&persistence.FlagUsesInbox != 0 {
+		if inbox, err = a.store.LoadInbox(a.id); err != nil {
+			a.setBroken(fmt.Errorf("load inbox of %s: %w", a.id, err))
+			return
+		}
 	}
 	a.exec = orchestration.NewExecution(a.id, rec.ExecutionID, fn, a.node.log)
 	turn, err := a.exec.Replay(events)

@@ -88,6 +88,7 @@ type Node struct {
 	system     *actor.ActorSystem
 	partitions []*actor.PID
 	gate       *activityGate
+	dispatcher *poolDispatcher // runs instance and entity actors
 
 	// activityCtx is the parent of every activity's context; it is canceled
 	// when the node shuts down.
@@ -124,6 +125,7 @@ func StartNode(cfg Config) (*Node, error) {
 	}
 	n := &Node{cfg: cfg, log: cfg.Logger, gate: newActivityGate(cfg.MaxConcurrentActivities), stopped: make(chan struct{})}
 	n.activityCtx, n.cancelActivity = context.WithCancel(context.Background())
+	n.dispatcher = newPoolDispatcher(4*runtime.GOMAXPROCS(0)+4, 300)
 	protoLogger := slog.New(minLevelHandler{min: slog.LevelWarn, inner: cfg.Logger.Handler()}).With("lib", "protoactor")
 	n.system = actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return protoLogger }))
 	for i := 0; i < cfg.Hub.Partitions(); i++ {
@@ -321,6 +323,7 @@ func (n *Node) Shutdown(ctx context.Context) error {
 		err = fmt.Errorf("shut down node: %w", ctx.Err())
 	}
 	n.system.Shutdown()
+	n.dispatcher.close()
 	if n.maintenanceDone != nil {
 		<-n.maintenanceDone
 	}

@@ -77,6 +77,9 @@ func (a *instanceActor) commitTurnOver(ctx actor.Context, turn *orchestration.Tu
 		a.extraOutbox = append(a.extraOutbox, a.entityMessages(ev, a.exec.ExecutionID())...)
 	}
 	sent := a.outboxOps(b)
+	if len(sent) > 0 {
+		rec.Flags |= persistence.FlagUsesOutbox
+	}
 	acks := a.pendingAcks
 	a.pendingAcks = nil
 	rec.Status = persistence.StatusRunning
@@ -191,6 +194,7 @@ func (a *instanceActor) prepareContinueAsNew(b *persistence.Batch, rec *persiste
 	rec.Generation++
 	rec.ExecutionID = uuid.NewString()
 	rec.HistoryLen = 0
+	rec.Flags |= persistence.FlagUsesInbox
 	rec.Input = turn.NewInput
 	rec.Output = nil
 	rec.Failure = nil
@@ -330,6 +334,9 @@ func (a *instanceActor) terminate(ctx actor.Context, m *control) {
 		}
 	}
 	sent := a.outboxOps(b)
+	if len(sent) > 0 {
+		rec.Flags |= persistence.FlagUsesOutbox
+	}
 	acks := a.pendingAcks
 	a.pendingAcks = nil
 	rec.Status = persistence.StatusTerminated

@@ -94,12 +94,25 @@ type InstanceRecord struct {
 	// task that awaits this sub-orchestration.
 	ParentExecutionID string
 	ParentTaskID      int64
+	// Flags record which optional indexes the instance has ever used, so an
+	// activation skips the scans of the ones it never did.
+	Flags RecordFlags
 }
 
 // recordFormatV1 is the leading format byte of an encoded InstanceRecord.
 // A new, incompatible layout gets a new byte; compatible additions are new
 // protobuf field numbers, which older decoders skip.
 const recordFormatV1 = 1
+
+// RecordFlags are bits of InstanceRecord.Flags.
+type RecordFlags uint32
+
+const (
+	// FlagUsesInbox: the instance has had inbox (m/) entries.
+	FlagUsesInbox RecordFlags = 1 << iota
+	// FlagUsesOutbox: the instance has had outbox (o/) entries.
+	FlagUsesOutbox
+)
 
 // Field numbers of the InstanceRecord encoding (protobuf wire format). Never
 // reuse or renumber.
@@ -119,6 +132,7 @@ const (
 	fParentInstanceID protowire.Number = 13
 	fParentExecution  protowire.Number = 14
 	fParentTaskID     protowire.Number = 15 // zigzag
+	fFlags            protowire.Number = 16
 
 	fFailureErrorType  protowire.Number = 1
 	fFailureMessage    protowire.Number = 2
@@ -175,6 +189,10 @@ func EncodeInstanceRecord(rec *InstanceRecord) []byte {
 		b = protowire.AppendTag(b, fParentTaskID, protowire.VarintType)
 		b = protowire.AppendVarint(b, protowire.EncodeZigZag(rec.ParentTaskID))
 	}
+	if rec.Flags != 0 {
+		b = protowire.AppendTag(b, fFlags, protowire.VarintType)
+		b = protowire.AppendVarint(b, uint64(rec.Flags))
+	}
 	return b
 }
 
@@ -212,6 +230,10 @@ func DecodeInstanceRecord(data []byte) (*InstanceRecord, error) {
 			var v uint64
 			v, b, err = consumeVarint(b, num, typ, math.MaxUint64)
 			rec.ParentTaskID = protowire.DecodeZigZag(v)
+		case fFlags:
+			var v uint64
+			v, b, err = consumeVarint(b, num, typ, math.MaxUint32)
+			rec.Flags = RecordFlags(v)
 		case fGeneration:
 			var v uint64
 			v, b, err = consumeVarint(b, num, typ, math.MaxUint32)

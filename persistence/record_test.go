@@ -27,6 +27,7 @@ func sampleRecord() *InstanceRecord {
 		ParentInstanceID:  "parent",
 		ParentExecutionID: "pexec",
 		ParentTaskID:      -3,
+		Flags:             FlagUsesOutbox,
 	}
 }
 
@@ -39,7 +40,7 @@ func recordsEqual(a, b *InstanceRecord) bool {
 		a.Generation == b.Generation && a.Status == b.Status &&
 		bytesEq(a.Input, b.Input) && bytesEq(a.Output, b.Output) && bytesEq(a.CustomStatus, b.CustomStatus) &&
 		failEq && timeEq(a.CreatedAt, b.CreatedAt) && timeEq(a.LastUpdatedAt, b.LastUpdatedAt) &&
-		a.HistoryLen == b.HistoryLen && a.ParentInstanceID == b.ParentInstanceID && a.ParentExecutionID == b.ParentExecutionID && a.ParentTaskID == b.ParentTaskID
+		a.HistoryLen == b.HistoryLen && a.ParentInstanceID == b.ParentInstanceID && a.ParentExecutionID == b.ParentExecutionID && a.ParentTaskID == b.ParentTaskID && a.Flags == b.Flags
 }
 
 func TestInstanceRecordRoundTrips(t *testing.T) {
@@ -79,7 +80,7 @@ func TestDecodeSkipsUnknownFieldsAndRejectsGarbage(t *testing.T) {
 	bad := map[string][]byte{
 		"empty input":             nil,
 		"unknown format version":  append([]byte{9}, good[1:]...),
-		"truncated":               good[:len(good)-3],
+		"truncated":               good[:len(good)-1],
 		"status out of range":     protowire.AppendVarint(protowire.AppendTag([]byte{1}, fStatus, protowire.VarintType), 300),
 		"generation over uint32":  protowire.AppendVarint(protowire.AppendTag([]byte{1}, fGeneration, protowire.VarintType), 1<<33),
 		"string with wrong type":  protowire.AppendVarint(protowire.AppendTag([]byte{1}, fID, protowire.VarintType), 1),
