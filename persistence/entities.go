@@ -16,7 +16,7 @@ func (p *Partition) LoadOutbox(sender string) ([]InboxMessage, error) {
 	}
 	var msgs []InboxMessage
 	err := p.view(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: outboxPrefix(sender), PrefetchValues: true})
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: outboxPrefix(sender)})
 		defer it.Close()
 		for it.Rewind(); it.Valid(); it.Next() {
 			item := it.Item()
@@ -73,7 +73,7 @@ type EntityEntry struct {
 func (p *Partition) ListEntities(prefix, after string, limit int) ([]EntityEntry, error) {
 	var out []EntityEntry
 	err := p.view(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: entityKey(prefix), PrefetchValues: true})
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: entityKey(prefix)})
 		defer it.Close()
 		start := entityKey(prefix)
 		if after > prefix {

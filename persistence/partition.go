@@ -436,7 +436,7 @@ func (p *Partition) LoadHistory(id string, gen uint32) ([][]byte, error) {
 	}
 	var events [][]byte
 	err := p.view(func(txn *badger.Txn) error {
-		opts := badger.DefaultIteratorOptions
+		opts := badger.IteratorOptions{PrefetchValues: false}
 		opts.Prefix = historyGenPrefix(id, gen)
 		it := txn.NewIterator(opts)
 		defer it.Close()
@@ -468,7 +468,7 @@ func (p *Partition) LoadInbox(id string) ([]InboxMessage, error) {
 	}
 	var msgs []InboxMessage
 	err := p.view(func(txn *badger.Txn) error {
-		opts := badger.DefaultIteratorOptions
+		opts := badger.IteratorOptions{PrefetchValues: false}
 		opts.Prefix = inboxPrefix(id)
 		it := txn.NewIterator(opts)
 		defer it.Close()
