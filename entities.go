@@ -168,12 +168,9 @@ func (c *Client) ListEntities(ctx context.Context, q EntityQuery) (*EntityPage, 
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	size := q.PageSize
-	if size <= 0 {
-		size = 100
-	}
-	if size > MaxPageSize {
-		return nil, fmt.Errorf("%w: page size %d over %d", ErrInvalidInput, size, MaxPageSize)
+	size, err := pageSize(q.PageSize)
+	if err != nil {
+		return nil, err
 	}
 	prefix := "@"
 	if q.Name != "" {

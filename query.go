@@ -32,8 +32,19 @@ type Page struct {
 	ContinuationToken string
 }
 
-// MaxPageSize bounds Query.PageSize.
+// MaxPageSize bounds Query.PageSize and EntityQuery.PageSize.
 const MaxPageSize = 1000
+
+// pageSize applies the default (100) and the bound of a page size.
+func pageSize(n int) (int, error) {
+	switch {
+	case n <= 0:
+		return 100, nil
+	case n > MaxPageSize:
+		return 0, fmt.Errorf("%w: page size %d over %d", ErrInvalidInput, n, MaxPageSize)
+	}
+	return n, nil
+}
 
 // List returns the instances that match q, a page at a time, read from the
 // store's created-time index (no scan of all instances when a time range is
@@ -42,12 +53,9 @@ func (c *Client) List(ctx context.Context, q Query) (*Page, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	size := q.PageSize
-	if size <= 0 {
-		size = 100
-	}
-	if size > MaxPageSize {
-		return nil, fmt.Errorf("%w: page size %d over %d", ErrInvalidInput, size, MaxPageSize)
+	size, err := pageSize(q.PageSize)
+	if err != nil {
+		return nil, err
 	}
 	f := persistence.ListFilter{CreatedFrom: q.CreatedFrom, CreatedTo: q.CreatedTo, IDPrefix: q.InstanceIDPrefix}
 	for _, s := range q.Statuses {

@@ -132,17 +132,8 @@ func (a *entityActor) Receive(ctx actor.Context) {
 			}
 		}
 		a.process(ctx)
-	case *actor.ReceiveTimeout:
-		ctx.SetReceiveTimeout(a.node.cfg.IdleTimeout) // disarmed on delivery: re-arm
-		if a.idle() {
-			ctx.Send(a.partition, &passivateRequest{id: a.id, pid: ctx.Self()})
-		}
-	case *passivateNow:
-		if a.idle() {
-			ctx.Stop(ctx.Self())
-		} else {
-			ctx.Send(a.partition, &stayActive{id: a.id})
-		}
+	case *actor.ReceiveTimeout, *passivateNow:
+		handlePassivation(ctx, a.node, a.partition, a.id, a.idle())
 	case *actor.Stopping, *actor.Restarting:
 		if a.committing {
 			<-a.commitDone
@@ -194,25 +185,7 @@ func (a *entityActor) load(ctx actor.Context) {
 		}
 		a.queue = append(a.queue, queued{seq: m.Seq, msg: ev})
 	}
-	a.resendOutbox(ctx)
-}
-
-// resendOutbox sends again, in order, what was committed to the outbox and
-// never acknowledged (after a restart); receivers drop duplicates.
-func (a *entityActor) resendOutbox(ctx actor.Context) {
-	out, err := a.store.LoadOutbox(a.id)
-	if err != nil {
-		a.logger().Error("load outbox", "err", err)
-		return
-	}
-	for _, m := range out {
-		ev, err := history.Unmarshal(m.Data)
-		if err != nil {
-			continue
-		}
-		a.outbox[m.Seq] = ev
-		_ = a.node.send(ev.InstanceID, &delivery{target: ev.InstanceID, from: a.id, seq: m.Seq, msg: ev})
-	}
+	resendOutbox(a.node, a.store, a.id, a.outbox, a.logger)
 }
 
 // blocked: another orchestration holds the lock.

@@ -113,19 +113,8 @@ func (a *instanceActor) Receive(ctx actor.Context) {
 	case *slotsAvailable:
 		a.waitingSlot = false
 		a.dispatch(ctx)
-	case *actor.ReceiveTimeout:
-		// protoactor disarms the timeout before delivering it: arm it
-		// again, or a busy instance would never passivate later.
-		ctx.SetReceiveTimeout(a.node.cfg.IdleTimeout)
-		if a.idle() {
-			ctx.Send(a.partition, &passivateRequest{id: a.id, pid: ctx.Self()})
-		}
-	case *passivateNow:
-		if a.idle() {
-			ctx.Stop(ctx.Self())
-		} else {
-			ctx.Send(a.partition, &stayActive{id: a.id})
-		}
+	case *actor.ReceiveTimeout, *passivateNow:
+		handlePassivation(ctx, a.node, a.partition, a.id, a.idle())
 	case *actor.Stopping, *actor.Restarting:
 		a.release()
 	}
@@ -180,7 +169,7 @@ func (a *instanceActor) load(ctx actor.Context) {
 	}
 	a.rec = rec
 	if rec.Flags&persistence.FlagUsesOutbox != 0 {
-		a.resendOutbox()
+		resendOutbox(a.node, a.store, a.id, a.outbox, a.logger)
 	}
 	if rec.Status.IsTerminal() {
 		return

@@ -3,6 +3,7 @@ package actors
 import (
 	"encoding/json"
 	"fmt"
+	"log/slog"
 
 	"github.com/asynkron/protoactor-go/actor"
 
@@ -10,22 +11,47 @@ import (
 	"github.com/durable-go/durable/persistence"
 )
 
-// resendOutbox sends again, in order, what was committed to the outbox and
-// never acknowledged (after a restart); receivers drop duplicates.
-func (a *instanceActor) resendOutbox() {
-	out, err := a.store.LoadOutbox(a.id)
+// resendOutbox sends again, in seq order, what sender committed to its
+// outbox and never saw acknowledged (after a restart), recording it in
+// pending; receivers drop duplicates.
+func resendOutbox(n *Node, store *persistence.Partition, sender string, pending map[uint64]*history.Event, log func() *slog.Logger) {
+	out, err := store.LoadOutbox(sender)
 	if err != nil {
-		a.logger().Error("load outbox", "err", err)
+		log().Error("load outbox", "err", err)
 		return
 	}
 	for _, m := range out {
 		ev, err := history.Unmarshal(m.Data)
 		if err != nil {
+			log().Error("dropping undecodable outbox message", "seq", m.Seq, "err", err)
 			continue
 		}
-		a.outbox[m.Seq] = ev
-		_ = a.node.send(ev.InstanceID, &delivery{target: ev.InstanceID, from: a.id, seq: m.Seq, msg: ev})
+		pending[m.Seq] = ev
+		_ = n.send(ev.InstanceID, &delivery{target: ev.InstanceID, from: sender, seq: m.Seq, msg: ev})
 	}
+}
+
+// handlePassivation serves the idle-timeout protocol shared by instance and
+// entity actors; it reports whether msg was part of it.
+func handlePassivation(ctx actor.Context, n *Node, partition *actor.PID, id string, idle bool) bool {
+	switch ctx.Message().(type) {
+	case *actor.ReceiveTimeout:
+		// protoactor disarms the timeout before delivering it: arm it
+		// again, or an actor busy at its timeout would never passivate.
+		ctx.SetReceiveTimeout(n.cfg.IdleTimeout)
+		if idle {
+			ctx.Send(partition, &passivateRequest{id: id, pid: ctx.Self()})
+		}
+	case *passivateNow:
+		if idle {
+			ctx.Stop(ctx.Self())
+		} else {
+			ctx.Send(partition, &stayActive{id: id})
+		}
+	default:
+		return false
+	}
+	return true
 }
 
 // entityMessages turns an entity action of the orchestration into the

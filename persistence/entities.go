@@ -1,7 +1,6 @@
 package persistence
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 
@@ -11,31 +10,7 @@ import (
 // LoadOutbox returns the unacknowledged outbox messages of sender, in seq
 // order.
 func (p *Partition) LoadOutbox(sender string) ([]InboxMessage, error) {
-	if err := validID(sender); err != nil {
-		return nil, err
-	}
-	var msgs []InboxMessage
-	err := p.view(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: outboxPrefix(sender)})
-		defer it.Close()
-		for it.Rewind(); it.Valid(); it.Next() {
-			item := it.Item()
-			_, suffix, ok := splitIDKey(item.Key(), famOutbox, 8)
-			if !ok {
-				return fmt.Errorf("malformed outbox key %q", item.Key())
-			}
-			v, err := item.ValueCopy(nil)
-			if err != nil {
-				return err
-			}
-			msgs = append(msgs, InboxMessage{Seq: binary.BigEndian.Uint64(suffix), Data: v})
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("load outbox of %q: partition %d: %w", sender, p.index, err)
-	}
-	return msgs, nil
+	return p.loadMessages("outbox", famOutbox, sender)
 }
 
 // LoadEntity returns the record of entity id, or an error wrapping

@@ -463,20 +463,24 @@ type InboxMessage struct {
 
 // LoadInbox returns the undelivered messages of instance id in seq order.
 func (p *Partition) LoadInbox(id string) ([]InboxMessage, error) {
+	return p.loadMessages("inbox", famInbox, id)
+}
+
+// loadMessages reads the messages of id under one family of
+// fam/<id>\x00<seq> keys (inbox, outbox), in seq order.
+func (p *Partition) loadMessages(what, fam, id string) ([]InboxMessage, error) {
 	if err := validID(id); err != nil {
 		return nil, err
 	}
 	var msgs []InboxMessage
 	err := p.view(func(txn *badger.Txn) error {
-		opts := badger.IteratorOptions{PrefetchValues: false}
-		opts.Prefix = inboxPrefix(id)
-		it := txn.NewIterator(opts)
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: idPrefix(fam, id, 8)})
 		defer it.Close()
 		for it.Rewind(); it.Valid(); it.Next() {
 			item := it.Item()
-			_, suffix, ok := splitIDKey(item.Key(), famInbox, 8)
+			_, suffix, ok := splitIDKey(item.Key(), fam, 8)
 			if !ok {
-				return fmt.Errorf("malformed inbox key %q", item.Key())
+				return fmt.Errorf("malformed %s key %q", what, item.Key())
 			}
 			v, err := item.ValueCopy(nil)
 			if err != nil {
@@ -487,7 +491,7 @@ func (p *Partition) LoadInbox(id string) ([]InboxMessage, error) {
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("load inbox of %q: partition %d: %w", id, p.index, err)
+		return nil, fmt.Errorf("load %s of %q: partition %d: %w", what, id, p.index, err)
 	}
 	return msgs, nil
 }
