@@ -148,13 +148,24 @@ func (p *partitionActor) scanTimers(ctx actor.Context) {
 		p.arm(ctx, now.Add(time.Second))
 		return
 	}
+	stillDue := make(map[timerRef]bool, len(due))
 	for _, e := range due {
 		ref := timerRef{id: e.ID, task: e.TaskID, due: e.Due.UnixNano()}
+		stillDue[ref] = true
 		if sent, ok := p.fired[ref]; ok && now.Sub(sent) < resendAfter {
 			continue
 		}
 		p.fired[ref] = now
 		p.route(ctx, &timerFired{id: e.ID, taskID: e.TaskID, due: e.Due})
+	}
+	if len(due) < timerScanBatch {
+		// Every due entry was seen: a fired timer no longer in the index
+		// was consumed (or dropped with its instance) without a notice.
+		for ref := range p.fired {
+			if !stillDue[ref] {
+				delete(p.fired, ref)
+			}
+		}
 	}
 	if len(due) == timerScanBatch {
 		p.arm(ctx, now) // more are due: go on at once
