@@ -59,6 +59,7 @@ type instanceActor struct {
 	// commit that records them is durable.
 	outbox      map[uint64]*history.Event
 	ackedOutbox []uint64
+	finished    bool // the last commit ended the instance: passivate once idle
 	extraOutbox []*history.Event
 	pendingAcks []*delivery
 }
@@ -110,6 +111,10 @@ func (a *instanceActor) Receive(ctx actor.Context) {
 		}
 	case *commitResult:
 		a.handleCommitResult(ctx, msg.err)
+		if a.finished && a.idle() {
+			a.finished = false
+			ctx.Send(a.partition, &passivateRequest{id: a.id, pid: ctx.Self()})
+		}
 	case *slotsAvailable:
 		a.waitingSlot = false
 		a.dispatch(ctx)

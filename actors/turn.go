@@ -142,6 +142,7 @@ func (a *instanceActor) commitTurnOver(ctx actor.Context, turn *orchestration.Tu
 				return
 			}
 			a.notifyParent(&rec)
+			a.passivateWhenIdle(ctx)
 			return
 		}
 		for _, ev := range turn.Actions {
@@ -362,7 +363,15 @@ func (a *instanceActor) terminate(ctx actor.Context, m *control) {
 			replyTo(r, fmt.Errorf("%w (status %s)", ErrInstanceCompleted, rec.Status))
 		}
 		a.notifyParent(&rec)
+		a.passivateWhenIdle(ctx)
 	})
+}
+
+// passivateWhenIdle asks to passivate a finished instance at once instead
+// of after the idle timeout: nothing will happen to it unless a client
+// asks, and then it is reloaded.
+func (a *instanceActor) passivateWhenIdle(ctx actor.Context) {
+	a.finished = true
 }
 
 // rewind re-runs a failed instance from its first failed task: the history
