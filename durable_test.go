@@ -656,3 +656,45 @@ func TestCloseLeavesNoGoroutineBehind(t *testing.T) {
 		t.Fatalf("%d goroutines before, %d after close:\n%s", before, n, buf[:runtime.Stack(buf, true)])
 	}
 }
+
+func TestActivitiesRunningAtOnceAreBoundedPerNode(t *testing.T) {
+	var running, peak atomic.Int32
+	rt := open(t, durable.Options{MaxConcurrentActivities: 3}, func(rt *durable.Runtime) {
+		must(rt.RegisterOrchestrator("Wide", func(ctx *orchestration.Context) (any, error) {
+			tasks := make([]orchestration.Task, 40)
+			for i := range tasks {
+				tasks[i] = ctx.CallActivity("Busy", nil)
+			}
+			return nil, ctx.WhenAll(tasks...).Await(nil)
+		}))
+		must(rt.RegisterActivity("Busy", func(context.Context) error {
+			n := running.Add(1)
+			for {
+				p := peak.Load()
+				if n <= p || peak.CompareAndSwap(p, n) {
+					break
+				}
+			}
+			time.Sleep(2 * time.Millisecond)
+			running.Add(-1)
+			return nil
+		}))
+	})
+	ctx := waitCtx(t)
+	var ids []string
+	for i := 0; i < 3; i++ {
+		id, err := rt.Client().Start(ctx, "Wide", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	for _, id := range ids {
+		if st, err := rt.Client().WaitForCompletion(ctx, id); err != nil || st.RuntimeStatus != durable.StatusCompleted {
+			t.Fatalf("%v %v", st, err)
+		}
+	}
+	if p := peak.Load(); p > 3 || p < 2 {
+		t.Fatalf("peak of %d activities at once, want at most 3 (and some overlap)", p)
+	}
+}
