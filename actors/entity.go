@@ -91,6 +91,7 @@ type entityActor struct {
 	committing bool
 	commitDone chan struct{}
 
+	idle   idleTracker
 	outbox map[uint64]*history.Event // sent, not yet acknowledged
 	acked  []uint64                  // acknowledged, to delete with the next commit
 }
@@ -101,9 +102,13 @@ func newEntityActor(n *Node, partition *actor.PID, store *persistence.Partition,
 }
 
 func (a *entityActor) Receive(ctx actor.Context) {
+	if _, check := ctx.Message().(*idleCheck); !check {
+		a.idle.touch()
+	}
 	switch msg := ctx.Message().(type) {
 	case *actor.Started:
-		ctx.SetReceiveTimeout(a.node.cfg.IdleTimeout)
+		a.idle.touch()
+		a.idle.arm(ctx, a.node.cfg.IdleTimeout)
 		a.load(ctx)
 		a.process(ctx)
 	case *delivery:
@@ -132,9 +137,10 @@ func (a *entityActor) Receive(ctx actor.Context) {
 			}
 		}
 		a.process(ctx)
-	case *actor.ReceiveTimeout, *passivateNow:
-		handlePassivation(ctx, a.node, a.partition, a.id, a.idle())
+	case *idleCheck, *passivateNow:
+		a.idle.handle(ctx, a.node, a.partition, a.id, a.isIdle())
 	case *actor.Stopping, *actor.Restarting:
+		a.idle.stop()
 		if a.committing {
 			<-a.commitDone
 			a.committing = false
@@ -150,7 +156,7 @@ func (a *entityActor) logger() *slog.Logger {
 	return a.log
 }
 
-func (a *entityActor) idle() bool {
+func (a *entityActor) isIdle() bool {
 	return !a.committing && len(a.incoming) == 0 && len(a.outbox) == 0 && len(a.acked) == 0
 }
 

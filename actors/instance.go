@@ -60,6 +60,7 @@ type instanceActor struct {
 	outbox      map[uint64]*history.Event
 	ackedOutbox []uint64
 	finished    bool // the last commit ended the instance: passivate once idle
+	idle        idleTracker
 	extraOutbox []*history.Event
 	pendingAcks []*delivery
 }
@@ -79,9 +80,13 @@ func newInstanceActor(n *Node, partition *actor.PID, store *persistence.Partitio
 }
 
 func (a *instanceActor) Receive(ctx actor.Context) {
+	if _, check := ctx.Message().(*idleCheck); !check {
+		a.idle.touch()
+	}
 	switch msg := ctx.Message().(type) {
 	case *actor.Started:
-		ctx.SetReceiveTimeout(a.node.cfg.IdleTimeout)
+		a.idle.touch()
+		a.idle.arm(ctx, a.node.cfg.IdleTimeout)
 		// Loading synchronously here means no other message is handled
 		// before the history has been replayed.
 		a.load(ctx)
@@ -111,16 +116,17 @@ func (a *instanceActor) Receive(ctx actor.Context) {
 		}
 	case *commitResult:
 		a.handleCommitResult(ctx, msg.err)
-		if a.finished && a.idle() {
+		if a.finished && a.isIdle() {
 			a.finished = false
 			ctx.Send(a.partition, &passivateRequest{id: a.id, pid: ctx.Self()})
 		}
 	case *slotsAvailable:
 		a.waitingSlot = false
 		a.dispatch(ctx)
-	case *actor.ReceiveTimeout, *passivateNow:
-		handlePassivation(ctx, a.node, a.partition, a.id, a.idle())
+	case *idleCheck, *passivateNow:
+		a.idle.handle(ctx, a.node, a.partition, a.id, a.isIdle())
 	case *actor.Stopping, *actor.Restarting:
+		a.idle.stop()
 		a.release()
 	}
 }
@@ -132,7 +138,7 @@ func (a *instanceActor) logger() *slog.Logger {
 	return a.log
 }
 
-func (a *instanceActor) idle() bool {
+func (a *instanceActor) isIdle() bool {
 	return !a.committing && len(a.incoming) == 0 && len(a.running) == 0 && len(a.toDispatch) == 0 && len(a.deferred) == 0 &&
 		len(a.outbox) == 0 && len(a.ackedOutbox) == 0 && len(a.extraOutbox) == 0 && len(a.pendingAcks) == 0
 }

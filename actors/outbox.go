@@ -31,29 +31,6 @@ func resendOutbox(n *Node, store *persistence.Partition, sender string, pending 
 	}
 }
 
-// handlePassivation serves the idle-timeout protocol shared by instance and
-// entity actors; it reports whether msg was part of it.
-func handlePassivation(ctx actor.Context, n *Node, partition *actor.PID, id string, idle bool) bool {
-	switch ctx.Message().(type) {
-	case *actor.ReceiveTimeout:
-		// protoactor disarms the timeout before delivering it: arm it
-		// again, or an actor busy at its timeout would never passivate.
-		ctx.SetReceiveTimeout(n.cfg.IdleTimeout)
-		if idle {
-			ctx.Send(partition, &passivateRequest{id: id, pid: ctx.Self()})
-		}
-	case *passivateNow:
-		if idle {
-			ctx.Stop(ctx.Self())
-		} else {
-			ctx.Send(partition, &stayActive{id: id})
-		}
-	default:
-		return false
-	}
-	return true
-}
-
 // entityMessages turns an entity action of the orchestration into the
 // messages its outbox must deliver.
 func (a *instanceActor) entityMessages(ev *history.Event, executionID string) []*history.Event {
