@@ -35,10 +35,11 @@ type instanceActor struct {
 
 	// Events waiting for the next turn, the inbox keys they came from, and
 	// the callers to answer once they are committed.
-	incoming  []*history.Event
-	inboxSeqs []uint64
-	replies   []chan error
-	lastNow   int64
+	incoming    []*history.Event
+	queuedTasks map[queuedKey]bool // the completions in incoming
+	inboxSeqs   []uint64
+	replies     []chan error
+	lastNow     int64
 
 	committing  bool
 	commitDone  chan struct{}
@@ -405,17 +406,29 @@ func (a *instanceActor) accept(ctx actor.Context, ev *history.Event) {
 	if a.exec == nil || a.exec.Done() || !a.exec.IsOpen(ev.TaskID) || a.queued(ev) {
 		return
 	}
-	a.incoming = append(a.incoming, ev)
+	a.queueCompletion(ev)
 	a.maybeTurn(ctx)
 }
 
 func (a *instanceActor) queued(ev *history.Event) bool {
-	for _, q := range a.incoming {
-		if q.TaskID == ev.TaskID && q.Type == ev.Type {
-			return true
-		}
+	return a.queuedTasks[queuedKey{ev.Type, ev.TaskID}]
+}
+
+// queueCompletion adds a task's completion to the next turn; queuedTasks
+// lets queued answer in O(1) when a wide fan-out's results pile up during
+// a commit.
+func (a *instanceActor) queueCompletion(ev *history.Event) {
+	if a.queuedTasks == nil {
+		a.queuedTasks = map[queuedKey]bool{}
 	}
-	return false
+	a.queuedTasks[queuedKey{ev.Type, ev.TaskID}] = true
+	a.incoming = append(a.incoming, ev)
+}
+
+// queuedKey names a completion waiting in incoming.
+type queuedKey struct {
+	typ    history.Type
+	taskID int64
 }
 
 func (a *instanceActor) handleTimer(ctx actor.Context, msg *timerFired) {
@@ -423,7 +436,7 @@ func (a *instanceActor) handleTimer(ctx actor.Context, msg *timerFired) {
 	if a.exec != nil && !a.exec.Done() && a.exec.IsOpen(int64(msg.taskID)) {
 		ev := &history.Event{Type: history.TimerFired, TaskID: int64(msg.taskID), FireAt: msg.due}
 		if !a.queued(ev) {
-			a.incoming = append(a.incoming, ev)
+			a.queueCompletion(ev)
 			a.maybeTurn(ctx)
 		}
 		return
@@ -449,6 +462,7 @@ func (a *instanceActor) tellPartition(ctx actor.Context, msg any) {
 func (a *instanceActor) takeIncoming() ([]*history.Event, []uint64, []chan error) {
 	ev, seqs, replies := a.incoming, a.inboxSeqs, a.replies
 	a.incoming, a.inboxSeqs, a.replies = nil, nil, nil
+	clear(a.queuedTasks)
 	return ev, seqs, replies
 }
 

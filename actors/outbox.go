@@ -128,7 +128,7 @@ func (a *instanceActor) handleDelivery(ctx actor.Context, d *delivery) {
 		ev := &history.Event{Type: msg.Type, TaskID: msg.TaskID, Payload: msg.Payload, Failure: msg.Failure, Timestamp: unixTime(a.now())}
 		live := a.exec != nil && !a.exec.Done() && a.exec.ExecutionID() == msg.ExecutionID
 		if live && a.exec.IsOpen(ev.TaskID) && !a.queued(ev) {
-			a.incoming = append(a.incoming, ev)
+			a.queueCompletion(ev)
 			a.pendingAcks = append(a.pendingAcks, d)
 			a.maybeTurn(ctx)
 			return
