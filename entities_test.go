@@ -150,7 +150,7 @@ func TestScheduledSignalArrivesLater(t *testing.T) {
 	rt := open(t, durable.Options{}, func(rt *durable.Runtime) {
 		registerEntities(rt)
 		must(rt.RegisterOrchestrator("Later", func(ctx *orchestration.Context) (any, error) {
-			return nil, ctx.SignalEntity(durable.EntityID{Name: "Counter", Key: "later"}, "add", 3, orchestration.SignalAt(ctx.Now().Add(200*time.Millisecond)))
+			return nil, ctx.SignalEntity(durable.EntityID{Name: "Counter", Key: "later"}, "add", 3, orchestration.SignalAt(ctx.Now().Add(1500*time.Millisecond)))
 		}))
 	})
 	id, _ := rt.Client().Start(waitCtx(t), "Later", nil)

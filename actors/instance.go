@@ -73,10 +73,8 @@ func newInstanceActor(n *Node, partition *actor.PID, store *persistence.Partitio
 		store:     store,
 		id:        id,
 		running:   map[int64]*actor.PID{},
-		attempts:  map[int64]int{},
 		outbox:    map[uint64]*history.Event{},
 	}
-	a.activityCtx, a.cancelActivity = context.WithCancel(n.activityCtx)
 	return a
 }
 
@@ -156,7 +154,25 @@ func (a *instanceActor) release() {
 		a.exec.Close()
 		a.exec = nil
 	}
-	a.cancelActivity()
+	a.cancelActivities()
+}
+
+// activityContext is the context of the instance's activities, made on
+// first use (most activations run none): canceled on termination.
+func (a *instanceActor) activityContext() context.Context {
+	if a.activityCtx == nil {
+		a.activityCtx, a.cancelActivity = context.WithCancel(a.node.activityCtx)
+	}
+	return a.activityCtx
+}
+
+// cancelActivities cancels the running activities' context; the next
+// activity gets a fresh one.
+func (a *instanceActor) cancelActivities() {
+	if a.cancelActivity != nil {
+		a.cancelActivity()
+		a.activityCtx, a.cancelActivity = nil, nil
+	}
 }
 
 func (a *instanceActor) now() int64 {

@@ -351,8 +351,7 @@ func (a *instanceActor) terminate(ctx actor.Context, m *control) {
 		a.rec = &rec
 		a.node.cfg.OnStatus(&rec)
 		a.sendOutbox(sent, acks)
-		a.cancelActivity()
-		a.activityCtx, a.cancelActivity = context.WithCancel(a.node.activityCtx)
+		a.cancelActivities()
 		if a.exec != nil {
 			a.exec.Close()
 			a.exec = nil
@@ -570,12 +569,15 @@ func (a *instanceActor) dispatch(ctx actor.Context) {
 		}
 		a.toDispatch[0] = nil
 		a.toDispatch = a.toDispatch[1:]
+		if a.attempts == nil {
+			a.attempts = map[int64]int{}
+		}
 		a.attempts[ev.TaskID]++
 		attempt := int(ev.Attempt)
 		if attempt == 0 {
 			attempt = a.attempts[ev.TaskID]
 		}
-		act := &activityActor{node: a.node, ctx: a.activityCtx, instanceID: a.id, executionID: a.exec.ExecutionID(), scheduled: ev, attempt: attempt}
+		act := &activityActor{node: a.node, ctx: a.activityContext(), instanceID: a.id, executionID: a.exec.ExecutionID(), scheduled: ev, attempt: attempt}
 		pid := ctx.Spawn(actor.PropsFromProducer(func() actor.Actor { return act },
 			actor.WithSupervisor(actor.NewOneForOneStrategy(0, 0, func(any) actor.Directive { return actor.StopDirective }))))
 		a.running[ev.TaskID] = pid

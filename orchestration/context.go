@@ -96,12 +96,12 @@ func (c *Context) CallActivity(name string, input any, opts ...CallOption) Task 
 	o := collectCallOptions(opts)
 	payload, err := marshalPayload(input)
 	if err != nil {
-		return e.failedTask(fmt.Sprintf("activity %q", name), fmt.Errorf("marshal input of activity %q: %w", name, err))
+		return e.failedTask("activity", name, fmt.Errorf("marshal input of activity %q: %w", name, err))
 	}
 	if o.retry == nil {
 		return e.scheduleActivity(name, payload, 0)
 	}
-	return e.withRetry(o.retry, fmt.Sprintf("activity %q", name), func(attempt int32) *taskState {
+	return e.withRetry(o.retry, "activity", name, func(attempt int32) *taskState {
 		return e.scheduleActivity(name, payload, attempt)
 	})
 }
@@ -116,7 +116,7 @@ func (c *Context) CallSubOrchestrator(name string, input any, opts ...CallOption
 	o := collectCallOptions(opts)
 	payload, err := marshalPayload(input)
 	if err != nil {
-		return e.failedTask(fmt.Sprintf("sub-orchestration %q", name), fmt.Errorf("marshal input of sub-orchestration %q: %w", name, err))
+		return e.failedTask("sub-orchestration", name, fmt.Errorf("marshal input of sub-orchestration %q: %w", name, err))
 	}
 	call := func(attempt int32) *taskState {
 		id := e.nextTaskID
@@ -129,7 +129,7 @@ func (c *Context) CallSubOrchestrator(name string, input any, opts ...CallOption
 			}
 			child = e.instanceID + ":" + exec + ":" + strconv.FormatInt(id, 10)
 		}
-		t := &taskState{e: e, desc: fmt.Sprintf("sub-orchestration %q (task %d, instance %s)", name, id, child)}
+		t := &taskState{e: e, kind: "sub-orchestration", name: name, id: id}
 		ev := &history.Event{Type: history.SubOrchestrationCreated, TaskID: id, Name: name, InstanceID: child, Payload: payload, Attempt: attempt}
 		e.open[id] = &openTask{t: t, name: name, scheduled: ev}
 		e.schedule(ev)
@@ -138,7 +138,7 @@ func (c *Context) CallSubOrchestrator(name string, input any, opts ...CallOption
 	if o.retry == nil {
 		return call(0)
 	}
-	return e.withRetry(o.retry, fmt.Sprintf("sub-orchestration %q", name), call)
+	return e.withRetry(o.retry, "sub-orchestration", name, call)
 }
 
 // CreateTimer returns a task that completes d after the current turn's time.
@@ -163,12 +163,15 @@ func (c *Context) CreateTimerAt(at time.Time) Task {
 // the same task rather than creating a new one.
 func (c *Context) WaitForExternalEvent(name string) Task {
 	e := c.e
-	t := &taskState{e: e, desc: fmt.Sprintf("external event %q", name)}
+	t := &taskState{e: e, kind: "external event", name: name, id: -1}
 	if ev := e.takeBuffered(name); ev != nil {
 		t.complete(ev.Payload, nil)
 		return t
 	}
 	key := strings.ToLower(name)
+	if e.eventWaiters == nil {
+		e.eventWaiters = make(map[string][]*taskState)
+	}
 	e.eventWaiters[key] = append(e.eventWaiters[key], t)
 	return t
 }
@@ -231,8 +234,8 @@ func WithInstanceID(id string) CallOption {
 	return func(o *callOptions) { o.instanceID = id }
 }
 
-func (e *Execution) failedTask(desc string, err error) *taskState {
-	t := &taskState{e: e, desc: desc}
+func (e *Execution) failedTask(kind, name string, err error) *taskState {
+	t := &taskState{e: e, kind: kind, name: name, id: -1}
 	t.complete(nil, err)
 	return t
 }
@@ -240,7 +243,7 @@ func (e *Execution) failedTask(desc string, err error) *taskState {
 func (e *Execution) scheduleActivity(name string, payload []byte, attempt int32) *taskState {
 	id := e.nextTaskID
 	e.nextTaskID++
-	t := &taskState{e: e, desc: fmt.Sprintf("activity %q (task %d)", name, id)}
+	t := &taskState{e: e, kind: "activity", name: name, id: id}
 	ev := &history.Event{Type: history.TaskScheduled, TaskID: id, Name: name, Payload: payload, Attempt: attempt}
 	e.open[id] = &openTask{t: t, name: name, scheduled: ev}
 	e.schedule(ev)
@@ -250,7 +253,7 @@ func (e *Execution) scheduleActivity(name string, payload []byte, attempt int32)
 func (e *Execution) scheduleTimer(at time.Time) *taskState {
 	id := e.nextTaskID
 	e.nextTaskID++
-	t := &taskState{e: e, desc: fmt.Sprintf("timer (task %d)", id)}
+	t := &taskState{e: e, kind: "timer", id: id}
 	ev := &history.Event{Type: history.TimerCreated, TaskID: id, FireAt: at.UTC()}
 	e.open[id] = &openTask{t: t, name: "timer", scheduled: ev}
 	e.schedule(ev)

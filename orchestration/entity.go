@@ -282,19 +282,19 @@ func SignalAt(t time.Time) SignalOption { return func(o *signalOptions) { o.at =
 // entities may be called.
 func (c *Context) CallEntity(id EntityID, op string, input any) Task {
 	e := c.e
-	desc := fmt.Sprintf("entity call %q on %s", op, id)
+	target := id.String()
 	payload, err := marshalPayload(input)
 	if err != nil {
-		return e.failedTask(desc, fmt.Errorf("marshal input of %s: %w", desc, err))
+		return e.failedTask("entity call", target+"."+op, fmt.Errorf("marshal input of entity call %q on %s: %w", op, target, err))
 	}
-	if e.locks != nil && !e.locks[id.String()] {
-		return e.failedTask(desc, fmt.Errorf("%s: %w", desc, ErrNotLocked))
+	if e.locks != nil && !e.locks[target] {
+		return e.failedTask("entity call", target+"."+op, fmt.Errorf("entity call %q on %s: %w", op, target, ErrNotLocked))
 	}
 	taskID := e.nextTaskID
 	e.nextTaskID++
-	t := &taskState{e: e, desc: desc}
-	ev := &history.Event{Type: history.EntityOperationCalled, TaskID: taskID, Name: op, InstanceID: id.String(), Payload: payload}
-	e.open[taskID] = &openTask{t: t, name: id.String() + "." + op, scheduled: ev}
+	t := &taskState{e: e, kind: "entity call", name: target + "." + op, id: taskID}
+	ev := &history.Event{Type: history.EntityOperationCalled, TaskID: taskID, Name: op, InstanceID: target, Payload: payload}
+	e.open[taskID] = &openTask{t: t, name: t.name, scheduled: ev}
 	e.schedule(ev)
 	return t
 }
@@ -360,7 +360,7 @@ func (c *Context) LockEntities(ids ...EntityID) (*CriticalSection, error) {
 	payload, _ := json.Marshal(sorted)
 	taskID := e.nextTaskID
 	e.nextTaskID++
-	t := &taskState{e: e, desc: fmt.Sprintf("lock of %v", sorted)}
+	t := &taskState{e: e, kind: "lock", id: taskID}
 	ev := &history.Event{Type: history.EntityLockRequested, TaskID: taskID, Payload: payload}
 	e.open[taskID] = &openTask{t: t, name: "lock", scheduled: ev}
 	e.lockPending = true

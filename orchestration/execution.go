@@ -115,16 +115,14 @@ func NewExecution(instanceID, executionID string, fn Orchestrator, logger *slog.
 		logger = slog.Default()
 	}
 	e := &Execution{
-		instanceID:   instanceID,
-		executionID:  executionID,
-		fn:           fn,
-		open:         make(map[int64]*openTask),
-		unmatched:    make(map[int64]*history.Event),
-		eventWaiters: make(map[string][]*taskState),
-		resume:       make(chan struct{}),
-		yield:        make(chan struct{}),
-		abort:        make(chan struct{}),
-		exited:       make(chan struct{}),
+		instanceID:  instanceID,
+		executionID: executionID,
+		fn:          fn,
+		open:        make(map[int64]*openTask),
+		resume:      make(chan struct{}),
+		yield:       make(chan struct{}),
+		abort:       make(chan struct{}),
+		exited:      make(chan struct{}),
 	}
 	e.baseLogger = logger
 	e.ctx = &Context{e: e}
@@ -429,6 +427,9 @@ func (e *Execution) takeOpen(id int64) *openTask {
 // found in history; otherwise it is new and goes out with this turn.
 func (e *Execution) schedule(ev *history.Event) {
 	if e.replaying {
+		if e.unmatched == nil {
+			e.unmatched = make(map[int64]*history.Event)
+		}
 		e.unmatched[ev.TaskID] = ev
 		return
 	}

@@ -59,8 +59,8 @@ func (p *RetryPolicy) shouldRetry(err error) (retry bool) {
 // withRetry runs call (attempt 1, 2, ...) until an attempt succeeds or the
 // policy gives up, with a durable timer before each retry. It is driven by
 // completion listeners on the engine's side, so it replays exactly.
-func (e *Execution) withRetry(p *RetryPolicy, desc string, call func(attempt int32) *taskState) Task {
-	r := &taskState{e: e, desc: desc}
+func (e *Execution) withRetry(p *RetryPolicy, kind, name string, call func(attempt int32) *taskState) Task {
+	r := &taskState{e: e, kind: kind, name: name, id: -1}
 	first := e.now
 	attempt := int32(1)
 	var run func()

@@ -31,8 +31,12 @@ func Await[T any](t Task) (T, error) {
 // run on completion, on the engine's side, in the order they were added:
 // composites and retries are built from them.
 type taskState struct {
-	e         *Execution
-	desc      string
+	e *Execution
+	// kind, name and id describe the task in errors; the text is built only
+	// when needed (a fmt.Sprintf per scheduled task showed in profiles).
+	kind      string
+	name      string
+	id        int64
 	done      bool
 	result    []byte
 	err       error
@@ -40,6 +44,14 @@ type taskState struct {
 }
 
 func (t *taskState) state() *taskState { return t }
+
+// describe names the task for an error message.
+func (t *taskState) describe() string {
+	if t.name != "" {
+		return fmt.Sprintf("%s %q (task %d)", t.kind, t.name, t.id)
+	}
+	return fmt.Sprintf("%s (task %d)", t.kind, t.id)
+}
 
 // IsDone reports whether the task has completed.
 func (t *taskState) IsDone() bool { return t.done }
@@ -54,7 +66,7 @@ func (t *taskState) Await(out any) error {
 	}
 	if out != nil && len(t.result) > 0 {
 		if err := json.Unmarshal(t.result, out); err != nil {
-			return fmt.Errorf("decode result of %s: %w", t.desc, err)
+			return fmt.Errorf("decode result of %s: %w", t.describe(), err)
 		}
 	}
 	return nil
@@ -86,7 +98,7 @@ func (t *taskState) onDone(f func()) {
 // returns the first error among tasks (in the order given) or nil; read each
 // task's result from the task itself.
 func (c *Context) WhenAll(tasks ...Task) Task {
-	all := &taskState{e: c.e, desc: fmt.Sprintf("WhenAll of %d tasks", len(tasks))}
+	all := &taskState{e: c.e, kind: "WhenAll", id: -1}
 	remaining := len(tasks)
 	finish := func() {
 		for _, t := range tasks {
@@ -126,7 +138,7 @@ func (w *WhenAnyTask) Winner() Task { return w.winner }
 // WhenAny returns a task that completes as soon as any of tasks completes.
 // Which one wins is decided by history order, so a replay picks the same.
 func (c *Context) WhenAny(tasks ...Task) *WhenAnyTask {
-	w := &WhenAnyTask{taskState: taskState{e: c.e, desc: fmt.Sprintf("WhenAny of %d tasks", len(tasks))}}
+	w := &WhenAnyTask{taskState: taskState{e: c.e, kind: "WhenAny", id: -1}}
 	if len(tasks) == 0 {
 		w.complete(nil, fmt.Errorf("WhenAny of no tasks"))
 		return w
