@@ -187,7 +187,7 @@ func (a *instanceActor) now() int64 {
 // load rebuilds the instance from the store: record, history replay, inbox,
 // and the tasks that were scheduled but never completed.
 func (a *instanceActor) load(ctx actor.Context) {
-	rec, err := a.store.LoadInstance(a.id)
+	rec, raw, err := a.store.LoadInstanceAndHistory(a.id)
 	if errors.Is(err, persistence.ErrNotFound) {
 		return
 	}
@@ -207,7 +207,7 @@ func (a *instanceActor) load(ctx actor.Context) {
 		a.setBroken(fmt.Errorf("load instance %s: orchestrator %q: %w", a.id, rec.Name, ErrOrchestratorNotRegistered))
 		return
 	}
-	events, err := a.loadHistory(rec.Generation)
+	events, err := a.decodeHistory(raw)
 	if err != nil {
 		a.setBroken(err)
 		return
@@ -250,6 +250,11 @@ func (a *instanceActor) loadHistory(gen uint32) ([]*history.Event, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load history of %s: %w", a.id, err)
 	}
+	return a.decodeHistory(raw)
+}
+
+func (a *instanceActor) decodeHistory(raw [][]byte) ([]*history.Event, error) {
+	var err error
 	events := make([]*history.Event, len(raw))
 	for i, b := range raw {
 		if events[i], err = history.Unmarshal(b); err != nil {

@@ -436,23 +436,53 @@ func (p *Partition) LoadHistory(id string, gen uint32) ([][]byte, error) {
 	}
 	var events [][]byte
 	err := p.view(func(txn *badger.Txn) error {
-		opts := badger.IteratorOptions{PrefetchValues: false}
-		opts.Prefix = historyGenPrefix(id, gen)
-		it := txn.NewIterator(opts)
-		defer it.Close()
-		for it.Rewind(); it.Valid(); it.Next() {
-			v, err := it.Item().ValueCopy(nil)
-			if err != nil {
-				return err
-			}
-			events = append(events, v)
-		}
-		return nil
+		var err error
+		events, err = loadHistoryTxn(txn, id, gen)
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("load history of %q: partition %d: %w", id, p.index, err)
 	}
 	return events, nil
+}
+
+func loadHistoryTxn(txn *badger.Txn, id string, gen uint32) ([][]byte, error) {
+	var events [][]byte
+	it := txn.NewIterator(badger.IteratorOptions{Prefix: historyGenPrefix(id, gen)})
+	defer it.Close()
+	for it.Rewind(); it.Valid(); it.Next() {
+		v, err := it.Item().ValueCopy(nil)
+		if err != nil {
+			return nil, err
+		}
+		events = append(events, v)
+	}
+	return events, nil
+}
+
+// LoadInstanceAndHistory returns the record of instance id (ErrNotFound if
+// none) and, unless it has finished, the history of its current
+// generation, read in one transaction: an activation's two reads.
+func (p *Partition) LoadInstanceAndHistory(id string) (*InstanceRecord, [][]byte, error) {
+	if err := validID(id); err != nil {
+		return nil, nil, err
+	}
+	var (
+		rec    *InstanceRecord
+		events [][]byte
+	)
+	err := p.view(func(txn *badger.Txn) error {
+		var err error
+		if rec, err = loadInstanceTxn(txn, id); err != nil || rec.Status.IsTerminal() {
+			return err
+		}
+		events, err = loadHistoryTxn(txn, id, rec.Generation)
+		return err
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("load instance and history of %q: partition %d: %w", id, p.index, err)
+	}
+	return rec, events, nil
 }
 
 // InboxMessage is one undelivered message to an instance.
