@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"time"
 	"testing"
 
 	"github.com/durable-go/durable"
@@ -136,4 +137,49 @@ func BenchmarkEntitySignal(b *testing.B) {
 	}
 	wg.Wait()
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "signals/s")
+}
+
+// BenchmarkRaiseToPassivatedInstance: one op raises an event to an
+// instance that waits for it passivated (W5's hot path: activation, replay,
+// one turn), 256 in flight.
+func BenchmarkRaiseToPassivatedInstance(b *testing.B) {
+	rt, err := durable.Open(durable.Options{Dir: b.TempDir(), Logger: quiet, IdleTimeout: 50 * time.Millisecond})
+	if err != nil {
+		b.Fatal(err)
+	}
+	must(rt.RegisterOrchestrator("Wait", func(ctx *orchestration.Context) (any, error) {
+		return orchestration.Await[string](ctx.WaitForExternalEvent("Go"))
+	}))
+	must(rt.Start())
+	b.Cleanup(func() { _ = rt.Close() })
+	c := rt.Client()
+	ctx := context.Background()
+	ids := make([]string, b.N)
+	for i := range ids {
+		id, err := c.Start(ctx, "Wait", nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		ids[i] = id
+	}
+	time.Sleep(300 * time.Millisecond) // all passivate
+	b.ResetTimer()
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 256)
+	for _, id := range ids {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			if err := c.RaiseEvent(ctx, id, "Go", "go"); err != nil {
+				b.Error(err)
+				return
+			}
+			if st, err := c.WaitForCompletion(ctx, id); err != nil || string(st.Output) != `"go"` {
+				b.Errorf("%v %v", st, err)
+			}
+		}()
+	}
+	wg.Wait()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
 }
