@@ -35,7 +35,6 @@ type op struct {
 	seq     uint32 // first history seq
 	n       uint64 // task id or inbox seq
 	data    []byte // encoded record or inbox message
-	events  [][]byte
 	status  Status // PutInstance: new status (index key)
 	created uint64 // PutInstance: created-at nanos (index key)
 
@@ -112,19 +111,33 @@ func (b *Batch) PutInstanceOver(prev, rec *InstanceRecord) {
 }
 
 // AppendHistory writes events as history entries firstSeq, firstSeq+1, ... of
-// generation gen of instance id.
+// generation gen of instance id. The events of one call are stored as one
+// chunk under the key of firstSeq: a turn's events cost one key, not one
+// each (fewer memtable inserts, faster loads).
 func (b *Batch) AppendHistory(id string, gen uint32, firstSeq uint32, events [][]byte) {
 	if len(events) == 0 {
 		return
 	}
-	var size int64
-	raw := 0
-	for _, e := range events {
-		size += estimateEntry(len(id)+11, len(e))
-		raw += len(id) + 11 + len(e)
+	start, size := 0, 0
+	flush := func(end int) {
+		chunk := encodeHistoryChunk(events[start:end])
+		b.add(op{kind: opAppendHistory, id: id, gen: gen, seq: firstSeq + uint32(start), data: chunk}, 1,
+			estimateEntry(len(id)+11, len(chunk)), len(id)+11+len(chunk))
+		start, size = end, 0
 	}
-	b.add(op{kind: opAppendHistory, id: id, gen: gen, seq: firstSeq, events: events}, int64(len(events)), size, raw)
+	for i, e := range events {
+		if size > 0 && size+len(e) > maxHistoryChunk {
+			flush(i)
+		}
+		size += len(e) + 4
+	}
+	flush(len(events))
 }
+
+// maxHistoryChunk bounds a history chunk's size, so a wide turn's events
+// stay well under Badger's value limits (an in-memory store rejects values
+// over its value threshold).
+const maxHistoryChunk = 32 << 10
 
 // DeleteHistory deletes all history events of instance id, of every
 // generation (a prefix scan inside the transaction). Every deleted event
@@ -265,12 +278,7 @@ func (o *op) apply(txn *badger.Txn) error {
 		}
 		return txn.Set(createdKey(o.created, o.id), nil)
 	case opAppendHistory:
-		for i, e := range o.events {
-			if err := txn.Set(historyKey(o.id, o.gen, o.seq+uint32(i)), e); err != nil {
-				return err
-			}
-		}
-		return nil
+		return txn.Set(historyKey(o.id, o.gen, o.seq), o.data)
 	case opDeleteHistory:
 		return deletePrefix(txn, historyPrefix(o.id))
 	case opPutActivity:

@@ -34,9 +34,11 @@ const maxGroupBytes = 64 << 20
 // several partitions inside someone else's process, so every knob is sized
 // down.
 func badgerOptions(dir string, noSync bool, log *slog.Logger, part int) badger.Options {
-	o := badger.DefaultOptions(dir)
+	o := badger.DefaultOptions(dir).WithValueThreshold(valueThreshold)
 	if dir == "" {
-		o = o.WithInMemory(true)
+		// No value log in memory: every value stays in the LSM, and Badger
+		// rejects values over the threshold, so raise it to its maximum.
+		o = o.WithInMemory(true).WithValueThreshold(1 << 20)
 	}
 	return o.
 		// Durability: fsync the WAL (value log) on every transaction commit.
@@ -59,8 +61,6 @@ func badgerOptions(dir string, noSync bool, log *slog.Logger, part int) badger.O
 		// Two compactors: the minimum Badger accepts (besides zero), which
 		// keeps L0 drained without taking every core of a 2-core machine.
 		WithNumCompactors(2).
-		// See valueThreshold.
-		WithValueThreshold(valueThreshold).
 		// 64 MiB value log files: smaller files are rewritten sooner by
 		// value log GC and preallocate/mmap less.
 		WithValueLogFileSize(64 << 20).
@@ -451,11 +451,14 @@ func loadHistoryTxn(txn *badger.Txn, id string, gen uint32) ([][]byte, error) {
 	it := txn.NewIterator(badger.IteratorOptions{Prefix: historyGenPrefix(id, gen)})
 	defer it.Close()
 	for it.Rewind(); it.Valid(); it.Next() {
-		v, err := it.Item().ValueCopy(nil)
+		err := it.Item().Value(func(v []byte) error {
+			var err error
+			events, err = appendHistoryChunk(events, v)
+			return err
+		})
 		if err != nil {
 			return nil, err
 		}
-		events = append(events, v)
 	}
 	return events, nil
 }
