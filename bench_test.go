@@ -4,8 +4,8 @@ import (
 	"context"
 	"fmt"
 	"sync"
-	"time"
 	"testing"
+	"time"
 
 	"github.com/durable-go/durable"
 	"github.com/durable-go/durable/orchestration"
