@@ -95,7 +95,7 @@ type Node struct {
 	activityCtx    context.Context
 	cancelActivity context.CancelFunc
 
-	mu       sync.Mutex
+	mu       sync.RWMutex // send reads, Shutdown writes
 	stopping bool
 	stopped  chan struct{} // closed when Shutdown begins
 
@@ -286,8 +286,8 @@ func (n *Node) request(ctx context.Context, id, what string, build func(reply ch
 }
 
 func (n *Node) send(id string, msg routed) error {
-	n.mu.Lock()
-	defer n.mu.Unlock()
+	n.mu.RLock()
+	defer n.mu.RUnlock()
 	if n.stopping {
 		return ErrShuttingDown
 	}
