@@ -210,7 +210,8 @@ func statusFromRecord(rec *persistence.InstanceRecord) *Status {
 }
 
 // History returns the history events of the instance's current execution,
-// in order.
+// in order (with AllExecutions, also those of earlier executions kept by
+// continue-as-new's KeepHistory).
 func (c *Client) History(ctx context.Context, id string, opts ...HistoryOption) ([]*history.Event, error) {
 	var o historyOptions
 	for _, opt := range opts {
@@ -223,9 +224,17 @@ func (c *Client) History(ctx context.Context, id string, opts ...HistoryOption) 
 	if err != nil {
 		return nil, err
 	}
-	raw, err := c.rt.hub.Partition(c.rt.hub.PartitionOf(id)).LoadHistory(id, rec.Generation)
-	if err != nil {
-		return nil, fmt.Errorf("load history of %s: %w", id, err)
+	first := rec.Generation
+	if o.allExecutions {
+		first = 1
+	}
+	var raw [][]byte
+	for gen := first; gen <= rec.Generation; gen++ {
+		part, err := c.rt.hub.Partition(c.rt.hub.PartitionOf(id)).LoadHistory(id, gen)
+		if err != nil {
+			return nil, fmt.Errorf("load history of %s: %w", id, err)
+		}
+		raw = append(raw, part...)
 	}
 	events := make([]*history.Event, len(raw))
 	for i, b := range raw {

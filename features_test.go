@@ -563,3 +563,39 @@ func TestInstanceBusyAtItsIdleTimeoutStillPassivatesLater(t *testing.T) {
 	// still passivate and free its orchestrator goroutine.
 	waitFor(t, "passivation after a busy timeout", func() bool { return runtime.NumGoroutine() < before+n/5 })
 }
+
+func TestContinueAsNewCanKeepTheOldHistory(t *testing.T) {
+	rt := open(t, durable.Options{}, func(rt *durable.Runtime) {
+		must(rt.RegisterOrchestrator("Loop", func(ctx *orchestration.Context) (any, error) {
+			var n int
+			_ = ctx.Input(&n)
+			if n < 3 {
+				return nil, ctx.ContinueAsNew(n+1, orchestration.KeepHistory())
+			}
+			return n, nil
+		}))
+	})
+	ctx := waitCtx(t)
+	id, _ := rt.Client().Start(ctx, "Loop", 0)
+	if st := complete(t, rt, id); string(st.Output) != "3" {
+		t.Fatalf("%s %s", st.RuntimeStatus, st.Output)
+	}
+	current, _ := rt.Client().History(ctx, id)
+	all, err := rt.Client().History(ctx, id, durable.AllExecutions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	starts := 0
+	for _, ev := range all {
+		if ev.Type == history.ExecutionStarted {
+			starts++
+		}
+	}
+	if starts != 4 || len(all) <= len(current) {
+		t.Fatalf("%d executions kept (%d events, current %d), want 4", starts, len(all), len(current))
+	}
+	must(rt.Client().Purge(ctx, id))
+	if _, err := rt.Client().History(ctx, id, durable.AllExecutions()); !errors.Is(err, durable.ErrInstanceNotFound) {
+		t.Fatalf("after purge: %v", err)
+	}
+}

@@ -177,7 +177,13 @@ func rawOrNil(b []byte) any {
 // HistoryOption is an option of Client.History.
 type HistoryOption func(*historyOptions)
 
-type historyOptions struct{ withoutPayloads bool }
+type historyOptions struct{ withoutPayloads, allExecutions bool }
+
+// AllExecutions includes the histories of the earlier executions that
+// continue-as-new kept (orchestration.KeepHistory), oldest first.
+func AllExecutions() HistoryOption {
+	return func(o *historyOptions) { o.allExecutions = true }
+}
 
 // WithoutPayloads leaves inputs, outputs and event payloads out of the
 // history (names, types, ids and times stay).
