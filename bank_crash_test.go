@@ -1,13 +1,9 @@
 package durable_test
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
-	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -88,24 +84,7 @@ func TestBankTransfersKilledMidWayKeepEveryCoin(t *testing.T) {
 	for _, delay := range []time.Duration{5 * time.Millisecond, 30 * time.Millisecond} {
 		t.Run(delay.String(), func(t *testing.T) {
 			dir := t.TempDir()
-			cmd := exec.Command(os.Args[0], "-test.run=^TestBankChild$", "-test.count=1")
-			cmd.Env = append(os.Environ(), bankDirEnv+"="+dir)
-			cmd.Stderr = os.Stderr
-			out, _ := cmd.StdoutPipe()
-			must(cmd.Start())
-			lines := bufio.NewScanner(out)
-			started := 0
-			for started < bankTransfers && lines.Scan() {
-				if strings.HasPrefix(lines.Text(), "started") {
-					started++
-				}
-			}
-			time.Sleep(delay)
-			must(cmd.Process.Signal(syscall.SIGKILL))
-			_ = cmd.Wait()
-			if started < bankTransfers {
-				t.Fatalf("child started only %d transfers", started)
-			}
+			runChildAndKill(t, "TestBankChild", bankDirEnv, dir, bankTransfers, delay)
 
 			rt := open(t, durable.Options{Dir: dir}, registerSlowBank)
 			finished, _ := rt.Client().List(context.Background(), durable.Query{Statuses: []durable.RuntimeStatus{durable.StatusCompleted}, PageSize: 1000})

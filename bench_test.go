@@ -36,25 +36,17 @@ func BenchmarkHelloCities(b *testing.B) {
 	c := rt.Client()
 	ctx := context.Background()
 	b.ResetTimer()
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, 256)
-	for i := 0; i < b.N; i++ {
-		sem <- struct{}{}
-		wg.Add(1)
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			id, err := c.Start(ctx, "HelloCities", nil)
-			if err != nil {
-				b.Error(err)
-				return
-			}
-			st, err := c.WaitForCompletion(ctx, id)
-			if err != nil || string(st.Output) != helloOutput {
-				b.Errorf("%v %v", st, err)
-			}
-		}()
-	}
-	wg.Wait()
+	inFlight(b.N, 256, func(i int) {
+		id, err := c.Start(ctx, "HelloCities", nil)
+		if err != nil {
+			b.Error(err)
+			return
+		}
+		st, err := c.WaitForCompletion(ctx, id)
+		if err != nil || string(st.Output) != helloOutput {
+			b.Errorf("%v %v", st, err)
+		}
+	})
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "instances/s")
 }
 
@@ -123,19 +115,11 @@ func BenchmarkEntitySignal(b *testing.B) {
 	c := rt.Client()
 	ctx := context.Background()
 	b.ResetTimer()
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, 256)
-	for i := 0; i < b.N; i++ {
-		sem <- struct{}{}
-		wg.Add(1)
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			if err := c.SignalEntity(ctx, durable.EntityID{Name: "Counter", Key: fmt.Sprint(i % 100)}, "add", 1); err != nil {
-				b.Error(err)
-			}
-		}()
-	}
-	wg.Wait()
+	inFlight(b.N, 256, func(i int) {
+		if err := c.SignalEntity(ctx, durable.EntityID{Name: "Counter", Key: fmt.Sprint(i % 100)}, "add", 1); err != nil {
+			b.Error(err)
+		}
+	})
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "signals/s")
 }
 
@@ -164,22 +148,30 @@ func BenchmarkRaiseToPassivatedInstance(b *testing.B) {
 	}
 	time.Sleep(300 * time.Millisecond) // all passivate
 	b.ResetTimer()
+	inFlight(len(ids), 256, func(i int) {
+		id := ids[i]
+		if err := c.RaiseEvent(ctx, id, "Go", "go"); err != nil {
+			b.Error(err)
+			return
+		}
+		if st, err := c.WaitForCompletion(ctx, id); err != nil || string(st.Output) != `"go"` {
+			b.Errorf("%v %v", st, err)
+		}
+	})
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+}
+
+// inFlight runs op(0..n-1) with at most width of them at once.
+func inFlight(n, width int, op func(i int)) {
 	var wg sync.WaitGroup
-	sem := make(chan struct{}, 256)
-	for _, id := range ids {
+	sem := make(chan struct{}, width)
+	for i := 0; i < n; i++ {
 		sem <- struct{}{}
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			if err := c.RaiseEvent(ctx, id, "Go", "go"); err != nil {
-				b.Error(err)
-				return
-			}
-			if st, err := c.WaitForCompletion(ctx, id); err != nil || string(st.Output) != `"go"` {
-				b.Errorf("%v %v", st, err)
-			}
+			op(i)
 		}()
 	}
 	wg.Wait()
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
 }

@@ -5,11 +5,9 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -120,7 +118,7 @@ func TestCrashedProcessRecoversEveryAcknowledgedInstance(t *testing.T) {
 	for _, m := range moments {
 		t.Run(m.name, func(t *testing.T) {
 			dir := t.TempDir()
-			acked := runAndKill(t, dir, m.afterStart, m.extraDelay)
+			acked := runChildAndKill(t, "TestCrashChild", crashDirEnv, dir, m.afterStart, m.extraDelay)
 
 			execLog := openExecLog(t, dir)
 			defer execLog.Close()
@@ -163,46 +161,6 @@ func TestCrashedProcessRecoversEveryAcknowledgedInstance(t *testing.T) {
 			}
 		})
 	}
-}
-
-// runAndKill starts the child on dir, SIGKILLs it once afterStart starts are
-// acknowledged (plus delay), and returns the acknowledged instance ids.
-func runAndKill(t *testing.T, dir string, afterStart int, delay time.Duration) []string {
-	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.count=1")
-	cmd.Env = append(os.Environ(), crashDirEnv+"="+dir)
-	cmd.Stderr = os.Stderr
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	var acked []string
-	lines := bufio.NewScanner(stdout)
-	for len(acked) < afterStart && lines.Scan() {
-		if id, ok := strings.CutPrefix(lines.Text(), "started "); ok {
-			acked = append(acked, id)
-		}
-	}
-	if delay > 0 {
-		time.Sleep(delay)
-	}
-	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	// Starts acknowledged between our count and the kill still count.
-	for lines.Scan() {
-		if id, ok := strings.CutPrefix(lines.Text(), "started "); ok {
-			acked = append(acked, id)
-		}
-	}
-	_ = cmd.Wait()
-	if len(acked) < afterStart {
-		t.Fatalf("child acknowledged only %d starts", len(acked))
-	}
-	return acked
 }
 
 func countExecutions(t *testing.T, dir string) (total, distinct int) {

@@ -1,16 +1,13 @@
 package durable_test
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -313,21 +310,7 @@ func TestSignalStormKilledMidWayAppliesEverySignalOnce(t *testing.T) {
 	for _, delay := range []time.Duration{10 * time.Millisecond, 40 * time.Millisecond} {
 		t.Run(delay.String(), func(t *testing.T) {
 			dir := t.TempDir()
-			cmd := exec.Command(os.Args[0], "-test.run=^TestStormChild$", "-test.count=1")
-			cmd.Env = append(os.Environ(), stormDirEnv+"="+dir)
-			cmd.Stderr = os.Stderr
-			out, _ := cmd.StdoutPipe()
-			must(cmd.Start())
-			lines := bufio.NewScanner(out)
-			started := 0
-			for started < stormInstances && lines.Scan() {
-				if strings.HasPrefix(lines.Text(), "started") {
-					started++
-				}
-			}
-			time.Sleep(delay)
-			must(cmd.Process.Signal(syscall.SIGKILL))
-			_ = cmd.Wait()
+			runChildAndKill(t, "TestStormChild", stormDirEnv, dir, stormInstances, delay)
 
 			rt := open(t, durable.Options{Dir: dir}, registerStorm)
 			if raw, err := rt.Client().ReadEntityState(context.Background(), durable.EntityID{Name: "Counter", Key: "storm-0"}); err == nil {

@@ -107,7 +107,6 @@ func (a *entityActor) Receive(ctx actor.Context) {
 	}
 	switch msg := ctx.Message().(type) {
 	case *actor.Started:
-		a.idle.touch()
 		a.idle.arm(ctx, a.node.cfg.IdleTimeout)
 		a.load(ctx)
 		a.process(ctx)

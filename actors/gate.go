@@ -27,16 +27,8 @@ func (g *activityGate) tryAcquire() bool {
 func (g *activityGate) release() {
 	g.mu.Lock()
 	g.free++
-	var wake func()
-	if len(g.waiters) > 0 {
-		wake = g.waiters[0]
-		g.waiters[0] = nil
-		g.waiters = g.waiters[1:]
-	}
 	g.mu.Unlock()
-	if wake != nil {
-		wake()
-	}
+	g.passOn()
 }
 
 // wait registers wake to be called when a slot frees (at once if one is
@@ -52,12 +44,13 @@ func (g *activityGate) wait(wake func()) {
 	g.mu.Unlock()
 }
 
-// passOn wakes the next waiter if a slot is free: called by an instance that
-// was woken but needed fewer slots than were free, so no waiter is stranded.
+// passOn wakes the next waiter if a slot is free: after a release, and from
+// an instance that was woken but needed fewer slots than were free, so no
+// waiter is stranded.
 func (g *activityGate) passOn() {
 	g.mu.Lock()
 	var wake func()
-	if g.free > 0 && len(g.waiters) > 0 {
+	if g.free > 0 && len(g.waiters) > 0 { // wake outside the lock: it sends a message
 		wake = g.waiters[0]
 		g.waiters[0] = nil
 		g.waiters = g.waiters[1:]

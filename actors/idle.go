@@ -38,15 +38,14 @@ func (t *idleTracker) stop() {
 }
 
 // handle serves idleCheck and passivateNow, the protocol shared by instance
-// and entity actors with their partition; it reports whether msg was one of
-// them.
-func (t *idleTracker) handle(ctx actor.Context, n *Node, partition *actor.PID, id string, idle bool) bool {
+// and entity actors with their partition.
+func (t *idleTracker) handle(ctx actor.Context, n *Node, partition *actor.PID, id string, idle bool) {
 	switch ctx.Message().(type) {
 	case *idleCheck:
 		timeout := n.cfg.IdleTimeout
 		if quiet := time.Since(t.lastActive); quiet < timeout {
 			t.arm(ctx, timeout-quiet)
-			return true
+			return
 		}
 		t.arm(ctx, timeout)
 		if idle {
@@ -58,9 +57,5 @@ func (t *idleTracker) handle(ctx actor.Context, n *Node, partition *actor.PID, i
 		} else {
 			ctx.Send(partition, &stayActive{id: id})
 		}
-	default:
-		t.touch()
-		return false
 	}
-	return true
 }

@@ -60,7 +60,10 @@ type instanceActor struct {
 	// commit that records them is durable.
 	outbox      map[uint64]*history.Event
 	ackedOutbox []uint64
-	finished    bool // the last commit ended the instance: passivate once idle
+	// finished: the last commit ended the instance, so it passivates as
+	// soon as it is idle instead of after the idle timeout (a client that
+	// asks about it later reloads it).
+	finished    bool
 	idle        idleTracker
 	extraOutbox []*history.Event
 	pendingAcks []*delivery
@@ -84,7 +87,6 @@ func (a *instanceActor) Receive(ctx actor.Context) {
 	}
 	switch msg := ctx.Message().(type) {
 	case *actor.Started:
-		a.idle.touch()
 		a.idle.arm(ctx, a.node.cfg.IdleTimeout)
 		// Loading synchronously here means no other message is handled
 		// before the history has been replayed.

@@ -78,6 +78,19 @@ func (a *instanceActor) outboxOps(b *persistence.Batch) []outgoing {
 	return out
 }
 
+// outboxWithRecord is outboxOps for a batch that also writes the instance
+// record: it marks the record as using the outbox, and takes the pending
+// acknowledgements to send after the commit.
+func (a *instanceActor) outboxWithRecord(b *persistence.Batch, rec *persistence.InstanceRecord) ([]outgoing, []*delivery) {
+	sent := a.outboxOps(b)
+	if len(sent) > 0 {
+		rec.Flags |= persistence.FlagUsesOutbox
+	}
+	acks := a.pendingAcks
+	a.pendingAcks = nil
+	return sent, acks
+}
+
 // sendOutbox sends committed outbox messages, in seq order, and the
 // acknowledgements of the deliveries the commit recorded.
 func (a *instanceActor) sendOutbox(sent []outgoing, acks []*delivery) {

@@ -76,12 +76,7 @@ func (a *instanceActor) commitTurnOver(ctx actor.Context, turn *orchestration.Tu
 	for _, ev := range turn.Actions {
 		a.extraOutbox = append(a.extraOutbox, a.entityMessages(ev, a.exec.ExecutionID())...)
 	}
-	sent := a.outboxOps(b)
-	if len(sent) > 0 {
-		rec.Flags |= persistence.FlagUsesOutbox
-	}
-	acks := a.pendingAcks
-	a.pendingAcks = nil
+	sent, acks := a.outboxWithRecord(b, &rec)
 	rec.Status = persistence.StatusRunning
 	if turn.Suspended {
 		rec.Status = persistence.StatusSuspended
@@ -142,7 +137,7 @@ func (a *instanceActor) commitTurnOver(ctx actor.Context, turn *orchestration.Tu
 				return
 			}
 			a.notifyParent(&rec)
-			a.passivateWhenIdle(ctx)
+			a.finished = true // passivate once idle: nothing more will happen to it
 			return
 		}
 		for _, ev := range turn.Actions {
@@ -334,12 +329,7 @@ func (a *instanceActor) terminate(ctx actor.Context, m *control) {
 			}
 		}
 	}
-	sent := a.outboxOps(b)
-	if len(sent) > 0 {
-		rec.Flags |= persistence.FlagUsesOutbox
-	}
-	acks := a.pendingAcks
-	a.pendingAcks = nil
+	sent, acks := a.outboxWithRecord(b, &rec)
 	rec.Status = persistence.StatusTerminated
 	rec.Output, _ = json.Marshal(m.reason)
 	rec.LastUpdatedAt = now
@@ -362,15 +352,8 @@ func (a *instanceActor) terminate(ctx actor.Context, m *control) {
 			replyTo(r, fmt.Errorf("%w (status %s)", ErrInstanceCompleted, rec.Status))
 		}
 		a.notifyParent(&rec)
-		a.passivateWhenIdle(ctx)
+		a.finished = true
 	})
-}
-
-// passivateWhenIdle asks to passivate a finished instance at once instead
-// of after the idle timeout: nothing will happen to it unless a client
-// asks, and then it is reloaded.
-func (a *instanceActor) passivateWhenIdle(ctx actor.Context) {
-	a.finished = true
 }
 
 // rewind re-runs a failed instance from its first failed task: the history

@@ -237,41 +237,25 @@ func (o *op) apply(txn *badger.Txn) error {
 	switch o.kind {
 	case opPutInstance:
 		key := instanceKey(o.id)
-		if o.prevKnown {
-			if err := txn.Set(key, o.data); err != nil {
-				return err
+		if !o.prevKnown {
+			old, err := loadInstanceTxn(txn, o.id)
+			switch {
+			case err == nil:
+				o.prevExists, o.prevStatus, o.prevCreated = true, old.Status, createdNanos(old.CreatedAt)
+			case !errors.Is(err, ErrNotFound):
+				return fmt.Errorf("put instance %q: read old record: %w", o.id, err)
 			}
-			if o.prevExists && o.prevStatus == o.status && o.prevCreated == o.created {
-				return nil // the index entries stay as they are
-			}
-			if o.prevExists {
-				if err := txn.Delete(statusKey(o.prevStatus, o.id)); err != nil {
-					return err
-				}
-				if err := txn.Delete(createdKey(o.prevCreated, o.id)); err != nil {
-					return err
-				}
-			}
-			if err := txn.Set(statusKey(o.status, o.id), nil); err != nil {
-				return err
-			}
-			return txn.Set(createdKey(o.created, o.id), nil)
-		}
-		old, err := loadInstanceTxn(txn, o.id)
-		switch {
-		case err == nil:
-			if err := txn.Delete(statusKey(old.Status, o.id)); err != nil {
-				return err
-			}
-			if err := txn.Delete(createdKey(createdNanos(old.CreatedAt), o.id)); err != nil {
-				return err
-			}
-		case errors.Is(err, ErrNotFound):
-		default:
-			return fmt.Errorf("put instance %q: read old record: %w", o.id, err)
 		}
 		if err := txn.Set(key, o.data); err != nil {
 			return err
+		}
+		if o.prevExists {
+			if o.prevStatus == o.status && o.prevCreated == o.created {
+				return nil // the index entries stay as they are
+			}
+			if err := deleteIndexEntries(txn, o.id, o.prevStatus, o.prevCreated); err != nil {
+				return err
+			}
 		}
 		if err := txn.Set(statusKey(o.status, o.id), nil); err != nil {
 			return err
@@ -315,10 +299,7 @@ func (o *op) apply(txn *badger.Txn) error {
 		old, err := loadInstanceTxn(txn, o.id)
 		switch {
 		case err == nil:
-			if err := txn.Delete(statusKey(old.Status, o.id)); err != nil {
-				return err
-			}
-			if err := txn.Delete(createdKey(createdNanos(old.CreatedAt), o.id)); err != nil {
+			if err := deleteIndexEntries(txn, o.id, old.Status, createdNanos(old.CreatedAt)); err != nil {
 				return err
 			}
 			if err := txn.Delete(instanceKey(o.id)); err != nil {
@@ -336,6 +317,14 @@ func (o *op) apply(txn *badger.Txn) error {
 		return nil
 	}
 	return fmt.Errorf("unknown batch operation %d", o.kind)
+}
+
+// deleteIndexEntries removes a record's status and created-time index keys.
+func deleteIndexEntries(txn *badger.Txn, id string, st Status, created uint64) error {
+	if err := txn.Delete(statusKey(st, id)); err != nil {
+		return err
+	}
+	return txn.Delete(createdKey(created, id))
 }
 
 // deletePrefix deletes every key under prefix, including keys written

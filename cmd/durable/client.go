@@ -33,6 +33,15 @@ func (c *cli) clientFlags(fs *flag.FlagSet) *clientFlags {
 	return f
 }
 
+// connect checks the positional arguments against names and returns the
+// client of the node the flags name.
+func (f *clientFlags) connect(pos []string, names ...string) (*apiClient, error) {
+	if err := exactly(pos, names...); err != nil {
+		return nil, err
+	}
+	return f.client()
+}
+
 // apiClient talks to a node's HTTP API.
 type apiClient struct {
 	base string // scheme://host[:port], no trailing slash

@@ -152,10 +152,7 @@ func (c *cli) status(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := exactly(pos, "ID"); err != nil {
-		return err
-	}
-	a, err := cf.client()
+	a, err := cf.connect(pos, "ID")
 	if err != nil {
 		return err
 	}
@@ -256,10 +253,7 @@ func (c *cli) history(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := exactly(pos, "ID"); err != nil {
-		return err
-	}
-	a, err := cf.client()
+	a, err := cf.connect(pos, "ID")
 	if err != nil {
 		return err
 	}
@@ -304,10 +298,7 @@ func (c *cli) raise(ctx context.Context, args []string) error {
 		}
 		pos = pos[:2]
 	}
-	if err := exactly(pos, "ID", "EVENT"); err != nil {
-		return err
-	}
-	a, err := cf.client()
+	a, err := cf.connect(pos, "ID", "EVENT")
 	if err != nil {
 		return err
 	}
@@ -387,10 +378,7 @@ func (c *cli) restart(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := exactly(pos, "ID"); err != nil {
-		return err
-	}
-	a, err := cf.client()
+	a, err := cf.connect(pos, "ID")
 	if err != nil {
 		return err
 	}

@@ -31,10 +31,7 @@ func (c *cli) signal(ctx context.Context, args []string) error {
 		}
 		pos = pos[:3]
 	}
-	if err := exactly(pos, "NAME", "KEY", "OP"); err != nil {
-		return err
-	}
-	a, err := cf.client()
+	a, err := cf.connect(pos, "NAME", "KEY", "OP")
 	if err != nil {
 		return err
 	}
@@ -57,10 +54,7 @@ func (c *cli) entity(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := exactly(pos, "NAME", "KEY"); err != nil {
-		return err
-	}
-	a, err := cf.client()
+	a, err := cf.connect(pos, "NAME", "KEY")
 	if err != nil {
 		return err
 	}
