@@ -132,10 +132,6 @@ func NewExecution(instanceID, executionID string, fn Orchestrator, logger *slog.
 // Done reports whether the execution has ended.
 func (e *Execution) Done() bool { return e.done }
 
-// HistoryLen is the number of events the execution has seen (replayed plus
-// applied).
-func (e *Execution) HistoryLen() int { return e.position }
-
 // IsOpen reports whether taskID names a task that was scheduled and has not
 // completed yet. Callers use it to drop duplicate or stray results.
 func (e *Execution) IsOpen(taskID int64) bool {
@@ -324,13 +320,9 @@ func (e *Execution) process(ev *history.Event, pos int) {
 func (e *Execution) matchRecordedAction(ev *history.Event, pos int) {
 	asked, ok := e.unmatched[ev.TaskID]
 	if !ok || asked.Type != ev.Type || asked.Name != ev.Name || asked.InstanceID != ev.InstanceID {
-		requested := ""
+		requested := e.describeFirstUnmatched()
 		if ok {
 			requested = asked.Describe()
-		} else if first := e.firstUnmatched(); first != nil {
-			requested = first.Describe()
-		} else {
-			requested = e.describeWaiting()
 		}
 		e.fail(&NonDeterminismError{Position: pos, Recorded: ev.Describe(), Requested: requested})
 		return
@@ -392,13 +384,6 @@ func (e *Execution) takeBuffered(name string) *history.Event {
 		}
 	}
 	return nil
-}
-
-func (e *Execution) describeWaiting() string {
-	if e.pendingCompletion != nil {
-		return "the completion of the orchestration"
-	}
-	return ""
 }
 
 func (e *Execution) firstUnmatched() *history.Event {
