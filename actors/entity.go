@@ -193,6 +193,12 @@ func (a *entityActor) load(ctx actor.Context) {
 	resendOutbox(a.node, a.store, a.id, a.outbox, a.logger)
 }
 
+// staleUnlock: a release from an orchestration that does not hold the lock
+// (a duplicate, or one sent for a lock never granted); it is dropped.
+func staleUnlock(rec *EntityRecord, msg *history.Event) bool {
+	return msg.Type == history.EntityUnlockSent && (rec.Lock == nil || rec.Lock.Owner != msg.ParentInstanceID)
+}
+
 // blocked: another orchestration holds the lock.
 func blocked(rec *EntityRecord, msg *history.Event) bool {
 	return rec.Lock != nil && msg.ParentInstanceID != rec.Lock.Owner
@@ -232,7 +238,7 @@ func (a *entityActor) process(ctx actor.Context) {
 			work.Seen[in.from] = in.seq
 		}
 		msg := in.msg
-		if msg.Type == history.EntityUnlockSent && (work.Lock == nil || work.Lock.Owner != msg.ParentInstanceID) {
+		if staleUnlock(&work, msg) {
 			continue // a stale release
 		}
 		if blocked(&work, msg) || msg.FireAt.After(now) {
@@ -261,7 +267,7 @@ func (a *entityActor) process(ctx actor.Context) {
 				b.DeleteTimer(a.id, q.seq, q.msg.FireAt)
 			}
 			queue = append(queue[:i:i], queue[i+1:]...)
-			if !(q.msg.Type == history.EntityUnlockSent && (work.Lock == nil || work.Lock.Owner != q.msg.ParentInstanceID)) {
+			if !staleUnlock(&work, q.msg) {
 				sends = a.apply(&work, q.msg, sends)
 				applied = true
 			}
