@@ -279,3 +279,25 @@ func (w *waiters) closeAll() {
 		delete(w.byID, id)
 	}
 }
+
+// Stats is a snapshot of a running node's in-memory load.
+type Stats struct {
+	// Actors counts the processes of the node's actor system: partition
+	// actors, the instance and entity actors currently in memory (not
+	// passivated), running activities, and protoactor's own bookkeeping.
+	// Once instances passivate it falls back: it does not grow with the
+	// number of instances the node has run.
+	Actors int
+}
+
+// Stats reports the node's in-memory load. It is zero before Start and after
+// Shutdown.
+func (r *Runtime) Stats() Stats {
+	r.mu.Lock()
+	node, closed := r.node, r.closed
+	r.mu.Unlock()
+	if node == nil || closed {
+		return Stats{}
+	}
+	return Stats{Actors: node.Actors()}
+}

@@ -448,6 +448,45 @@ func TestPassivatedInstanceIsReactivatedByItsNextMessage(t *testing.T) {
 	}
 }
 
+// Passivated instances must leave nothing behind in the actor system: a
+// leak per activation (protoactor keeps a guardian per supervisor strategy
+// value forever) grows memory with every instance ever run.
+func TestPassivatedInstancesLeaveNoActorsBehind(t *testing.T) {
+	rt := open(t, durable.Options{IdleTimeout: 20 * time.Millisecond}, registerHello)
+	c := rt.Client()
+	ctx := waitCtx(t)
+	run := func(n int) {
+		for i := 0; i < n; i++ {
+			id, err := c.Start(ctx, "HelloCities", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st, err := c.WaitForCompletion(ctx, id); err != nil || string(st.Output) != helloOutput {
+				t.Fatalf("%+v %v", st, err)
+			}
+		}
+	}
+	settled := func(limit int) int {
+		var n int
+		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+			if n = rt.Stats().Actors; n <= limit {
+				break
+			}
+		}
+		return n
+	}
+	run(1) // warm up whatever protoactor creates once
+	time.Sleep(100 * time.Millisecond)
+	base := rt.Stats().Actors // a count read too early only makes the check laxer
+	if base == 0 {
+		t.Fatal("Stats().Actors is 0 on a running node")
+	}
+	run(100)
+	if got := settled(base); got > base {
+		t.Fatalf("after 100 instances passivated: %d actors, %d before", got, base)
+	}
+}
+
 func TestLockedDirectoryGivesAClearError(t *testing.T) {
 	dir := t.TempDir()
 	open(t, durable.Options{Dir: dir}, registerHello)

@@ -15,6 +15,11 @@ import (
 // name the node does not know.
 const ErrorTypeActivityNotRegistered = "ActivityNotRegistered"
 
+// activityStrategy stops an activity actor that fails instead of restarting
+// it: the instance schedules retries itself, durably. One value serves every
+// activity, so a spawn allocates no strategy.
+var activityStrategy = actor.NewOneForOneStrategy(0, 0, func(any) actor.Directive { return actor.StopDirective })
+
 // activityActor runs one activity once, reports its outcome to its instance
 // (its parent) and stops. It holds one of the node's activity slots from
 // its spawn until it has run.

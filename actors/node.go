@@ -89,6 +89,11 @@ type Node struct {
 	partitions []*actor.PID
 	gate       *activityGate
 	dispatcher *poolDispatcher // runs instance and entity actors
+	// instanceStrategy supervises every instance and entity actor through
+	// one guardian: protoactor keeps a guardian per strategy value for the
+	// life of the system, so a strategy made per spawn would leak one
+	// guardian per activation.
+	instanceStrategy actor.SupervisorStrategy
 
 	// activityCtx is the parent of every activity's context; it is canceled
 	// when the node shuts down.
@@ -126,13 +131,14 @@ func StartNode(cfg Config) (*Node, error) {
 	n := &Node{cfg: cfg, log: cfg.Logger, gate: newActivityGate(cfg.MaxConcurrentActivities), stopped: make(chan struct{})}
 	n.activityCtx, n.cancelActivity = context.WithCancel(context.Background())
 	n.dispatcher = newPoolDispatcher(4*runtime.GOMAXPROCS(0)+4, 300)
+	n.instanceStrategy = instanceSupervisor()
 	protoLogger := slog.New(minLevelHandler{min: slog.LevelWarn, inner: cfg.Logger.Handler()}).With("lib", "protoactor")
 	n.system = actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return protoLogger }))
 	for i := 0; i < cfg.Hub.Partitions(); i++ {
 		p := cfg.Hub.Partition(i)
 		idx := i
 		props := actor.PropsFromProducer(func() actor.Actor { return newPartitionActor(n, idx, p) },
-			actor.WithSupervisor(instanceSupervisor()))
+			actor.WithSupervisor(n.instanceStrategy))
 		pid, err := n.system.Root.SpawnNamed(props, fmt.Sprintf("partition-%d", i))
 		if err != nil {
 			n.system.Shutdown()
@@ -293,6 +299,18 @@ func (n *Node) send(id string, msg routed) error {
 	}
 	n.system.Root.Send(n.partitions[n.cfg.Hub.PartitionOf(id)], msg)
 	return nil
+}
+
+// Actors returns how many processes the node's actor system has registered:
+// partition actors, instance and entity actors in memory, running activity
+// actors, and protoactor's own (guardians, futures). An idle node's count
+// does not grow with the number of instances it has run.
+func (n *Node) Actors() int {
+	total := 0
+	for _, bucket := range n.system.ProcessRegistry.LocalPIDs.LocalPIDs {
+		total += bucket.Count()
+	}
+	return total
 }
 
 // Shutdown stops every actor after its in-flight commit, cancels the

@@ -121,7 +121,7 @@ func (p *partitionActor) route(ctx actor.Context, msg routed) {
 		// children: protoactor's child set keeps a stopped child's PID (and
 		// so the whole dead actor) reachable in its backing array, which
 		// would hold on to every passivated instance.
-		props := actor.PropsFromProducer(producer, actor.WithGuardian(instanceSupervisor()), actor.WithDispatcher(p.node.dispatcher))
+		props := actor.PropsFromProducer(producer, actor.WithGuardian(p.node.instanceStrategy), actor.WithDispatcher(p.node.dispatcher))
 		pid := ctx.ActorSystem().Root.Spawn(props)
 		ctx.Watch(pid)
 		c = &child{pid: pid}

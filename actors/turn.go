@@ -562,7 +562,7 @@ func (a *instanceActor) dispatch(ctx actor.Context) {
 		}
 		act := &activityActor{node: a.node, ctx: a.activityContext(), instanceID: a.id, executionID: a.exec.ExecutionID(), scheduled: ev, attempt: attempt}
 		pid := ctx.Spawn(actor.PropsFromProducer(func() actor.Actor { return act },
-			actor.WithSupervisor(actor.NewOneForOneStrategy(0, 0, func(any) actor.Directive { return actor.StopDirective }))))
+			actor.WithSupervisor(activityStrategy)))
 		a.running[ev.TaskID] = pid
 	}
 	a.node.gate.passOn()
