@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
+	"github.com/dgraph-io/badger/v4/options"
 )
 
 // valueThreshold: values of at least this size go to Badger's value log
@@ -50,10 +51,14 @@ func badgerOptions(dir string, noSync bool, log *slog.Logger, part int) badger.O
 		// 2.4 MiB) that bound a group commit.
 		WithMemTableSize(16 << 20).
 		WithNumMemtables(2).
-		// Block cache: 8 MiB per partition is enough for the hot working
-		// set of recently touched instances (recent data is mostly still in
-		// the memtables); the OS page cache backs the rest.
-		WithBlockCacheSize(8 << 20).
+		// No block compression and no block cache: records and history
+		// chunks are small and mostly unique, so compression saves little
+		// disk but costs CPU on every flush and on every block read, and an
+		// uncompressed table block is read straight from the mmapped file
+		// (the OS page cache is the cache). Measured on W5 (a read of a
+		// passivated instance per event): +7% and +20% events/s.
+		WithCompression(options.None).
+		WithBlockCacheSize(0).
 		// Index cache: small and bounded, so table indexes and bloom
 		// filters do not grow with the data set (0 would keep all of them in
 		// memory).
