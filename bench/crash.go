@@ -177,7 +177,8 @@ func runW4(ctx context.Context, w *Workload, cfg Config) *Result {
 		return failed(r, err)
 	}
 	defer log.f.Close()
-	t0 := time.Now()
+	sp := startSpan()
+	t0 := sp.start
 	rt, err := startRuntime(cfg, hubDir, registerW4(log, nil))
 	if err != nil {
 		return failed(r, fmt.Errorf("reopen after kill: %w", err))
@@ -209,7 +210,7 @@ func runW4(ctx context.Context, w *Workload, cfg Config) *Result {
 		}()
 	}
 	wg.Wait()
-	wall := time.Since(t0)
+	sp.end()
 	wrong := 0
 	var firstErr error
 	for _, e := range errs {
@@ -218,7 +219,7 @@ func runW4(ctx context.Context, w *Workload, cfg Config) *Result {
 			firstErr = cmpErr(firstErr, e)
 		}
 	}
-	fill(r, lat, wall, n, wrong, firstErr)
+	fill(r, lat, sp, n, wrong, firstErr)
 
 	// Count activity executions per scheduling from the log of both
 	// processes. Close the runtime first so no activity still runs.

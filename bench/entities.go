@@ -71,7 +71,7 @@ func runW6(ctx context.Context, w *Workload, cfg Config) *Result {
 	defer rt.Close()
 	c := rt.Client()
 
-	start := time.Now()
+	sp := startSpan()
 	bad, err := parallel(n, conc, func(i int) error {
 		t := time.Now()
 		err := c.SignalEntity(ctx, ids[i%e], "add", 1)
@@ -81,9 +81,9 @@ func runW6(ctx context.Context, w *Workload, cfg Config) *Result {
 		}
 		return nil
 	})
-	wall := time.Since(start)
+	sp.end()
 	if err != nil {
-		fill(r, lat, wall, n, bad, err)
+		fill(r, lat, sp, n, bad, err)
 		return r
 	}
 
@@ -119,7 +119,7 @@ func runW6(ctx context.Context, w *Workload, cfg Config) *Result {
 	if late > 0 && firstErr == nil {
 		firstErr = fmt.Errorf("%d counts were short right after every SignalEntity had returned and right later", late)
 	}
-	fill(r, lat, wall, n, bad, firstErr)
+	fill(r, lat, sp, n, bad, firstErr)
 	r.LateCounts = &late
 	r.Note = fmt.Sprintf("per_second: add(1) signals applied per second over %d counters (%d workers; latency: one SignalEntity call)", e, conc)
 	return r

@@ -32,6 +32,11 @@ type Result struct {
 	// LatencyOf says what P50Ms and P99Ms are percentiles of.
 	LatencyOf string  `json:"latency_of"`
 	WallMs    float64 `json:"wall_ms"`
+	// CPUMs is the CPU time (user + system, all threads) the process used
+	// during the timed phase; CPUUsPerOp divides it by the operations the
+	// per_second figure counts. Steadier than wall time on a shared machine.
+	CPUMs      float64 `json:"cpu_ms,omitempty"`
+	CPUUsPerOp float64 `json:"cpu_us_per_op,omitempty"`
 	// Verified is true only when every timed output was checked and right.
 	Verified bool   `json:"verified"`
 	Wrong    int    `json:"wrong"`
@@ -214,10 +219,14 @@ func printMachine(w io.Writer, m *Machine) {
 
 func printTable(w io.Writer, results []*Result) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "workload\tsystem\tmode\tn\tper second\tunit\tp50 ms\tp99 ms\twall ms\tverified\tnotes")
+	fmt.Fprintln(tw, "workload\tsystem\tmode\tn\tper second\tunit\tp50 ms\tp99 ms\twall ms\tcpu us/op\tverified\tnotes")
 	for _, r := range results {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%.1f\t%s\t%.2f\t%.2f\t%.0f\t%v\t%s\n",
-			r.Workload, r.System, r.Mode, r.N, r.PerSecond, r.Unit, r.P50Ms, r.P99Ms, r.WallMs, r.Verified, r.extra())
+		cpu := "-" // the peer's process does not report it
+		if r.CPUUsPerOp > 0 {
+			cpu = fmt.Sprintf("%.1f", r.CPUUsPerOp)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%.1f\t%s\t%.2f\t%.2f\t%.0f\t%s\t%v\t%s\n",
+			r.Workload, r.System, r.Mode, r.N, r.PerSecond, r.Unit, r.P50Ms, r.P99Ms, r.WallMs, cpu, r.Verified, r.extra())
 	}
 	tw.Flush()
 }

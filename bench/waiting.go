@@ -137,7 +137,7 @@ func runW5(ctx context.Context, w *Workload, cfg Config) *Result {
 	r.WaitingBytesMeasure = fmt.Sprintf("VmRSS after - before starting the instances, / n, after GC and FreeOSMemory, %v after the last instance reached its wait (idle timeout %v: actors passivated)", 2*idle+500*time.Millisecond, idle)
 
 	// Raise one event to each instance and wait for it to complete.
-	start := time.Now()
+	sp := startSpan()
 	bad, err := parallel(n, conc, func(i int) error {
 		t := time.Now()
 		if err := c.RaiseEvent(ctx, ids[i], w5Event, w5Payload(i)); err != nil {
@@ -157,7 +157,7 @@ func runW5(ctx context.Context, w *Workload, cfg Config) *Result {
 		}
 		return nil
 	})
-	fill(r, lat, time.Since(start), n, bad, err)
+	fill(r, lat, sp.end(), n, bad, err)
 	// The same measurement once every instance has completed and its actor
 	// passivated: what stays resident whether or not anything waits (the
 	// store's memory tables and caches, high-water marks of maps).

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/durable-go/durable"
@@ -202,7 +203,7 @@ func newResult(w *Workload, cfg Config, n int) *Result {
 // the per-instance start-to-completion latencies, the wall time from the
 // first start to the last completion, and how many outputs were wrong.
 func runInstances(ctx context.Context, c *durable.Client, n, conc int, orchestrator string, input any,
-	check func(out json.RawMessage) error) (lat []time.Duration, wall time.Duration, wrong int, firstErr error) {
+	check func(out json.RawMessage) error) (lat []time.Duration, sp *span, wrong int, firstErr error) {
 	lat = make([]time.Duration, n)
 	var (
 		next    atomic.Int64
@@ -214,7 +215,7 @@ func runInstances(ctx context.Context, c *durable.Client, n, conc int, orchestra
 		bad.Add(1)
 		errOnce.Do(func() { firstErr = err })
 	}
-	start := time.Now()
+	sp = startSpan()
 	for w := 0; w < conc; w++ {
 		wg.Add(1)
 		go func() {
@@ -247,7 +248,7 @@ func runInstances(ctx context.Context, c *durable.Client, n, conc int, orchestra
 		}()
 	}
 	wg.Wait()
-	return lat, time.Since(start), int(bad.Load()), firstErr
+	return lat, sp.end(), int(bad.Load()), firstErr
 }
 
 func checkHello(out json.RawMessage) error {
@@ -274,10 +275,42 @@ func checkInt(want int) func(json.RawMessage) error {
 	}
 }
 
-func fill(r *Result, lat []time.Duration, wall time.Duration, count int, wrong int, err error) {
+// span times one timed phase of a workload: its wall-clock time and the
+// CPU time (user + system, every thread) the process spent in it. CPU per
+// operation is the steadier figure on a shared machine, where other tenants
+// stretch the wall clock.
+type span struct {
+	start     time.Time
+	cpu0      time.Duration
+	Wall, CPU time.Duration
+}
+
+func startSpan() *span { return &span{start: time.Now(), cpu0: processCPU()} }
+
+// end fixes the span's figures at now and returns the span.
+func (s *span) end() *span {
+	s.Wall, s.CPU = time.Since(s.start), processCPU()-s.cpu0
+	return s
+}
+
+// processCPU is the CPU time this process has used so far.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+func fill(r *Result, lat []time.Duration, sp *span, count int, wrong int, err error) {
+	wall := sp.Wall
 	r.WallMs = round(ms(wall), 1)
 	if wall > 0 {
 		r.PerSecond = round(float64(count)/wall.Seconds(), 1)
+	}
+	r.CPUMs = round(ms(sp.CPU), 1)
+	if count > 0 {
+		r.CPUUsPerOp = round(float64(sp.CPU.Microseconds())/float64(count), 2)
 	}
 	r.P50Ms = round(percentileMs(lat, 50), 3)
 	r.P99Ms = round(percentileMs(lat, 99), 3)
@@ -307,8 +340,8 @@ func runW1(ctx context.Context, w *Workload, cfg Config) *Result {
 	}
 	defer os.RemoveAll(dir)
 	defer rt.Close()
-	lat, wall, wrong, err := runInstances(ctx, rt.Client(), n, conc, "HelloCities", nil, checkHello)
-	fill(r, lat, wall, n, wrong, err)
+	lat, sp, wrong, err := runInstances(ctx, rt.Client(), n, conc, "HelloCities", nil, checkHello)
+	fill(r, lat, sp, n, wrong, err)
 	r.Activities = 3 * n
 	return r
 }
@@ -329,8 +362,8 @@ func runW2(ctx context.Context, w *Workload, cfg Config) *Result {
 	}
 	defer os.RemoveAll(dir)
 	defer rt.Close()
-	lat, wall, wrong, err := runInstances(ctx, rt.Client(), n, conc, "FanOut", fan, checkInt(fanOutWant(fan)))
-	fill(r, lat, wall, n*fan, wrong, err)
+	lat, sp, wrong, err := runInstances(ctx, rt.Client(), n, conc, "FanOut", fan, checkInt(fanOutWant(fan)))
+	fill(r, lat, sp, n*fan, wrong, err)
 	r.Activities = n * fan
 	if fan != 1000 {
 		r.Note = fmt.Sprintf("fan-out %d per instance (WORKLOADS.md: 1000)", fan)
@@ -360,10 +393,10 @@ func runW3(ctx context.Context, w *Workload, cfg Config) *Result {
 	}
 	defer os.RemoveAll(dir)
 	defer rt.Close()
-	_, wall, wrong, err := runInstances(ctx, rt.Client(), 1, 1, "Chain", n, checkInt(n))
-	fill(r, stepGaps(stamps), wall, n, wrong, err)
+	_, sp, wrong, err := runInstances(ctx, rt.Client(), 1, 1, "Chain", n, checkInt(n))
+	fill(r, stepGaps(stamps), sp, n, wrong, err)
 	r.Activities = n
-	r.TimePerStepMs = round(ms(wall)/float64(n), 4)
+	r.TimePerStepMs = round(ms(sp.Wall)/float64(n), 4)
 	return r
 }
 
