@@ -185,6 +185,9 @@ func (c *Client) Status(ctx context.Context, id string) (*Status, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	if rec := c.rt.waiters.finishedRecord(id); rec != nil {
+		return statusFromRecord(rec), nil
+	}
 	rec, err := c.load(id)
 	if err != nil {
 		return nil, err

@@ -161,7 +161,7 @@ func (r *Runtime) Start() error {
 		Logger:                  r.log,
 		IdleTimeout:             r.opts.IdleTimeout,
 		MaxConcurrentActivities: r.opts.MaxConcurrentActivities,
-		OnStatus:                r.waiters.notify,
+		OnRecord:                r.waiters.onRecord,
 	})
 	if err != nil {
 		return fmt.Errorf("start durable runtime: %w", err)
@@ -212,72 +212,6 @@ func (r *Runtime) runningNode() (*actors.Node, error) {
 		return nil, ErrNotStarted
 	}
 	return r.node, nil
-}
-
-// waiters wakes WaitForCompletion callers when an instance ends, handing
-// them the final record so they need not read it back.
-type waiters struct {
-	mu     sync.Mutex
-	byID   map[string][]chan *persistence.InstanceRecord
-	closed bool
-}
-
-func newWaiters() *waiters { return &waiters{byID: map[string][]chan *persistence.InstanceRecord{}} }
-
-// add returns a channel that receives the record of the next status change
-// that ends id (closed without one if the runtime closes).
-func (w *waiters) add(id string) chan *persistence.InstanceRecord {
-	ch := make(chan *persistence.InstanceRecord, 1)
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.closed {
-		close(ch)
-		return ch
-	}
-	w.byID[id] = append(w.byID[id], ch)
-	return ch
-}
-
-func (w *waiters) remove(id string, ch chan *persistence.InstanceRecord) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	list := w.byID[id]
-	for i, c := range list {
-		if c == ch {
-			list = append(list[:i], list[i+1:]...)
-			break
-		}
-	}
-	if len(list) == 0 {
-		delete(w.byID, id)
-	} else {
-		w.byID[id] = list
-	}
-}
-
-func (w *waiters) notify(rec *persistence.InstanceRecord) {
-	if !rec.Status.IsTerminal() {
-		return
-	}
-	w.mu.Lock()
-	list := w.byID[rec.ID]
-	delete(w.byID, rec.ID)
-	w.mu.Unlock()
-	for _, ch := range list {
-		ch <- rec
-	}
-}
-
-func (w *waiters) closeAll() {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.closed = true
-	for id, list := range w.byID {
-		for _, ch := range list {
-			close(ch)
-		}
-		delete(w.byID, id)
-	}
 }
 
 // Stats is a snapshot of a running node's in-memory load.

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -736,4 +737,77 @@ func TestActivitiesRunningAtOnceAreBoundedPerNode(t *testing.T) {
 	if p := peak.Load(); p > 3 || p < 1 {
 		t.Fatalf("peak of %d activities at once, want 1 to 3", p)
 	}
+}
+
+// Status and WaitForCompletion answer a recently finished instance from
+// memory; a restart under the same id, a rewind or a purge must never let
+// them answer with the record they replaced, even when the new run ends in
+// its first turn and the caller asks right after the call returned.
+func TestFinishedStatusIsNeverStaleAfterRestartRewindOrPurge(t *testing.T) {
+	failFirst := map[string]bool{}
+	var mu sync.Mutex
+	rt := open(t, durable.Options{}, func(rt *durable.Runtime) {
+		must(rt.RegisterOrchestrator("Echo", func(ctx *orchestration.Context) (any, error) {
+			var in int
+			if err := ctx.Input(&in); err != nil {
+				return nil, err
+			}
+			return in, nil
+		}))
+		must(rt.RegisterOrchestrator("FailOnce", func(ctx *orchestration.Context) (any, error) {
+			var s string
+			err := ctx.CallActivity("FailOnce", ctx.InstanceID()).Await(&s)
+			return s, err
+		}))
+		must(rt.RegisterActivity("FailOnce", func(_ context.Context, id string) (string, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			if !failFirst[id] {
+				failFirst[id] = true
+				return "", errors.New("first attempt fails")
+			}
+			return "second", nil
+		}))
+	})
+	c := rt.Client()
+	ctx := waitCtx(t)
+	wantOutput := func(id, want string) {
+		t.Helper()
+		st, err := c.WaitForCompletion(ctx, id)
+		if err != nil || string(st.Output) != want {
+			t.Fatalf("%s: wait: %+v %v, want output %s", id, st, err, want)
+		}
+		st, err = c.Status(ctx, id)
+		if err != nil || string(st.Output) != want {
+			t.Fatalf("%s: status: %+v %v, want output %s", id, st, err, want)
+		}
+	}
+	for i := 0; i < 50; i++ {
+		id := fmt.Sprintf("echo-%d", i)
+		for run := 1; run <= 3; run++ {
+			if _, err := c.Start(ctx, "Echo", run, durable.WithInstanceID(id)); err != nil {
+				t.Fatal(err)
+			}
+			wantOutput(id, strconv.Itoa(run))
+		}
+		must(c.Purge(ctx, id))
+		if _, err := c.Status(ctx, id); !errors.Is(err, durable.ErrInstanceNotFound) {
+			t.Fatalf("%s: status after purge: %v", id, err)
+		}
+		if _, err := c.WaitForCompletion(ctx, id); !errors.Is(err, durable.ErrInstanceNotFound) {
+			t.Fatalf("%s: wait after purge: %v", id, err)
+		}
+	}
+	id, err := c.Start(ctx, "FailOnce", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, err := c.WaitForCompletion(ctx, id); err != nil || st.RuntimeStatus != durable.StatusFailed {
+		t.Fatalf("first run: %+v %v", st, err)
+	}
+	must(c.Rewind(ctx, id, "retry"))
+	if st, err := c.Status(ctx, id); err != nil || st.RuntimeStatus == durable.StatusFailed {
+		t.Fatalf("status right after rewind: %+v %v", st, err)
+	}
+	wantOutput(id, `"second"`)
 }

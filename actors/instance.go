@@ -471,7 +471,7 @@ func (a *instanceActor) handleTimer(ctx actor.Context, msg *timerFired) {
 	// drop its index entry.
 	b := &persistence.Batch{}
 	b.DeleteTimer(a.id, msg.taskID, msg.due)
-	a.commit(ctx, b, nil, func(err error) {
+	a.commit(ctx, b, nil, recordUnchanged, func(err error) {
 		if err == nil {
 			a.tellPartition(ctx, &timerDeleted{ref: ref})
 		}

@@ -52,9 +52,11 @@ type Config struct {
 	// MaxConcurrentActivities bounds the activities running at once on the
 	// node. Default 64 × GOMAXPROCS.
 	MaxConcurrentActivities int
-	// OnStatus is called after each commit that changes an instance's
-	// runtime status, with the committed record. It must not block.
-	OnStatus func(rec *persistence.InstanceRecord)
+	// OnRecord is called after each commit that writes an instance's
+	// record, with the committed record, and with nil after a purge
+	// deletes it. It is called before the requests the commit answers are
+	// answered, in commit order per instance. It must not block.
+	OnRecord func(id string, rec *persistence.InstanceRecord)
 	// Now is the clock stamped on new events. Default time.Now.
 	Now func() time.Time
 }
@@ -125,8 +127,8 @@ func StartNode(cfg Config) (*Node, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	if cfg.OnStatus == nil {
-		cfg.OnStatus = func(*persistence.InstanceRecord) {}
+	if cfg.OnRecord == nil {
+		cfg.OnRecord = func(string, *persistence.InstanceRecord) {}
 	}
 	n := &Node{cfg: cfg, log: cfg.Logger, gate: newActivityGate(cfg.MaxConcurrentActivities), stopped: make(chan struct{})}
 	n.activityCtx, n.cancelActivity = context.WithCancel(context.Background())

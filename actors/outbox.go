@@ -112,7 +112,7 @@ func (a *instanceActor) flushOutbox(ctx actor.Context) {
 	sent := a.outboxOps(b)
 	acks := a.pendingAcks
 	a.pendingAcks = nil
-	a.commit(ctx, b, nil, func(err error) {
+	a.commit(ctx, b, nil, recordUnchanged, func(err error) {
 		if err == nil {
 			a.sendOutbox(sent, acks)
 		}

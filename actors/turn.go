@@ -106,8 +106,7 @@ func (a *instanceActor) commitTurnOver(ctx actor.Context, turn *orchestration.Tu
 		}
 	}
 	b.PutInstanceOver(prev, &rec)
-	statusChanged := prev == nil || rec.Status != prev.Status
-	a.commit(ctx, b, replies, func(err error) {
+	a.commit(ctx, b, replies, recordWritten(&rec), func(err error) {
 		if err != nil {
 			if start != nil {
 				a.rec = prev
@@ -116,9 +115,6 @@ func (a *instanceActor) commitTurnOver(ctx actor.Context, turn *orchestration.Tu
 			return
 		}
 		a.rec = &rec
-		if statusChanged {
-			a.node.cfg.OnStatus(&rec)
-		}
 		a.sendOutbox(sent, acks)
 		for _, ref := range fired {
 			a.tellPartition(ctx, &timerDeleted{ref: ref})
@@ -254,7 +250,7 @@ func (a *instanceActor) handleControl(ctx actor.Context, m *control) {
 		default:
 			b := &persistence.Batch{}
 			b.DeleteInstance(a.id)
-			a.commit(ctx, b, []chan error{m.reply}, func(err error) {
+			a.commit(ctx, b, []chan error{m.reply}, recordDeleted, func(err error) {
 				if err == nil {
 					a.rec, a.broken = nil, nil
 				}
@@ -334,12 +330,11 @@ func (a *instanceActor) terminate(ctx actor.Context, m *control) {
 	rec.Output, _ = json.Marshal(m.reason)
 	rec.LastUpdatedAt = now
 	b.PutInstanceOver(a.rec, &rec)
-	a.commit(ctx, b, []chan error{m.reply}, func(err error) {
+	a.commit(ctx, b, []chan error{m.reply}, recordWritten(&rec), func(err error) {
 		if err != nil {
 			return
 		}
 		a.rec = &rec
-		a.node.cfg.OnStatus(&rec)
 		a.sendOutbox(sent, acks)
 		a.cancelActivities()
 		if a.exec != nil {
@@ -446,13 +441,12 @@ func (a *instanceActor) rewind(ctx actor.Context, m *control) error {
 		}
 	}
 	b.PutInstanceOver(a.rec, &rec)
-	a.commit(ctx, b, []chan error{m.reply}, func(err error) {
+	a.commit(ctx, b, []chan error{m.reply}, recordWritten(&rec), func(err error) {
 		if err != nil {
 			exec.Close()
 			return
 		}
 		a.rec = &rec
-		a.node.cfg.OnStatus(&rec)
 		a.exec = exec
 		a.redispatchOpenTasks()
 		if !earliestTimer.IsZero() {
@@ -466,16 +460,35 @@ func (a *instanceActor) rewind(ctx actor.Context, m *control) error {
 // and comes back to the actor as a commitResult message. replies get the
 // outcome straight from that goroutine, so callers are answered even if the
 // actor stops meanwhile.
-func (a *instanceActor) commit(ctx actor.Context, b *persistence.Batch, replies []chan error, then func(err error)) {
+// recordChange says what a commit does to the instance's record, so that
+// the node's OnRecord hears of it before anyone is answered.
+type recordChange struct {
+	rec     *persistence.InstanceRecord // the record written, if any
+	deleted bool                        // the record is deleted (purge)
+}
+
+var (
+	recordUnchanged = recordChange{}
+	recordDeleted   = recordChange{deleted: true}
+)
+
+func recordWritten(rec *persistence.InstanceRecord) recordChange { return recordChange{rec: rec} }
+
+// commit writes b in the background. Once it is durable, the node's
+// OnRecord hears of change, replies are answered, and then, on the actor,
+// then runs.
+func (a *instanceActor) commit(ctx actor.Context, b *persistence.Batch, replies []chan error, change recordChange, then func(err error)) {
 	a.committing = true
 	a.afterCommit = then
 	done := make(chan struct{})
 	a.commitDone = done
-	self, root, store, id := ctx.Self(), ctx.ActorSystem().Root, a.store, a.id
+	self, root, store, id, onRecord := ctx.Self(), ctx.ActorSystem().Root, a.store, a.id, a.node.cfg.OnRecord
 	go func() {
 		err := store.Commit(context.Background(), b)
 		if err != nil {
 			err = fmt.Errorf("commit instance %s: %w", id, err)
+		} else if change.rec != nil || change.deleted {
+			onRecord(id, change.rec)
 		}
 		for _, r := range replies {
 			replyTo(r, err)
