@@ -266,6 +266,15 @@ func (p *Partition) Commit(ctx context.Context, b *Batch) error {
 	}
 }
 
+// Idle reports whether no commit is running or queued on the partition: a
+// commit started now would run alone, at once. It is a hint; the answer
+// may change right after.
+func (p *Partition) Idle() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return !p.leading && len(p.queue) == 0
+}
+
 // lead runs one group-commit round as leader, with self at the head of the
 // queue, hands leadership on, and returns self's result.
 func (p *Partition) lead(self *pending) error {
