@@ -48,6 +48,20 @@ func TestWorkloadsRunAndVerifyAtTinySizes(t *testing.T) {
 	}
 }
 
+func TestW1AtASteadyRateStartsEveryInstanceOnSchedule(t *testing.T) {
+	w := workloadByID("W1")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	r := w.Run(ctx, w, Config{N: 40, Rate: 200, Dir: t.TempDir(), NoSync: true, Logger: warnLogger()})
+	if !r.Verified || r.Error != "" || r.Rate != 200 || r.Activities != 120 {
+		t.Fatalf("%+v", r)
+	}
+	// 40 starts 5 ms apart take at least 195 ms: the loop is paced.
+	if r.WallMs < 195 {
+		t.Fatalf("wall %.1f ms: the starts were not paced at 200/s", r.WallMs)
+	}
+}
+
 func TestFlags(t *testing.T) {
 	o, err := parseFlags([]string{"-w", "w1,W3", "-n", "5", "-mode", "nosync"})
 	if err != nil || len(o.Workloads) != 2 || o.N != 5 || o.Mode != "nosync" || o.All {
@@ -56,7 +70,7 @@ func TestFlags(t *testing.T) {
 	if o, err := parseFlags([]string{"-w", "all"}); err != nil || len(o.Workloads) != len(workloads) || !o.All {
 		t.Fatalf("all: %+v %v", o, err)
 	}
-	for _, bad := range [][]string{{"-w", "W9"}, {"-mode", "fast"}, {"-n", "-1"}, {"extra"}} {
+	for _, bad := range [][]string{{"-w", "W9"}, {"-mode", "fast"}, {"-n", "-1"}, {"-rate", "-5"}, {"extra"}} {
 		if _, err := parseFlags(bad); err == nil {
 			t.Errorf("%q: no error", bad)
 		}

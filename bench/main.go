@@ -29,6 +29,7 @@ type Options struct {
 	All         bool // -w all: skip the workloads that cannot run yet
 	N           int
 	Concurrency int
+	Rate        float64
 	Partitions  int
 	Mode        string
 	Dir         string
@@ -90,6 +91,7 @@ func parseFlags(args []string) (Options, error) {
 	w := fs.String("w", "all", "workloads: a comma list of W1..W6, or all")
 	fs.IntVar(&o.N, "n", 0, "size: instances for W1, W2, W4, W5; steps for W3; signals for W6 (0: the workload's default from WORKLOADS.md)")
 	fs.IntVar(&o.Concurrency, "c", 0, "workers: instances in flight at once for W1 and W2 (0: all n at once); concurrent starts, then raises, for W5 and concurrent signals for W6 (0: 256)")
+	fs.Float64Var(&o.Rate, "rate", 0, "W1: start instances at this steady rate per second (open loop; latency counted from each instance's scheduled start) instead of -c workers (0: off)")
 	fs.IntVar(&o.Partitions, "partitions", 0, "partitions of each new hub (0: durable's default)")
 	fs.StringVar(&o.Mode, "mode", "sync", "durability: sync (every commit survives a power cut) or nosync (durable.Options.NoSync)")
 	fs.StringVar(&o.Dir, "dir", "", "data directory (default: a temporary directory, removed after)")
@@ -112,8 +114,8 @@ func parseFlags(args []string) (Options, error) {
 	if o.Mode != "sync" && o.Mode != "nosync" {
 		return o, fmt.Errorf("-mode %q: want sync or nosync", o.Mode)
 	}
-	if o.N < 0 || o.Concurrency < 0 || o.Partitions < 0 || o.FanOut < 0 || o.Entities < 0 || o.Idle < 0 {
-		return o, errors.New("-n, -c, -partitions, -fanout, -entities and -idle must not be negative")
+	if o.N < 0 || o.Concurrency < 0 || o.Rate < 0 || o.Partitions < 0 || o.FanOut < 0 || o.Entities < 0 || o.Idle < 0 {
+		return o, errors.New("-n, -c, -rate, -partitions, -fanout, -entities and -idle must not be negative")
 	}
 	for _, id := range strings.Split(*w, ",") {
 		id = strings.ToUpper(strings.TrimSpace(id))
@@ -180,7 +182,7 @@ func run(opts Options) ([]*Result, error) {
 	printMachine(os.Stdout, machine)
 
 	cfg := Config{
-		N: opts.N, Concurrency: opts.Concurrency, Partitions: opts.Partitions,
+		N: opts.N, Concurrency: opts.Concurrency, Rate: opts.Rate, Partitions: opts.Partitions,
 		NoSync: opts.Mode == "nosync", FanOut: opts.FanOut, Entities: opts.Entities, W5Idle: opts.Idle, Dir: dir,
 		Timeout: opts.Timeout, Logger: warnLogger(), FsyncMs: machine.FsyncP50Ms,
 	}

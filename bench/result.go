@@ -22,7 +22,9 @@ type Result struct {
 	Durability  string `json:"durability"`
 	N           int    `json:"n"`
 	Concurrency int    `json:"concurrency,omitempty"`
-	Partitions  int    `json:"partitions,omitempty"`
+	// Rate is W1's open-loop start rate per second (-rate), if set.
+	Rate       float64 `json:"rate,omitempty"`
+	Partitions int     `json:"partitions,omitempty"`
 
 	// PerSecond is the workload's throughput figure, in Unit.
 	PerSecond float64 `json:"per_second"`

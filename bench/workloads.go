@@ -19,9 +19,10 @@ import (
 
 // Config is what every workload gets: the flags, resolved.
 type Config struct {
-	N           int // 0: the workload's default
-	Concurrency int // 0: the workload's default
-	Partitions  int // 0: durable's default
+	N           int     // 0: the workload's default
+	Concurrency int     // 0: the workload's default
+	Rate        float64 // W1: open-loop starts per second (0: -c workers)
+	Partitions  int     // 0: durable's default
 	NoSync      bool
 	FanOut      int           // W2: activities per instance
 	Entities    int           // W6: counters (0: 1000)
@@ -251,6 +252,58 @@ func runInstances(ctx context.Context, c *durable.Client, n, conc int, orchestra
 	return lat, sp.end(), int(bad.Load()), firstErr
 }
 
+// runInstancesAtRate starts n instances of orchestrator at a steady rate
+// per second, each at its scheduled time whatever the others do (an open
+// loop), waits for each and checks its output. A latency runs from the
+// instance's scheduled start, so a start that is late because the system
+// is slow counts against it.
+func runInstancesAtRate(ctx context.Context, c *durable.Client, n int, rate float64, orchestrator string, input any,
+	check func(out json.RawMessage) error) (lat []time.Duration, sp *span, wrong int, firstErr error) {
+	lat = make([]time.Duration, n)
+	var (
+		bad     atomic.Int64
+		errOnce sync.Once
+		wg      sync.WaitGroup
+	)
+	fail := func(err error) {
+		bad.Add(1)
+		errOnce.Do(func() { firstErr = err })
+	}
+	interval := time.Duration(float64(time.Second) / rate)
+	sp = startSpan()
+	for i := 0; i < n; i++ {
+		due := sp.start.Add(time.Duration(i) * interval)
+		if d := time.Until(due); d > 0 && !sleepCtx(ctx, d) {
+			bad.Add(int64(n - i - 1))
+			fail(fmt.Errorf("%d instances not started: %w", n-i, ctx.Err()))
+			break
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			id, err := c.Start(ctx, orchestrator, input)
+			if err != nil {
+				fail(fmt.Errorf("start: %w", err))
+				return
+			}
+			st, err := c.WaitForCompletion(ctx, id)
+			lat[i] = time.Since(due)
+			switch {
+			case err != nil:
+				fail(fmt.Errorf("wait for %s: %w", id, err))
+			case st.RuntimeStatus != durable.StatusCompleted:
+				fail(fmt.Errorf("instance %s: %s %+v", id, st.RuntimeStatus, st.Failure))
+			default:
+				if err := check(st.Output); err != nil {
+					fail(fmt.Errorf("instance %s: %w", id, err))
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return lat, sp.end(), int(bad.Load()), firstErr
+}
+
 func checkHello(out json.RawMessage) error {
 	var got []string
 	if err := json.Unmarshal(out, &got); err != nil {
@@ -340,6 +393,15 @@ func runW1(ctx context.Context, w *Workload, cfg Config) *Result {
 	}
 	defer os.RemoveAll(dir)
 	defer rt.Close()
+	if cfg.Rate > 0 {
+		r.Concurrency = 0
+		r.Rate = cfg.Rate
+		lat, sp, wrong, err := runInstancesAtRate(ctx, rt.Client(), n, cfg.Rate, "HelloCities", nil, checkHello)
+		fill(r, lat, sp, n, wrong, err)
+		r.Activities = 3 * n
+		r.Note = fmt.Sprintf("open loop: one start every %v (%.0f/s); latency from each instance's scheduled start to its verified completion", time.Duration(float64(time.Second)/cfg.Rate), cfg.Rate)
+		return r
+	}
 	lat, sp, wrong, err := runInstances(ctx, rt.Client(), n, conc, "HelloCities", nil, checkHello)
 	fill(r, lat, sp, n, wrong, err)
 	r.Activities = 3 * n
