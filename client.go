@@ -229,7 +229,7 @@ func (c *Client) History(ctx context.Context, id string, opts ...HistoryOption) 
 	}
 	first := rec.Generation
 	if o.allExecutions {
-		first = 1
+		first = max(1, rec.HistoryFloor) // those below were dropped
 	}
 	var raw [][]byte
 	for gen := first; gen <= rec.Generation; gen++ {

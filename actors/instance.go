@@ -67,6 +67,7 @@ type instanceActor struct {
 	idle        idleTracker
 	extraOutbox []*history.Event
 	pendingAcks []*delivery
+	gc          historyCollector
 }
 
 func newInstanceActor(n *Node, partition *actor.PID, store *persistence.Partition, id string) *instanceActor {
@@ -115,12 +116,11 @@ func (a *instanceActor) Receive(ctx actor.Context) {
 		if a.exec != nil && a.exec.ExecutionID() == msg.executionID {
 			a.accept(ctx, msg.event)
 		}
+	case *historyCollected:
+		a.handleHistoryCollected(ctx, msg)
+		a.passivateIfFinished(ctx)
 	case *commitResult:
 		a.handleCommitResult(ctx, msg.err)
-		if a.finished && a.isIdle() {
-			a.finished = false
-			ctx.Send(a.partition, &passivateRequest{id: a.id, pid: ctx.Self()})
-		}
 	case *slotsAvailable:
 		a.waitingSlot = false
 		a.dispatch(ctx)
@@ -139,8 +139,17 @@ func (a *instanceActor) logger() *slog.Logger {
 	return a.log
 }
 
+// passivateIfFinished asks the partition to passivate a finished instance
+// as soon as it is idle, rather than after the idle timeout.
+func (a *instanceActor) passivateIfFinished(ctx actor.Context) {
+	if a.finished && a.isIdle() {
+		a.finished = false
+		ctx.Send(a.partition, &passivateRequest{id: a.id, pid: ctx.Self()})
+	}
+}
+
 func (a *instanceActor) isIdle() bool {
-	return !a.committing && len(a.incoming) == 0 && len(a.running) == 0 && len(a.toDispatch) == 0 && len(a.deferred) == 0 &&
+	return !a.committing && !a.gc.running && len(a.incoming) == 0 && len(a.running) == 0 && len(a.toDispatch) == 0 && len(a.deferred) == 0 &&
 		len(a.outbox) == 0 && len(a.ackedOutbox) == 0 && len(a.extraOutbox) == 0 && len(a.pendingAcks) == 0
 }
 
@@ -152,6 +161,7 @@ func (a *instanceActor) release() {
 		<-a.commitDone
 		a.committing = false
 	}
+	a.stopCollecting()
 	if a.exec != nil {
 		a.exec.Close()
 		a.exec = nil
@@ -198,6 +208,7 @@ func (a *instanceActor) load(ctx actor.Context) {
 		return
 	}
 	a.rec = rec
+	a.collectHistory(ctx)
 	if rec.Flags&persistence.FlagUsesOutbox != 0 {
 		resendOutbox(a.node, a.store, a.id, a.outbox, a.logger)
 	}
@@ -371,7 +382,6 @@ func (a *instanceActor) handleStart(ctx actor.Context, msg *startInstance) {
 	if a.rec != nil {
 		// Reusing the id of a finished instance replaces it.
 		gen = a.rec.Generation + 1
-		b.DeleteHistory(a.id)
 		b.DeletePendingActivities(a.id)
 	}
 	rec := &persistence.InstanceRecord{
@@ -386,6 +396,9 @@ func (a *instanceActor) handleStart(ctx actor.Context, msg *startInstance) {
 		ParentInstanceID:  req.ParentInstanceID,
 		ParentExecutionID: req.ParentExecutionID,
 		ParentTaskID:      req.ParentTaskID,
+	}
+	if a.rec != nil {
+		dropHistoryBelow(rec, gen) // the replaced instance's
 	}
 	started := &history.Event{
 		Type:              history.ExecutionStarted,

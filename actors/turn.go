@@ -40,6 +40,7 @@ func (a *instanceActor) commitTurnOver(ctx actor.Context, turn *orchestration.Tu
 		a.rec = start.base // the base of this turn; restored if the commit fails
 	}
 	rec := *a.rec
+	a.settleGarbageFlag(&rec)
 	encoded := make([][]byte, len(turn.Events))
 	for i, ev := range turn.Events {
 		encoded[i] = history.Marshal(ev)
@@ -179,11 +180,11 @@ func (a *instanceActor) prepareContinueAsNew(b *persistence.Batch, rec *persiste
 		rec.Failure = &persistence.Failure{ErrorType: "OrchestratorNotRegistered", Message: fmt.Sprintf("continue as new: orchestrator %q is not registered", rec.Name)}
 		return nil
 	}
-	if !turn.KeepHistory {
-		b.DeleteHistory(a.id)
-	}
 	now := unixTime(a.now())
 	rec.Generation++
+	if !turn.KeepHistory {
+		dropHistoryBelow(rec, rec.Generation)
+	}
 	rec.ExecutionID = uuid.NewString()
 	rec.HistoryLen = 0
 	rec.Flags |= persistence.FlagUsesInbox
@@ -248,6 +249,10 @@ func (a *instanceActor) handleControl(ctx actor.Context, m *control) {
 		case a.rec != nil && !a.rec.Status.IsTerminal():
 			replyTo(m.reply, fmt.Errorf("purge %s: %w (status %s)", a.id, ErrInstanceNotCompleted, a.rec.Status))
 		default:
+			if err := a.purgeHistory(); err != nil {
+				replyTo(m.reply, fmt.Errorf("purge %s: %w", a.id, err))
+				return
+			}
 			b := &persistence.Batch{}
 			b.DeleteInstance(a.id)
 			a.commit(ctx, b, []chan error{m.reply}, recordDeleted, func(err error) {
@@ -421,8 +426,8 @@ func (a *instanceActor) rewind(ctx actor.Context, m *control) error {
 	rec.Output = nil
 	rec.LastUpdatedAt = now
 	rec.HistoryLen = uint32(len(kept))
+	dropHistoryBelow(&rec, rec.Generation)
 	b := &persistence.Batch{}
-	b.DeleteHistory(a.id)
 	encoded := make([][]byte, len(kept))
 	for i, ev := range kept {
 		encoded[i] = history.Marshal(ev)
@@ -456,10 +461,6 @@ func (a *instanceActor) rewind(ctx actor.Context, m *control) error {
 	return nil
 }
 
-// commit hands the batch to the partition's group committer on a goroutine
-// and comes back to the actor as a commitResult message. replies get the
-// outcome straight from that goroutine, so callers are answered even if the
-// actor stops meanwhile.
 // recordChange says what a commit does to the instance's record, so that
 // the node's OnRecord hears of it before anyone is answered.
 type recordChange struct {
@@ -474,9 +475,13 @@ var (
 
 func recordWritten(rec *persistence.InstanceRecord) recordChange { return recordChange{rec: rec} }
 
-// commit writes b in the background. Once it is durable, the node's
-// OnRecord hears of change, replies are answered, and then, on the actor,
-// then runs.
+// commit writes b through the partition's group commit. Once it is
+// durable, the node's OnRecord hears of change, replies are answered (from
+// the committing goroutine, so callers are answered even if the actor stops
+// meanwhile), and then then runs on the actor. When nothing else commits on
+// the partition it waits for the commit in the handler; otherwise the
+// commit runs on a goroutine of its own and comes back as a commitResult
+// message.
 func (a *instanceActor) commit(ctx actor.Context, b *persistence.Batch, replies []chan error, change recordChange, then func(err error)) {
 	a.committing = true
 	a.afterCommit = then
@@ -527,6 +532,10 @@ func (a *instanceActor) handleCommitResult(ctx actor.Context, err error) {
 	}
 	a.dispatch(ctx)
 	a.maybeTurn(ctx)
+	if !a.committing {
+		a.collectHistory(ctx)
+		a.passivateIfFinished(ctx)
+	}
 }
 
 // commitFailed: the in-memory execution ran ahead of the store. Throw it

@@ -13,7 +13,6 @@ type opKind uint8
 const (
 	opPutInstance opKind = iota + 1
 	opAppendHistory
-	opDeleteHistory
 	opPutActivity
 	opDeleteActivity
 	opDeleteActivities
@@ -139,14 +138,6 @@ func (b *Batch) AppendHistory(id string, gen uint32, firstSeq uint32, events [][
 // over its value threshold).
 const maxHistoryChunk = 32 << 10
 
-// DeleteHistory deletes all history events of instance id, of every
-// generation (a prefix scan inside the transaction). Every deleted event
-// counts against the transaction size limit, so a very long history (tens of
-// thousands of events) may make the batch fail with ErrBatchTooLarge.
-func (b *Batch) DeleteHistory(id string) {
-	b.add(op{kind: opDeleteHistory, id: id}, 1, estimateEntry(len(id)+11, 0), len(id))
-}
-
 // PutPendingActivity records that activity task taskID of instance id is
 // scheduled and not yet completed (the recovery index).
 func (b *Batch) PutPendingActivity(id string, taskID uint64) {
@@ -177,8 +168,8 @@ func (b *Batch) DeleteInbox(id string, seq uint64) {
 
 // DeleteInstance purges instance id: its record, its status and created-time
 // index entries, its history (all generations), its pending activities and its
-// inbox. Like DeleteHistory, a very long history counts against the
-// transaction size limit.
+// inbox. Every deleted key counts against the transaction size limit, so
+// delete a long history first with Partition.DeleteHistoryBelow.
 func (b *Batch) DeleteInstance(id string) {
 	b.add(op{kind: opDeleteInstance, id: id}, 6, 6*estimateEntry(len(id)+11, 0), len(id))
 }
@@ -263,8 +254,6 @@ func (o *op) apply(txn *badger.Txn) error {
 		return txn.Set(createdKey(o.created, o.id), nil)
 	case opAppendHistory:
 		return txn.Set(historyKey(o.id, o.gen, o.seq), o.data)
-	case opDeleteHistory:
-		return deletePrefix(txn, historyPrefix(o.id))
 	case opPutActivity:
 		return txn.Set(activityKey(o.id, o.n), nil)
 	case opDeleteActivity:

@@ -424,6 +424,67 @@ func (p *Partition) view(fn func(txn *badger.Txn) error) error {
 	return p.db.View(fn)
 }
 
+// update runs fn in a read-write transaction of its own, outside group
+// commit: for maintenance that must not be part of a turn's transaction.
+func (p *Partition) update(fn func(txn *badger.Txn) error) error {
+	p.dbMu.RLock()
+	defer p.dbMu.RUnlock()
+	if p.closed {
+		return fmt.Errorf("partition %d: %w", p.index, ErrClosed)
+	}
+	return p.db.Update(fn)
+}
+
+// DeleteHistoryBelow deletes, in one transaction of its own, up to maxKeys
+// history keys of instance id whose generation is below floor, and reports
+// whether more remain. It is how the history that a commit dropped by
+// raising InstanceRecord.HistoryFloor leaves the disk: any length, in
+// transactions that stay within Badger's limits. Deleting keys nothing
+// reads any more, it may run next to the instance's own commits.
+func (p *Partition) DeleteHistoryBelow(id string, floor uint32, maxKeys int) (more bool, err error) {
+	if err := validID(id); err != nil {
+		return false, err
+	}
+	if limit := int(p.db.MaxBatchCount() / 2); maxKeys <= 0 || maxKeys > limit {
+		maxKeys = limit
+	}
+	prefix := historyPrefix(id)
+	var keys [][]byte
+	err = p.view(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix}) // keys only
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			k := it.Item().Key()
+			if len(k) < len(prefix)+4 {
+				return fmt.Errorf("malformed history key %q", k)
+			}
+			if binary.BigEndian.Uint32(k[len(prefix):]) >= floor {
+				return nil // keys are in generation order
+			}
+			if len(keys) == maxKeys {
+				more = true
+				return nil
+			}
+			keys = append(keys, it.Item().KeyCopy(nil))
+		}
+		return nil
+	})
+	if err == nil && len(keys) > 0 {
+		err = p.update(func(txn *badger.Txn) error {
+			for _, k := range keys {
+				if err := txn.Delete(k); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
+	if err != nil {
+		return false, fmt.Errorf("delete history of %q below generation %d: partition %d: %w", id, floor, p.index, err)
+	}
+	return more, nil
+}
+
 // LoadInstance returns the record of instance id, or an error wrapping
 // ErrNotFound.
 func (p *Partition) LoadInstance(id string) (*InstanceRecord, error) {

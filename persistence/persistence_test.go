@@ -170,8 +170,7 @@ func TestABatchRoundTripsAndTheIndexesFollowIt(t *testing.T) {
 	t.Run("ops apply in order within a batch", func(t *testing.T) {
 		commit(t, p, func(b *Batch) {
 			b.AppendHistory("c", 1, 0, events(2, "old"))
-			b.DeleteHistory("c") // sees the pending writes above
-			b.AppendHistory("c", 1, 0, events(1, "new"))
+			b.AppendHistory("c", 1, 0, events(1, "new")) // replaces the chunk above
 			b.PutPendingActivity("c", 1)
 			b.DeletePendingActivities("c")
 		})
@@ -354,7 +353,7 @@ func TestFailingCommitsWriteNothing(t *testing.T) {
 			commit(t, p, func(b *Batch) { b.AppendHistory("long", 1, uint32(i*10_000), events(10_000, "e")) })
 		}
 		var b Batch
-		b.DeleteHistory("long")
+		b.DeleteInstance("long") // no record, 30k history keys
 		b.PutInstance(record("after-purge", StatusRunning))
 		err := p.Commit(context.Background(), &b)
 		if !errors.Is(err, ErrBatchTooLarge) {
@@ -732,4 +731,45 @@ func medianFsync(b *testing.B, dir string, n int) time.Duration {
 	}
 	slices.Sort(times)
 	return times[n/2]
+}
+
+func TestDeleteHistoryBelowRemovesOldGenerationsInBoundedSteps(t *testing.T) {
+	h := openHub(t, Options{Partitions: 1})
+	p := h.Partition(0)
+	ev := [][]byte{[]byte("e")}
+	// Generations 1 and 2 have 25 chunks each, generation 3 has 5; another
+	// instance whose id extends this one's must be left alone.
+	for gen := uint32(1); gen <= 3; gen++ {
+		chunks := 25
+		if gen == 3 {
+			chunks = 5
+		}
+		for seq := 0; seq < chunks; seq++ {
+			commit(t, p, func(b *Batch) {
+				b.AppendHistory("x", gen, uint32(seq), ev)
+				b.AppendHistory("x2", gen, uint32(seq), ev)
+			})
+		}
+	}
+	var rounds int
+	for more := true; more; rounds++ {
+		var err error
+		if more, err = p.DeleteHistoryBelow("x", 3, 10); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if rounds != 5 { // 50 keys, 10 a round: the fifth round finds the last 10 and knows of no more
+		t.Fatalf("%d rounds", rounds)
+	}
+	for gen, want := range map[uint32]int{1: 0, 2: 0, 3: 5} {
+		if got, err := p.LoadHistory("x", gen); err != nil || len(got) != want {
+			t.Fatalf("x generation %d: %d events (%v), want %d", gen, len(got), err, want)
+		}
+		if got, _ := p.LoadHistory("x2", gen); len(got) != map[uint32]int{1: 25, 2: 25, 3: 5}[gen] {
+			t.Fatalf("x2 generation %d lost events: %d", gen, len(got))
+		}
+	}
+	if more, err := p.DeleteHistoryBelow("x", 3, 10); more || err != nil {
+		t.Fatalf("nothing left to delete: %v %v", more, err)
+	}
 }

@@ -97,6 +97,11 @@ type InstanceRecord struct {
 	// Flags record which optional indexes the instance has ever used, so an
 	// activation skips the scans of the ones it never did.
 	Flags RecordFlags
+	// HistoryFloor: the histories of generations below it are deleted.
+	// Raising it is how a commit deletes old histories whatever their
+	// length; their keys are then removed in bounded transactions
+	// (Partition.DeleteHistoryBelow) while FlagHistoryGarbage is set.
+	HistoryFloor uint32
 }
 
 // recordFormatV1 is the leading format byte of an encoded InstanceRecord.
@@ -112,6 +117,9 @@ const (
 	FlagUsesInbox RecordFlags = 1 << iota
 	// FlagUsesOutbox: the instance has had outbox (o/) entries.
 	FlagUsesOutbox
+	// FlagHistoryGarbage: history keys of generations below HistoryFloor
+	// may still be on disk and are to be removed.
+	FlagHistoryGarbage
 )
 
 // Field numbers of the InstanceRecord encoding (protobuf wire format). Never
@@ -133,6 +141,7 @@ const (
 	fParentExecution  protowire.Number = 14
 	fParentTaskID     protowire.Number = 15 // zigzag
 	fFlags            protowire.Number = 16
+	fHistoryFloor     protowire.Number = 17
 
 	fFailureErrorType  protowire.Number = 1
 	fFailureMessage    protowire.Number = 2
@@ -189,6 +198,10 @@ func EncodeInstanceRecord(rec *InstanceRecord) []byte {
 		b = protowire.AppendTag(b, fParentTaskID, protowire.VarintType)
 		b = protowire.AppendVarint(b, protowire.EncodeZigZag(rec.ParentTaskID))
 	}
+	if rec.HistoryFloor != 0 {
+		b = protowire.AppendTag(b, fHistoryFloor, protowire.VarintType)
+		b = protowire.AppendVarint(b, uint64(rec.HistoryFloor))
+	}
 	if rec.Flags != 0 {
 		b = protowire.AppendTag(b, fFlags, protowire.VarintType)
 		b = protowire.AppendVarint(b, uint64(rec.Flags))
@@ -242,6 +255,10 @@ func DecodeInstanceRecord(data []byte) (*InstanceRecord, error) {
 			var v uint64
 			v, b, err = consumeVarint(b, num, typ, math.MaxUint32)
 			rec.HistoryLen = uint32(v)
+		case fHistoryFloor:
+			var v uint64
+			v, b, err = consumeVarint(b, num, typ, math.MaxUint32)
+			rec.HistoryFloor = uint32(v)
 		case fStatus:
 			var v uint64
 			v, b, err = consumeVarint(b, num, typ, math.MaxUint8)

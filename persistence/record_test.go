@@ -24,6 +24,7 @@ func sampleRecord() *InstanceRecord {
 		CreatedAt:         time.Unix(1700000000, 123456789),
 		LastUpdatedAt:     time.Unix(0, -5), // before 1970: zigzag keeps the sign
 		HistoryLen:        17,
+		HistoryFloor:      3,
 		ParentInstanceID:  "parent",
 		ParentExecutionID: "pexec",
 		ParentTaskID:      -3,
@@ -40,7 +41,7 @@ func recordsEqual(a, b *InstanceRecord) bool {
 		a.Generation == b.Generation && a.Status == b.Status &&
 		bytesEq(a.Input, b.Input) && bytesEq(a.Output, b.Output) && bytesEq(a.CustomStatus, b.CustomStatus) &&
 		failEq && timeEq(a.CreatedAt, b.CreatedAt) && timeEq(a.LastUpdatedAt, b.LastUpdatedAt) &&
-		a.HistoryLen == b.HistoryLen && a.ParentInstanceID == b.ParentInstanceID && a.ParentExecutionID == b.ParentExecutionID && a.ParentTaskID == b.ParentTaskID && a.Flags == b.Flags
+		a.HistoryLen == b.HistoryLen && a.ParentInstanceID == b.ParentInstanceID && a.ParentExecutionID == b.ParentExecutionID && a.ParentTaskID == b.ParentTaskID && a.Flags == b.Flags && a.HistoryFloor == b.HistoryFloor
 }
 
 func TestInstanceRecordRoundTrips(t *testing.T) {
