@@ -27,8 +27,9 @@ type EntityRecord struct {
 	HasState bool            `json:"hasState,omitempty"`
 	LastOp   time.Time       `json:"lastOp"`
 	Lock     *EntityLock     `json:"lock,omitempty"`
-	// Seen is, per sender, the highest outbox seq applied: a message
-	// redelivered after a crash is recognised and applied once.
+	// Seen is read from records written before the highest applied seq of
+	// each sender moved to keys of its own (persistence.PutEntitySeen); the
+	// next commit moves its entries there and writes the record without it.
 	Seen map[string]uint64 `json:"seen,omitempty"`
 }
 
@@ -49,12 +50,11 @@ func DecodeEntityRecord(b []byte) (*EntityRecord, error) {
 	return &r, nil
 }
 
+// clone returns the record the next commit writes: Seen is no longer part
+// of it.
 func (r *EntityRecord) clone() EntityRecord {
 	c := *r
-	c.Seen = make(map[string]uint64, len(r.Seen))
-	for k, v := range r.Seen {
-		c.Seen[k] = v
-	}
+	c.Seen = nil
 	return c
 }
 
@@ -94,6 +94,32 @@ type entityActor struct {
 	idle   idleTracker
 	outbox map[uint64]*history.Event // sent, not yet acknowledged
 	acked  []uint64                  // acknowledged, to delete with the next commit
+
+	// seen caches, per sender, the highest outbox seq applied (the store
+	// holds one key per sender); legacySeen holds entries of an old record
+	// still to be written as keys.
+	seen       map[string]uint64
+	legacySeen map[string]uint64
+}
+
+// maxSeenCache bounds the senders an entity actor remembers between
+// commits; the store has them all.
+const maxSeenCache = 4096
+
+// lastApplied returns the highest outbox seq of sender this entity applied.
+func (a *entityActor) lastApplied(sender string) (uint64, error) {
+	if seq, ok := a.seen[sender]; ok {
+		return seq, nil
+	}
+	seq, err := a.store.LoadEntitySeen(a.id, sender)
+	if err != nil {
+		return 0, err
+	}
+	if a.seen == nil {
+		a.seen = map[string]uint64{}
+	}
+	a.seen[sender] = seq
+	return seq, nil
 }
 
 func newEntityActor(n *Node, partition *actor.PID, store *persistence.Partition, id string) *entityActor {
@@ -160,6 +186,9 @@ func (a *entityActor) isIdle() bool {
 }
 
 func (a *entityActor) load(ctx actor.Context) {
+	// After a failed commit the cache may hold seqs that were never
+	// committed: start from the store.
+	a.seen, a.legacySeen = nil, nil
 	data, err := a.store.LoadEntity(a.id)
 	switch {
 	case errors.Is(err, persistence.ErrNotFound):
@@ -176,6 +205,13 @@ func (a *entityActor) load(ctx actor.Context) {
 			return
 		}
 		a.rec = *rec
+		if len(rec.Seen) > 0 {
+			a.legacySeen = rec.Seen
+			a.seen = make(map[string]uint64, len(rec.Seen))
+			for sender, seq := range rec.Seen {
+				a.seen[sender] = seq
+			}
+		}
 	}
 	inbox, err := a.store.LoadInbox(a.id)
 	if err != nil {
@@ -226,16 +262,29 @@ func (a *entityActor) process(ctx actor.Context) {
 		applied bool
 	)
 	queue := append([]queued(nil), a.queue...)
+	applies := map[string]uint64{} // senders' highest seqs applied in this batch
 	for _, in := range a.incoming {
-		if in.reply != nil {
-			replies = append(replies, in.reply)
-		}
 		if in.from != "" {
+			last, ok := applies[in.from]
+			if !ok {
+				var err error
+				if last, err = a.lastApplied(in.from); err != nil {
+					// Left in incoming: retried with the next message
+					// or activation.
+					a.logger().Error("read what the entity applied", "from", in.from, "err", err)
+					return
+				}
+			}
 			acks = append(acks, in)
-			if in.seq <= work.Seen[in.from] {
+			if in.reply != nil {
+				replies = append(replies, in.reply)
+			}
+			if in.seq <= last {
 				continue // a redelivery: applied already
 			}
-			work.Seen[in.from] = in.seq
+			applies[in.from] = in.seq
+		} else if in.reply != nil {
+			replies = append(replies, in.reply)
 		}
 		msg := in.msg
 		if staleUnlock(&work, msg) {
@@ -290,7 +339,20 @@ func (a *entityActor) process(ctx actor.Context) {
 	if applied {
 		work.LastOp = now.UTC()
 	}
-	if !work.HasState && work.Lock == nil && len(queue) == 0 && len(work.Seen) == 0 && len(a.outbox) == 0 && len(sent) == 0 {
+	for sender, seq := range a.legacySeen {
+		if _, newer := applies[sender]; !newer {
+			b.PutEntitySeen(a.id, sender, seq)
+		}
+	}
+	a.legacySeen = nil
+	for sender, seq := range applies {
+		b.PutEntitySeen(a.id, sender, seq)
+		a.seen[sender] = seq // the commit writes it; a failed commit reloads
+	}
+	if len(a.seen) > maxSeenCache {
+		a.seen = nil
+	}
+	if !work.HasState && work.Lock == nil && len(queue) == 0 && len(a.outbox) == 0 && len(sent) == 0 {
 		b.DeleteEntity(a.id)
 	} else {
 		data, _ := json.Marshal(&work)

@@ -1,6 +1,7 @@
 package persistence
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"time"
@@ -24,6 +25,7 @@ const (
 	opPutOutbox
 	opDeleteOutbox
 	opPutEntity
+	opPutEntitySeen
 	opDeleteEntity
 )
 
@@ -33,7 +35,7 @@ type op struct {
 	gen     uint32
 	seq     uint32 // first history seq
 	n       uint64 // task id or inbox seq
-	data    []byte // encoded record or inbox message
+	data    []byte // encoded record or inbox message; PutEntitySeen: the sender
 	status  Status // PutInstance: new status (index key)
 	created uint64 // PutInstance: created-at nanos (index key)
 
@@ -201,7 +203,17 @@ func (b *Batch) PutEntity(id string, data []byte) {
 	b.add(op{kind: opPutEntity, id: id, data: data}, 1, estimateEntry(len(id)+2, len(data)), len(id)+2+len(data))
 }
 
+// PutEntitySeen records seq as the highest outbox seq of sender that entity
+// has applied. One key per sender, so an entity signaled by very many
+// orchestrations does not rewrite a growing record on every operation.
+func (b *Batch) PutEntitySeen(entity, sender string, seq uint64) {
+	b.add(op{kind: opPutEntitySeen, id: entity, data: []byte(sender), n: seq}, 1,
+		estimateEntry(len(entity)+len(sender)+3, 10), len(entity)+len(sender)+13)
+}
+
 // DeleteEntity removes the record of entity id and its inbox and outbox.
+// The entity's de-duplication entries stay, so a message it applied before
+// is still recognised if it is delivered again.
 func (b *Batch) DeleteEntity(id string) {
 	b.add(op{kind: opDeleteEntity, id: id}, 3, 3*estimateEntry(len(id)+11, 0), len(id))
 }
@@ -274,6 +286,12 @@ func (o *op) apply(txn *badger.Txn) error {
 		return txn.Delete(outboxKey(o.id, o.n))
 	case opPutEntity:
 		return txn.Set(entityKey(o.id), o.data)
+	case opPutEntitySeen:
+		sender := string(o.data)
+		if err := validID(sender); err != nil {
+			return err
+		}
+		return txn.Set(seenKey(o.id, sender), binary.AppendUvarint(nil, o.n))
 	case opDeleteEntity:
 		if err := txn.Delete(entityKey(o.id)); err != nil {
 			return err

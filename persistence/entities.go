@@ -1,6 +1,7 @@
 package persistence
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 
@@ -35,6 +36,39 @@ func (p *Partition) LoadEntity(id string) ([]byte, error) {
 		return nil, fmt.Errorf("load entity: partition %d: %w", p.index, err)
 	}
 	return data, nil
+}
+
+// LoadEntitySeen returns the highest outbox seq of sender that entity has
+// applied (PutEntitySeen), 0 if none.
+func (p *Partition) LoadEntitySeen(entity, sender string) (uint64, error) {
+	if err := validID(entity); err != nil {
+		return 0, err
+	}
+	if err := validID(sender); err != nil {
+		return 0, err
+	}
+	var seq uint64
+	err := p.view(func(txn *badger.Txn) error {
+		item, err := txn.Get(seenKey(entity, sender))
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		return item.Value(func(v []byte) error {
+			n, size := binary.Uvarint(v)
+			if size <= 0 {
+				return fmt.Errorf("malformed de-duplication entry %q", v)
+			}
+			seq = n
+			return nil
+		})
+	})
+	if err != nil {
+		return 0, fmt.Errorf("load what entity %s applied from %s: partition %d: %w", entity, sender, p.index, err)
+	}
+	return seq, nil
 }
 
 // EntityEntry is one entity record of a listing.

@@ -22,6 +22,7 @@ import (
 //	t/<due unixnano uint64 BE><id>\x00<task uint64 BE>  due timer, ordered by time
 //	o/<sender>\x00<seq uint64 BE>           outbox: message to deliver to another instance or entity
 //	e/<entity id>                           entity record
+//	d/<entity id>\x00<sender id>             highest outbox seq of sender the entity applied (de-duplication)
 const (
 	famInstance = "i/"
 	famHistory  = "h/"
@@ -32,12 +33,17 @@ const (
 	famTimer    = "t/"
 	famOutbox   = "o/"
 	famEntity   = "e/"
+	famSeen     = "d/"
 )
 
 func outboxPrefix(id string) []byte { return idPrefix(famOutbox, id, 8) }
 
 func outboxKey(id string, seq uint64) []byte {
 	return binary.BigEndian.AppendUint64(outboxPrefix(id), seq)
+}
+
+func seenKey(entity, sender string) []byte {
+	return append(idPrefix(famSeen, entity, len(sender)), sender...)
 }
 
 func entityKey(id string) []byte {

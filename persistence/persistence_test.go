@@ -773,3 +773,31 @@ func TestDeleteHistoryBelowRemovesOldGenerationsInBoundedSteps(t *testing.T) {
 		t.Fatalf("nothing left to delete: %v %v", more, err)
 	}
 }
+
+func TestEntitySeenEntriesArePerSenderAndSurviveTheRecord(t *testing.T) {
+	h := openHub(t, Options{Partitions: 1})
+	p := h.Partition(0)
+	commit(t, p, func(b *Batch) {
+		b.PutEntity("@c@k", []byte(`{}`))
+		b.PutEntitySeen("@c@k", "orch-1", 7)
+		b.PutEntitySeen("@c@k", "orch-10", 3)
+		b.PutEntitySeen("@c@k2", "orch-1", 99) // another entity whose id extends this one's
+	})
+	commit(t, p, func(b *Batch) {
+		b.PutEntitySeen("@c@k", "orch-1", 8)
+		b.DeleteEntity("@c@k")
+	})
+	for _, tt := range []struct {
+		entity, sender string
+		want           uint64
+	}{{"@c@k", "orch-1", 8}, {"@c@k", "orch-10", 3}, {"@c@k", "orch-2", 0}, {"@c@k2", "orch-1", 99}} {
+		if got, err := p.LoadEntitySeen(tt.entity, tt.sender); err != nil || got != tt.want {
+			t.Errorf("%s from %s: %d %v, want %d", tt.entity, tt.sender, got, err, tt.want)
+		}
+	}
+	var b Batch
+	b.PutEntitySeen("@c@k", "bad\x00sender", 1)
+	if err := p.Commit(context.Background(), &b); !errors.Is(err, ErrInvalidID) {
+		t.Fatalf("invalid sender: %v", err)
+	}
+}
