@@ -199,23 +199,52 @@ func newResult(w *Workload, cfg Config, n int) *Result {
 	}
 }
 
+// failures counts the failed instances of a run and keeps the first error.
+type failures struct {
+	bad   atomic.Int64
+	once  sync.Once
+	first error
+}
+
+func (f *failures) add(n int, err error) {
+	f.bad.Add(int64(n))
+	f.once.Do(func() { f.first = err })
+}
+
+// runOne starts one instance of orchestrator with input, waits for it and
+// checks its output with check. The latency runs from since to completion.
+func runOne(ctx context.Context, c *durable.Client, orchestrator string, input any,
+	check func(out json.RawMessage) error, since time.Time) (time.Duration, error) {
+	id, err := c.Start(ctx, orchestrator, input)
+	if err != nil {
+		return 0, fmt.Errorf("start: %w", err)
+	}
+	st, err := c.WaitForCompletion(ctx, id)
+	lat := time.Since(since)
+	switch {
+	case err != nil:
+		return lat, fmt.Errorf("wait for %s: %w", id, err)
+	case st.RuntimeStatus != durable.StatusCompleted:
+		return lat, fmt.Errorf("instance %s: %s %+v", id, st.RuntimeStatus, st.Failure)
+	}
+	if err := check(st.Output); err != nil {
+		return lat, fmt.Errorf("instance %s: %w", id, err)
+	}
+	return lat, nil
+}
+
 // runInstances starts n instances of orchestrator with input, at most conc
 // at a time, waits for each, and checks each output with check. It returns
-// the per-instance start-to-completion latencies, the wall time from the
-// first start to the last completion, and how many outputs were wrong.
+// the per-instance start-to-completion latencies, the span from the first
+// start to the last completion, and how many outputs were wrong.
 func runInstances(ctx context.Context, c *durable.Client, n, conc int, orchestrator string, input any,
 	check func(out json.RawMessage) error) (lat []time.Duration, sp *span, wrong int, firstErr error) {
 	lat = make([]time.Duration, n)
 	var (
-		next    atomic.Int64
-		bad     atomic.Int64
-		errOnce sync.Once
-		wg      sync.WaitGroup
+		next atomic.Int64
+		fail failures
+		wg   sync.WaitGroup
 	)
-	fail := func(err error) {
-		bad.Add(1)
-		errOnce.Do(func() { firstErr = err })
-	}
 	sp = startSpan()
 	for w := 0; w < conc; w++ {
 		wg.Add(1)
@@ -226,30 +255,15 @@ func runInstances(ctx context.Context, c *durable.Client, n, conc int, orchestra
 				if i >= n {
 					return
 				}
-				t0 := time.Now()
-				id, err := c.Start(ctx, orchestrator, input)
-				if err != nil {
-					fail(fmt.Errorf("start: %w", err))
-					continue
-				}
-				st, err := c.WaitForCompletion(ctx, id)
-				lat[i] = time.Since(t0)
-				if err != nil {
-					fail(fmt.Errorf("wait for %s: %w", id, err))
-					continue
-				}
-				if st.RuntimeStatus != durable.StatusCompleted {
-					fail(fmt.Errorf("instance %s: %s %+v", id, st.RuntimeStatus, st.Failure))
-					continue
-				}
-				if err := check(st.Output); err != nil {
-					fail(fmt.Errorf("instance %s: %w", id, err))
+				var err error
+				if lat[i], err = runOne(ctx, c, orchestrator, input, check, time.Now()); err != nil {
+					fail.add(1, err)
 				}
 			}
 		}()
 	}
 	wg.Wait()
-	return lat, sp.end(), int(bad.Load()), firstErr
+	return lat, sp.end(), int(fail.bad.Load()), fail.first
 }
 
 // runInstancesAtRate starts n instances of orchestrator at a steady rate
@@ -261,47 +275,28 @@ func runInstancesAtRate(ctx context.Context, c *durable.Client, n int, rate floa
 	check func(out json.RawMessage) error) (lat []time.Duration, sp *span, wrong int, firstErr error) {
 	lat = make([]time.Duration, n)
 	var (
-		bad     atomic.Int64
-		errOnce sync.Once
-		wg      sync.WaitGroup
+		fail failures
+		wg   sync.WaitGroup
 	)
-	fail := func(err error) {
-		bad.Add(1)
-		errOnce.Do(func() { firstErr = err })
-	}
 	interval := time.Duration(float64(time.Second) / rate)
 	sp = startSpan()
 	for i := 0; i < n; i++ {
 		due := sp.start.Add(time.Duration(i) * interval)
 		if d := time.Until(due); d > 0 && !sleepCtx(ctx, d) {
-			bad.Add(int64(n - i - 1))
-			fail(fmt.Errorf("%d instances not started: %w", n-i, ctx.Err()))
+			fail.add(n-i, fmt.Errorf("%d instances not started: %w", n-i, ctx.Err()))
 			break
 		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			id, err := c.Start(ctx, orchestrator, input)
-			if err != nil {
-				fail(fmt.Errorf("start: %w", err))
-				return
-			}
-			st, err := c.WaitForCompletion(ctx, id)
-			lat[i] = time.Since(due)
-			switch {
-			case err != nil:
-				fail(fmt.Errorf("wait for %s: %w", id, err))
-			case st.RuntimeStatus != durable.StatusCompleted:
-				fail(fmt.Errorf("instance %s: %s %+v", id, st.RuntimeStatus, st.Failure))
-			default:
-				if err := check(st.Output); err != nil {
-					fail(fmt.Errorf("instance %s: %w", id, err))
-				}
+			var err error
+			if lat[i], err = runOne(ctx, c, orchestrator, input, check, due); err != nil {
+				fail.add(1, err)
 			}
 		}()
 	}
 	wg.Wait()
-	return lat, sp.end(), int(bad.Load()), firstErr
+	return lat, sp.end(), int(fail.bad.Load()), fail.first
 }
 
 func checkHello(out json.RawMessage) error {
