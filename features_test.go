@@ -599,3 +599,56 @@ func TestContinueAsNewCanKeepTheOldHistory(t *testing.T) {
 		t.Fatalf("after purge: %v", err)
 	}
 }
+
+func registerTimedWait(rt *durable.Runtime) {
+	must(rt.RegisterOrchestrator("TimedWait", func(ctx *orchestration.Context) (any, error) {
+		var first string
+		err := ctx.WaitForExternalEvent("Go", orchestration.WithTimeout(30*time.Millisecond)).Await(&first)
+		var te *orchestration.TimeoutError
+		if !errors.Is(err, orchestration.ErrTimeout) || !errors.As(err, &te) || te.Event != "Go" {
+			return nil, fmt.Errorf("first wait: %v, want a timeout", err)
+		}
+		ctx.SetCustomStatus("timed out")
+		// The withdrawn wait must not take this event.
+		var second string
+		if err := ctx.WaitForExternalEvent("Go").Await(&second); err != nil {
+			return nil, err
+		}
+		// An event that comes in time beats the timer.
+		var third string
+		if err := ctx.WaitForExternalEvent("Go", orchestration.WithTimeout(time.Hour)).Await(&third); err != nil {
+			return nil, err
+		}
+		return second + "+" + third, nil
+	}))
+}
+
+func TestAWaitThatTimedOutIsWithdrawnAcrossARestart(t *testing.T) {
+	dir := t.TempDir()
+	rt := open(t, durable.Options{Dir: dir}, registerTimedWait)
+	ctx := waitCtx(t)
+	id, err := rt.Client().Start(ctx, "TimedWait", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		st, err := rt.Client().Status(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(st.CustomStatus) == `"timed out"` {
+			break
+		}
+		if st.RuntimeStatus.IsTerminal() {
+			t.Fatalf("%s %+v", st.RuntimeStatus, st.Failure)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	must(rt.Close())
+	rt2 := open(t, durable.Options{Dir: dir}, registerTimedWait)
+	must(rt2.Client().RaiseEvent(ctx, id, "Go", "a"))
+	must(rt2.Client().RaiseEvent(ctx, id, "Go", "b"))
+	if st := complete(t, rt2, id); string(st.Output) != `"a+b"` {
+		t.Fatalf("%s %s %+v", st.RuntimeStatus, st.Output, st.Failure)
+	}
+}

@@ -3,6 +3,7 @@ package orchestration
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
@@ -158,10 +159,17 @@ func (c *Context) CreateTimerAt(at time.Time) Task {
 // instance. Events raised before the code waits for them are buffered in
 // arrival order, per name.
 //
-// A wait cannot be canceled: a task that lost a WhenAny race still takes
-// the next event of its name. To wait again after a timeout, keep awaiting
-// the same task rather than creating a new one.
-func (c *Context) WaitForExternalEvent(name string) Task {
+// With WithTimeout, the wait ends after the given time (a durable timer)
+// if no event came: its Await returns an error wrapping ErrTimeout, and the
+// wait is withdrawn, so a later event of that name goes to the next wait
+// (or is buffered for it). Without a timeout a wait cannot be withdrawn: a
+// task that lost a WhenAny race still takes the next event of its name; to
+// wait again, keep awaiting the same task rather than creating a new one.
+func (c *Context) WaitForExternalEvent(name string, opts ...WaitOption) Task {
+	var o waitOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
 	e := c.e
 	t := &taskState{e: e, kind: "external event", name: name, id: -1}
 	if ev := e.takeBuffered(name); ev != nil {
@@ -173,8 +181,49 @@ func (c *Context) WaitForExternalEvent(name string) Task {
 		e.eventWaiters = make(map[string][]*taskState)
 	}
 	e.eventWaiters[key] = append(e.eventWaiters[key], t)
+	if o.timeout != nil {
+		after := *o.timeout
+		timer := e.scheduleTimer(e.now.Add(after))
+		timer.onDone(func() {
+			if t.done {
+				return // the event came first
+			}
+			e.withdrawWaiter(key, t)
+			t.complete(nil, &TimeoutError{Event: name, After: after})
+		})
+	}
 	return t
 }
+
+// WaitOption is an option of WaitForExternalEvent.
+type WaitOption func(*waitOptions)
+
+type waitOptions struct {
+	timeout *time.Duration
+}
+
+// WithTimeout makes a wait for an external event end after d (measured on
+// the orchestration's clock, with a durable timer) if no event came.
+func WithTimeout(d time.Duration) WaitOption {
+	return func(o *waitOptions) { o.timeout = &d }
+}
+
+// ErrTimeout is wrapped by the error of a wait that timed out.
+var ErrTimeout = errors.New("timed out")
+
+// TimeoutError is the error of a wait for an external event that ended
+// with WithTimeout's time and no event.
+type TimeoutError struct {
+	Event string
+	After time.Duration
+}
+
+func (e *TimeoutError) Error() string {
+	return fmt.Sprintf("external event %q: no event within %v: %v", e.Event, e.After, ErrTimeout)
+}
+
+// Unwrap makes errors.Is(err, ErrTimeout) hold.
+func (e *TimeoutError) Unwrap() error { return ErrTimeout }
 
 // ContinueAsNew makes the instance restart, once the orchestrator returns,
 // as a new execution with input and a fresh history. External events

@@ -375,6 +375,23 @@ func (e *Execution) deliver(ev *history.Event) {
 	e.resumeIfReady()
 }
 
+// withdrawWaiter removes t from the waits for events named key (lower
+// case), so the next such event goes to another wait or the buffer.
+func (e *Execution) withdrawWaiter(key string, t *taskState) {
+	waiters := e.eventWaiters[key]
+	for i, w := range waiters {
+		if w == t {
+			waiters = append(waiters[:i:i], waiters[i+1:]...)
+			break
+		}
+	}
+	if len(waiters) == 0 {
+		delete(e.eventWaiters, key)
+	} else {
+		e.eventWaiters[key] = waiters
+	}
+}
+
 // takeBuffered removes and returns the first buffered event named name.
 func (e *Execution) takeBuffered(name string) *history.Event {
 	for i, ev := range e.buffered {

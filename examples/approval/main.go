@@ -17,6 +17,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -74,23 +75,24 @@ func Approval(ctx *orchestration.Context) (any, error) {
 	_ = ctx.SetCustomStatus("waiting for " + req.Approver)
 	decision := Decision{RequestID: req.ID}
 
-	// One event task for both rounds: a second WaitForExternalEvent would
-	// queue behind this one, and the answer would go to the first.
-	answer := ctx.WaitForExternalEvent(EventName)
-	if w := ctx.WhenAny(answer, ctx.CreateTimer(req.Timeout)); w.Await(nil) != nil || w.Winner() != answer {
+	// Each round waits with a timeout; a wait that timed out is withdrawn,
+	// so the answer goes to the next one.
+	var a Answer
+	err := ctx.WaitForExternalEvent(EventName, orchestration.WithTimeout(req.Timeout)).Await(&a)
+	if errors.Is(err, orchestration.ErrTimeout) {
 		decision.Escalated = true
 		if err := ctx.CallActivity("Escalate", Notice{To: req.Manager, Request: summary}).Await(nil); err != nil {
 			return nil, err
 		}
 		_ = ctx.SetCustomStatus("escalated to " + req.Manager)
-		if w := ctx.WhenAny(answer, ctx.CreateTimer(req.Timeout)); w.Await(nil) != nil || w.Winner() != answer {
+		err = ctx.WaitForExternalEvent(EventName, orchestration.WithTimeout(req.Timeout)).Await(&a)
+		if errors.Is(err, orchestration.ErrTimeout) {
 			_ = ctx.SetCustomStatus("expired")
 			decision.Outcome = "Expired"
 			return decision, nil
 		}
 	}
-	var a Answer
-	if err := answer.Await(&a); err != nil {
+	if err != nil {
 		return nil, err
 	}
 	decision.By = a.By
