@@ -327,3 +327,56 @@ func TestReplayDetectsATimerWhereAnActivityWasRecorded(t *testing.T) {
 		t.Fatalf("%+v", turn.Failure)
 	}
 }
+
+func TestWaitWithTimeoutEndsAndIsWithdrawnOrTakesAnEventInTime(t *testing.T) {
+	// The code waits for "Go" for a minute, then for the next "Go" without
+	// a timeout, and reports what each wait got.
+	waitTwice := func(ctx *Context) (any, error) {
+		var first, second string
+		err := ctx.WaitForExternalEvent("Go", WithTimeout(time.Minute)).Await(&first)
+		var te *TimeoutError
+		switch {
+		case errors.Is(err, ErrTimeout) && errors.As(err, &te) && te.Event == "Go" && te.After == time.Minute:
+			first = "timeout"
+		case err != nil:
+			return nil, err
+		}
+		if err := ctx.WaitForExternalEvent("Go").Await(&second); err != nil {
+			return nil, err
+		}
+		return first + "," + second, nil
+	}
+	tests := []struct {
+		name  string
+		turns func(timer *history.Event) [][]*history.Event
+		want  string
+	}{
+		{"the timer fires first", func(timer *history.Event) [][]*history.Event {
+			return [][]*history.Event{{fired(timer)}, {raised("go", `"a"`)}}
+		}, `"timeout,a"`},
+		{"the event comes in time, the timer fires later", func(timer *history.Event) [][]*history.Event {
+			return [][]*history.Event{{raised("Go", `"a"`)}, {fired(timer)}, {raised("Go", `"b"`)}}
+		}, `"a,b"`},
+		{"both in one turn, the timer recorded first", func(timer *history.Event) [][]*history.Event {
+			return [][]*history.Event{{fired(timer), raised("Go", `"a"`)}}
+		}, `"timeout,a"`},
+		{"both in one turn, the event recorded first", func(timer *history.Event) [][]*history.Event {
+			return [][]*history.Event{{raised("Go", `"a"`), fired(timer)}, {raised("Go", `"b"`)}}
+		}, `"a,b"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := newDriver(t, waitTwice, "")
+			timer := d.action(history.TimerCreated)
+			if !timer.FireAt.Equal(t0.Add(time.Second + time.Minute)) {
+				t.Fatalf("timer at %v", timer.FireAt)
+			}
+			for _, events := range tt.turns(timer) {
+				d.apply(events...) // each turn is also replayed from history
+			}
+			if !d.turn.Done || string(d.turn.Output) != tt.want {
+				t.Fatalf("done %v, output %s %+v, want %s", d.turn.Done, d.turn.Output, d.turn.Failure, tt.want)
+			}
+		})
+	}
+}
