@@ -149,6 +149,11 @@ func openPartition(i int, dir string, noSync bool, log *slog.Logger) (*Partition
 	if where == "" {
 		where = "memory"
 	}
+	if dir != "" {
+		if err := removeEmptyLogFiles(dir, log); err != nil {
+			return nil, fmt.Errorf("open partition %d at %s: %w", i, where, err)
+		}
+	}
 	db, err := badger.Open(badgerOptions(dir, noSync, log, i))
 	if err != nil {
 		if strings.Contains(err.Error(), "Cannot acquire directory lock") {

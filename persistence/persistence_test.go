@@ -801,3 +801,48 @@ func TestEntitySeenEntriesArePerSenderAndSurviveTheRecord(t *testing.T) {
 		t.Fatalf("invalid sender: %v", err)
 	}
 }
+
+// A process killed right after Badger created a memtable or value log file
+// leaves it empty, and Badger then refuses to open the directory. Opening
+// the hub removes such files, but never in a directory another process
+// holds.
+func TestEmptyStoreFilesLeftByACrashDoNotPreventOpening(t *testing.T) {
+	dir := t.TempDir()
+	h := openHub(t, Options{Dir: dir, Partitions: 1})
+	commit(t, h.Partition(0), func(b *Batch) { b.PutInstance(record("kept", StatusRunning)) })
+	if err := h.Close(); err != nil {
+		t.Fatal(err)
+	}
+	part := filepath.Join(dir, "partition-000")
+	empty := []string{filepath.Join(part, "00099.mem"), filepath.Join(part, "00099.vlog")}
+	for _, f := range empty {
+		if err := os.WriteFile(f, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h2, err := Open(Options{Dir: dir, Logger: quiet})
+	if err != nil {
+		t.Fatalf("open after a crash left empty files: %v", err)
+	}
+	if _, err := h2.Partition(0).LoadInstance("kept"); err != nil {
+		t.Fatalf("lost a record: %v", err)
+	}
+	commit(t, h2.Partition(0), func(b *Batch) { b.PutInstance(record("after", StatusRunning)) })
+
+	// While h2 holds the directory, a second open must neither succeed nor
+	// remove anything.
+	live := filepath.Join(part, "00777.mem")
+	if err := os.WriteFile(live, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(Options{Dir: dir, Logger: quiet}); !errors.Is(err, ErrLocked) {
+		t.Fatalf("second open: %v, want ErrLocked", err)
+	}
+	if _, err := os.Stat(live); err != nil {
+		t.Fatalf("a file of the live process was removed: %v", err)
+	}
+	os.Remove(live)
+	if err := h2.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
