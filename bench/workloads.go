@@ -10,7 +10,6 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/durable-go/durable"
@@ -339,15 +338,6 @@ func startSpan() *span { return &span{start: time.Now(), cpu0: processCPU()} }
 func (s *span) end() *span {
 	s.Wall, s.CPU = time.Since(s.start), processCPU()-s.cpu0
 	return s
-}
-
-// processCPU is the CPU time this process has used so far.
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func fill(r *Result, lat []time.Duration, sp *span, count int, wrong int, err error) {
