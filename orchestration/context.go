@@ -218,6 +218,7 @@ type TimeoutError struct {
 	After time.Duration
 }
 
+// Error names the event and the time waited.
 func (e *TimeoutError) Error() string {
 	return fmt.Sprintf("external event %q: no event within %v: %v", e.Event, e.After, ErrTimeout)
 }
