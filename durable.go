@@ -222,16 +222,30 @@ type Stats struct {
 	// Once instances passivate it falls back: it does not grow with the
 	// number of instances the node has run.
 	Actors int
+	// Commits counts the batches committed since Open (a turn, a start, an
+	// entity operation batch...), and Transactions the store transactions,
+	// one fsync each in sync mode, that carried them: Commits/Transactions
+	// is how many commits group commit merged per fsync.
+	Commits, Transactions int64
 }
 
-// Stats reports the node's in-memory load. It is zero before Start and after
-// Shutdown.
+// Stats reports the node's load. Actors is zero before Start and after
+// Shutdown; the commit counters cover the store since Open.
 func (r *Runtime) Stats() Stats {
 	r.mu.Lock()
 	node, closed := r.node, r.closed
 	r.mu.Unlock()
-	if node == nil || closed {
-		return Stats{}
+	var st Stats
+	if closed {
+		return st
 	}
-	return Stats{Actors: node.Actors()}
+	for i := 0; i < r.hub.Partitions(); i++ {
+		c := r.hub.Partition(i).Stats()
+		st.Commits += int64(c.Batches)
+		st.Transactions += int64(c.Transactions)
+	}
+	if node != nil {
+		st.Actors = node.Actors()
+	}
+	return st
 }

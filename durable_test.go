@@ -482,9 +482,17 @@ func TestPassivatedInstancesLeaveNoActorsBehind(t *testing.T) {
 	if base == 0 {
 		t.Fatal("Stats().Actors is 0 on a running node")
 	}
+	before := rt.Stats()
 	run(100)
 	if got := settled(base); got > base {
 		t.Fatalf("after 100 instances passivated: %d actors, %d before", got, base)
+	}
+	// Each instance commits at least four times: its start with its first
+	// turn, then a turn per activity result.
+	st := rt.Stats()
+	commits, txns := st.Commits-before.Commits, st.Transactions-before.Transactions
+	if commits < 400 || txns < 1 || txns > commits {
+		t.Fatalf("commit counters: %d commits in %d transactions for 100 instances", commits, txns)
 	}
 }
 

@@ -32,7 +32,7 @@ func TestWorkloadsRunAndVerifyAtTinySizes(t *testing.T) {
 				cfg.Concurrency = 32
 			}
 			r := w.Run(ctx, w, cfg)
-			if !r.Verified || r.Error != "" || r.PerSecond <= 0 || r.N != tc.n {
+			if !r.Verified || r.Error != "" || r.PerSecond <= 0 || r.N != tc.n || r.CommitsPerTransaction < 1 {
 				t.Fatalf("%+v", r)
 			}
 			if tc.id == "W4" && (r.DuplicateActivityExecutions == nil || r.CompletedBeforeKill == nil) {

@@ -177,13 +177,14 @@ func runW4(ctx context.Context, w *Workload, cfg Config) *Result {
 		return failed(r, err)
 	}
 	defer log.f.Close()
-	sp := startSpan()
+	sp := startSpan(nil)
 	t0 := sp.start
 	rt, err := startRuntime(cfg, hubDir, registerW4(log, nil))
 	if err != nil {
 		return failed(r, fmt.Errorf("reopen after kill: %w", err))
 	}
 	defer rt.Close()
+	sp.track(rt)
 	openMs := round(ms(time.Since(t0)), 1)
 	r.RecoveryOpenMs = &openMs
 	lat := make([]time.Duration, n)

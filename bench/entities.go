@@ -71,7 +71,7 @@ func runW6(ctx context.Context, w *Workload, cfg Config) *Result {
 	defer rt.Close()
 	c := rt.Client()
 
-	sp := startSpan()
+	sp := startSpan(rt)
 	bad, err := parallel(n, conc, func(i int) error {
 		t := time.Now()
 		err := c.SignalEntity(ctx, ids[i%e], "add", 1)

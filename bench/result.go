@@ -39,6 +39,10 @@ type Result struct {
 	// per_second figure counts. Steadier than wall time on a shared machine.
 	CPUMs      float64 `json:"cpu_ms,omitempty"`
 	CPUUsPerOp float64 `json:"cpu_us_per_op,omitempty"`
+	// CommitsPerTransaction is how many commits (turns, starts, entity
+	// batches) group commit merged per store transaction (per fsync in
+	// sync mode) during the timed phase.
+	CommitsPerTransaction float64 `json:"commits_per_transaction,omitempty"`
 	// Verified is true only when every timed output was checked and right.
 	Verified bool   `json:"verified"`
 	Wrong    int    `json:"wrong"`
@@ -164,6 +168,9 @@ func (r *Result) extra() string {
 	var parts []string
 	if r.Activities > 0 {
 		parts = append(parts, fmt.Sprintf("activities=%d", r.Activities))
+	}
+	if r.CommitsPerTransaction > 0 {
+		parts = append(parts, fmt.Sprintf("commits/txn=%.1f", r.CommitsPerTransaction))
 	}
 	if r.TimePerStepMs > 0 {
 		parts = append(parts, fmt.Sprintf("step=%.3fms fsync=%.3fms", r.TimePerStepMs, r.FsyncMs))

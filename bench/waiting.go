@@ -137,7 +137,7 @@ func runW5(ctx context.Context, w *Workload, cfg Config) *Result {
 	r.WaitingBytesMeasure = fmt.Sprintf("VmRSS after - before starting the instances, / n, after GC and FreeOSMemory, %v after the last instance reached its wait (idle timeout %v: actors passivated)", 2*idle+500*time.Millisecond, idle)
 
 	// Raise one event to each instance and wait for it to complete.
-	sp := startSpan()
+	sp := startSpan(rt)
 	bad, err := parallel(n, conc, func(i int) error {
 		t := time.Now()
 		if err := c.RaiseEvent(ctx, ids[i], w5Event, w5Payload(i)); err != nil {

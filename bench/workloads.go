@@ -236,7 +236,7 @@ func runOne(ctx context.Context, c *durable.Client, orchestrator string, input a
 // at a time, waits for each, and checks each output with check. It returns
 // the per-instance start-to-completion latencies, the span from the first
 // start to the last completion, and how many outputs were wrong.
-func runInstances(ctx context.Context, c *durable.Client, n, conc int, orchestrator string, input any,
+func runInstances(ctx context.Context, rt *durable.Runtime, n, conc int, orchestrator string, input any,
 	check func(out json.RawMessage) error) (lat []time.Duration, sp *span, wrong int, firstErr error) {
 	lat = make([]time.Duration, n)
 	var (
@@ -244,7 +244,8 @@ func runInstances(ctx context.Context, c *durable.Client, n, conc int, orchestra
 		fail failures
 		wg   sync.WaitGroup
 	)
-	sp = startSpan()
+	c := rt.Client()
+	sp = startSpan(rt)
 	for w := 0; w < conc; w++ {
 		wg.Add(1)
 		go func() {
@@ -270,7 +271,7 @@ func runInstances(ctx context.Context, c *durable.Client, n, conc int, orchestra
 // loop), waits for each and checks its output. A latency runs from the
 // instance's scheduled start, so a start that is late because the system
 // is slow counts against it.
-func runInstancesAtRate(ctx context.Context, c *durable.Client, n int, rate float64, orchestrator string, input any,
+func runInstancesAtRate(ctx context.Context, rt *durable.Runtime, n int, rate float64, orchestrator string, input any,
 	check func(out json.RawMessage) error) (lat []time.Duration, sp *span, wrong int, firstErr error) {
 	lat = make([]time.Duration, n)
 	var (
@@ -278,7 +279,8 @@ func runInstancesAtRate(ctx context.Context, c *durable.Client, n int, rate floa
 		wg   sync.WaitGroup
 	)
 	interval := time.Duration(float64(time.Second) / rate)
-	sp = startSpan()
+	c := rt.Client()
+	sp = startSpan(rt)
 	for i := 0; i < n; i++ {
 		due := sp.start.Add(time.Duration(i) * interval)
 		if d := time.Until(due); d > 0 && !sleepCtx(ctx, d) {
@@ -322,21 +324,39 @@ func checkInt(want int) func(json.RawMessage) error {
 	}
 }
 
-// span times one timed phase of a workload: its wall-clock time and the
-// CPU time (user + system, every thread) the process spent in it. CPU per
-// operation is the steadier figure on a shared machine, where other tenants
-// stretch the wall clock.
+// span times one timed phase of a workload: its wall-clock time, the CPU
+// time (user + system, every thread) the process spent in it, and the
+// runtime's commits and store transactions in it. CPU per operation is the
+// steadier figure on a shared machine, where other tenants stretch the wall
+// clock.
 type span struct {
-	start     time.Time
-	cpu0      time.Duration
-	Wall, CPU time.Duration
+	start          time.Time
+	cpu0           time.Duration
+	Wall, CPU      time.Duration
+	rt             *durable.Runtime
+	stats0, stats1 durable.Stats
 }
 
-func startSpan() *span { return &span{start: time.Now(), cpu0: processCPU()} }
+// startSpan starts timing a phase of rt (nil: track it later with track).
+func startSpan(rt *durable.Runtime) *span {
+	s := &span{start: time.Now(), cpu0: processCPU()}
+	if rt != nil {
+		s.track(rt)
+	}
+	return s
+}
+
+// track counts rt's commits from now on.
+func (s *span) track(rt *durable.Runtime) {
+	s.rt, s.stats0 = rt, rt.Stats()
+}
 
 // end fixes the span's figures at now and returns the span.
 func (s *span) end() *span {
 	s.Wall, s.CPU = time.Since(s.start), processCPU()-s.cpu0
+	if s.rt != nil {
+		s.stats1 = s.rt.Stats()
+	}
 	return s
 }
 
@@ -347,6 +367,9 @@ func fill(r *Result, lat []time.Duration, sp *span, count int, wrong int, err er
 		r.PerSecond = round(float64(count)/wall.Seconds(), 1)
 	}
 	r.CPUMs = round(ms(sp.CPU), 1)
+	if txns := sp.stats1.Transactions - sp.stats0.Transactions; txns > 0 {
+		r.CommitsPerTransaction = round(float64(sp.stats1.Commits-sp.stats0.Commits)/float64(txns), 2)
+	}
 	if count > 0 {
 		r.CPUUsPerOp = round(float64(sp.CPU.Microseconds())/float64(count), 2)
 	}
@@ -381,13 +404,13 @@ func runW1(ctx context.Context, w *Workload, cfg Config) *Result {
 	if cfg.Rate > 0 {
 		r.Concurrency = 0
 		r.Rate = cfg.Rate
-		lat, sp, wrong, err := runInstancesAtRate(ctx, rt.Client(), n, cfg.Rate, "HelloCities", nil, checkHello)
+		lat, sp, wrong, err := runInstancesAtRate(ctx, rt, n, cfg.Rate, "HelloCities", nil, checkHello)
 		fill(r, lat, sp, n, wrong, err)
 		r.Activities = 3 * n
 		r.Note = fmt.Sprintf("open loop: one start every %v (%.0f/s); latency from each instance's scheduled start to its verified completion", time.Duration(float64(time.Second)/cfg.Rate), cfg.Rate)
 		return r
 	}
-	lat, sp, wrong, err := runInstances(ctx, rt.Client(), n, conc, "HelloCities", nil, checkHello)
+	lat, sp, wrong, err := runInstances(ctx, rt, n, conc, "HelloCities", nil, checkHello)
 	fill(r, lat, sp, n, wrong, err)
 	r.Activities = 3 * n
 	return r
@@ -409,7 +432,7 @@ func runW2(ctx context.Context, w *Workload, cfg Config) *Result {
 	}
 	defer os.RemoveAll(dir)
 	defer rt.Close()
-	lat, sp, wrong, err := runInstances(ctx, rt.Client(), n, conc, "FanOut", fan, checkInt(fanOutWant(fan)))
+	lat, sp, wrong, err := runInstances(ctx, rt, n, conc, "FanOut", fan, checkInt(fanOutWant(fan)))
 	fill(r, lat, sp, n*fan, wrong, err)
 	r.Activities = n * fan
 	if fan != 1000 {
@@ -440,7 +463,7 @@ func runW3(ctx context.Context, w *Workload, cfg Config) *Result {
 	}
 	defer os.RemoveAll(dir)
 	defer rt.Close()
-	_, sp, wrong, err := runInstances(ctx, rt.Client(), 1, 1, "Chain", n, checkInt(n))
+	_, sp, wrong, err := runInstances(ctx, rt, 1, 1, "Chain", n, checkInt(n))
 	fill(r, stepGaps(stamps), sp, n, wrong, err)
 	r.Activities = n
 	r.TimePerStepMs = round(ms(sp.Wall)/float64(n), 4)
