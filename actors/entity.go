@@ -261,19 +261,24 @@ func (a *entityActor) process(ctx actor.Context) {
 		timers  []time.Time
 		applied bool
 	)
+	// Read what was applied from each sender before changing anything; on
+	// a failed read the batch stays in incoming, retried with the next
+	// message or activation.
+	for _, in := range a.incoming {
+		if in.from != "" {
+			if _, err := a.lastApplied(in.from); err != nil {
+				a.logger().Error("read what the entity applied", "from", in.from, "err", err)
+				return
+			}
+		}
+	}
 	queue := append([]queued(nil), a.queue...)
 	applies := map[string]uint64{} // senders' highest seqs applied in this batch
 	for _, in := range a.incoming {
 		if in.from != "" {
 			last, ok := applies[in.from]
 			if !ok {
-				var err error
-				if last, err = a.lastApplied(in.from); err != nil {
-					// Left in incoming: retried with the next message
-					// or activation.
-					a.logger().Error("read what the entity applied", "from", in.from, "err", err)
-					return
-				}
+				last = a.seen[in.from] // read above
 			}
 			acks = append(acks, in)
 			if in.reply != nil {
