@@ -25,6 +25,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -179,21 +180,28 @@ func HelloCities(ctx workflow.Context) ([]string, error) {
 
 func Hello(_ context.Context, city string) (string, error) { return "Hello " + city + "!", nil }
 
-// FanOut schedules all Double(i) first, then waits for each.
+// FanOut schedules all Double(i) first, then waits for each. It waits for
+// every future even after a failure and then returns the first error:
+// go-workflows fails a workflow task that returns with futures still
+// pending ("workflow completed, but there are still pending futures") and
+// retries it, so returning early would hang the instance instead of
+// reporting the failure.
 func FanOut(ctx workflow.Context, n int) (int, error) {
 	futures := make([]workflow.Future[int], n)
 	for i := range futures {
 		futures[i] = workflow.ExecuteActivity[int](ctx, workflow.DefaultActivityOptions, Double, i)
 	}
 	sum := 0
+	var first error
 	for _, f := range futures {
 		d, err := f.Get(ctx)
 		if err != nil {
-			return 0, err
+			first = cmp.Or(first, err)
+			continue
 		}
 		sum += d
 	}
-	return sum, nil
+	return sum, first
 }
 
 func Double(_ context.Context, i int) (int, error) { return 2 * i, nil }
