@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/durable-go/durable"
@@ -45,35 +43,6 @@ func waitForGo(ctx *orchestration.Context) (any, error) {
 func w5Payload(i int) string { return fmt.Sprintf("go-%d", i) }
 
 func w5Want(i int) string { return fmt.Sprintf("%d %s", i, w5Payload(i)) }
-
-// parallel runs fn(i) for i in 0..n-1 from conc goroutines and returns the
-// number of calls that failed and the first error.
-func parallel(n, conc int, fn func(i int) error) (bad int, first error) {
-	var (
-		next    atomic.Int64
-		nbad    atomic.Int64
-		errOnce sync.Once
-		wg      sync.WaitGroup
-	)
-	for range max(1, min(conc, n)) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= n {
-					return
-				}
-				if err := fn(i); err != nil {
-					nbad.Add(1)
-					errOnce.Do(func() { first = err })
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	return int(nbad.Load()), first
-}
 
 func runW5(ctx context.Context, w *Workload, cfg Config) *Result {
 	n := orDefault(cfg.N, w.DefaultN)

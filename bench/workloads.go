@@ -232,21 +232,15 @@ func runOne(ctx context.Context, c *durable.Client, orchestrator string, input a
 	return lat, nil
 }
 
-// runInstances starts n instances of orchestrator with input, at most conc
-// at a time, waits for each, and checks each output with check. It returns
-// the per-instance start-to-completion latencies, the span from the first
-// start to the last completion, and how many outputs were wrong.
-func runInstances(ctx context.Context, rt *durable.Runtime, n, conc int, orchestrator string, input any,
-	check func(out json.RawMessage) error) (lat []time.Duration, sp *span, wrong int, firstErr error) {
-	lat = make([]time.Duration, n)
+// parallel runs fn(i) for i in 0..n-1 from conc goroutines and returns the
+// number of calls that failed and the first error.
+func parallel(n, conc int, fn func(i int) error) (bad int, first error) {
 	var (
 		next atomic.Int64
 		fail failures
 		wg   sync.WaitGroup
 	)
-	c := rt.Client()
-	sp = startSpan(rt)
-	for w := 0; w < conc; w++ {
+	for range max(1, min(conc, n)) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -255,15 +249,31 @@ func runInstances(ctx context.Context, rt *durable.Runtime, n, conc int, orchest
 				if i >= n {
 					return
 				}
-				var err error
-				if lat[i], err = runOne(ctx, c, orchestrator, input, check, time.Now()); err != nil {
+				if err := fn(i); err != nil {
 					fail.add(1, err)
 				}
 			}
 		}()
 	}
 	wg.Wait()
-	return lat, sp.end(), int(fail.bad.Load()), fail.first
+	return int(fail.bad.Load()), fail.first
+}
+
+// runInstances starts n instances of orchestrator with input, at most conc
+// at a time, waits for each, and checks each output with check. It returns
+// the per-instance start-to-completion latencies, the span from the first
+// start to the last completion, and how many outputs were wrong.
+func runInstances(ctx context.Context, rt *durable.Runtime, n, conc int, orchestrator string, input any,
+	check func(out json.RawMessage) error) (lat []time.Duration, sp *span, wrong int, firstErr error) {
+	lat = make([]time.Duration, n)
+	c := rt.Client()
+	sp = startSpan(rt)
+	wrong, firstErr = parallel(n, conc, func(i int) error {
+		var err error
+		lat[i], err = runOne(ctx, c, orchestrator, input, check, time.Now())
+		return err
+	})
+	return lat, sp.end(), wrong, firstErr
 }
 
 // runInstancesAtRate starts n instances of orchestrator at a steady rate
