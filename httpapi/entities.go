@@ -27,14 +27,17 @@ type Entities interface {
 
 var _ Entities = (*durable.Client)(nil)
 
-// entityPayload is one entity in a listing, as Durable Functions shows it.
-type entityPayload struct {
-	EntityID struct {
-		Name string `json:"name"`
-		Key  string `json:"key"`
-	} `json:"entityId"`
+// EntityPayload is one entity in a listing, as Durable Functions shows it.
+type EntityPayload struct {
+	EntityID EntityIDPayload `json:"entityId"`
 	LastOperationTime string          `json:"lastOperationTime"`
 	State             json.RawMessage `json:"state,omitempty"`
+}
+
+// EntityIDPayload names an entity in a listing.
+type EntityIDPayload struct {
+	Name string `json:"name"`
+	Key  string `json:"key"`
 }
 
 // signalEntity: POST entities/{entityName}/{entityKey}?op=, or DELETE (a
@@ -117,9 +120,9 @@ func (h *Handler) listEntities(w http.ResponseWriter, r *http.Request) {
 		h.WriteError(w, r, err)
 		return
 	}
-	out := make([]entityPayload, 0, len(page.Entities))
+	out := make([]EntityPayload, 0, len(page.Entities))
 	for _, e := range page.Entities {
-		var p entityPayload
+		var p EntityPayload
 		// Durable Functions lower-cases entity names.
 		p.EntityID.Name = strings.ToLower(e.ID.Name)
 		p.EntityID.Key = e.ID.Key

@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+
+	"github.com/durable-go/durable/httpapi"
 )
 
 func entityPath(name, key string) string {
@@ -95,15 +97,7 @@ func (c *cli) entities(ctx context.Context, args []string) error {
 	if *state {
 		q.Set("fetchState", "true")
 	}
-	type entity struct {
-		EntityID struct {
-			Name string `json:"name"`
-			Key  string `json:"key"`
-		} `json:"entityId"`
-		LastOperationTime string          `json:"lastOperationTime"`
-		State             json.RawMessage `json:"state,omitempty"`
-	}
-	var list []entity
+	var list []httpapi.EntityPayload
 	token, more := "", false
 	for {
 		var hdr []string
@@ -117,7 +111,7 @@ func (c *cli) entities(ctx context.Context, args []string) error {
 		if err := r.expect(http.StatusOK); err != nil {
 			return err
 		}
-		var page []entity
+		var page []httpapi.EntityPayload
 		if err := r.decode(&page); err != nil {
 			return err
 		}
@@ -132,7 +126,7 @@ func (c *cli) entities(ctx context.Context, args []string) error {
 	}
 	if cf.json {
 		if list == nil {
-			list = []entity{}
+			list = []httpapi.EntityPayload{}
 		}
 		b, _ := json.Marshal(list)
 		return printJSON(c.stdout, b)
