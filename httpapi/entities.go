@@ -29,7 +29,7 @@ var _ Entities = (*durable.Client)(nil)
 
 // EntityPayload is one entity in a listing, as Durable Functions shows it.
 type EntityPayload struct {
-	EntityID EntityIDPayload `json:"entityId"`
+	EntityID          EntityIDPayload `json:"entityId"`
 	LastOperationTime string          `json:"lastOperationTime"`
 	State             json.RawMessage `json:"state,omitempty"`
 }
