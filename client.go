@@ -254,6 +254,9 @@ func (c *Client) History(ctx context.Context, id string, opts ...HistoryOption) 
 // WaitForCompletion blocks until the instance is Completed, Failed,
 // Terminated or Canceled, and returns its final status, or until ctx ends.
 func (c *Client) WaitForCompletion(ctx context.Context, id string) (*Status, error) {
+	if rec := c.rt.waiters.finishedRecord(id); rec != nil {
+		return statusFromRecord(rec), nil // no waiter to add and remove
+	}
 	ch := c.rt.waiters.add(id)
 	st, err := c.Status(ctx, id)
 	if err != nil || st.RuntimeStatus.IsTerminal() {

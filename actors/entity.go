@@ -128,12 +128,9 @@ func newEntityActor(n *Node, partition *actor.PID, store *persistence.Partition,
 }
 
 func (a *entityActor) Receive(ctx actor.Context) {
-	if _, check := ctx.Message().(*idleCheck); !check {
-		a.idle.touch()
-	}
+	a.idle.observe(ctx, a.node.cfg.IdleTimeout)
 	switch msg := ctx.Message().(type) {
 	case *actor.Started:
-		a.idle.arm(ctx, a.node.cfg.IdleTimeout)
 		a.load(ctx)
 		a.process(ctx)
 	case *delivery:

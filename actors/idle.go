@@ -22,6 +22,19 @@ type idleTracker struct {
 // touch records activity; call it for every message but idleCheck.
 func (t *idleTracker) touch() { t.lastActive = time.Now() }
 
+// observe is called first for every message an actor receives: any message
+// but the tracker's own counts as activity, and Started arms the timer.
+func (t *idleTracker) observe(ctx actor.Context, timeout time.Duration) {
+	switch ctx.Message().(type) {
+	case *idleCheck:
+	case *actor.Started:
+		t.touch()
+		t.arm(ctx, timeout)
+	default:
+		t.touch()
+	}
+}
+
 func (t *idleTracker) arm(ctx actor.Context, after time.Duration) {
 	self, root := ctx.Self(), ctx.ActorSystem().Root
 	if t.timer == nil {

@@ -83,12 +83,9 @@ func newInstanceActor(n *Node, partition *actor.PID, store *persistence.Partitio
 }
 
 func (a *instanceActor) Receive(ctx actor.Context) {
-	if _, check := ctx.Message().(*idleCheck); !check {
-		a.idle.touch()
-	}
+	a.idle.observe(ctx, a.node.cfg.IdleTimeout)
 	switch msg := ctx.Message().(type) {
 	case *actor.Started:
-		a.idle.arm(ctx, a.node.cfg.IdleTimeout)
 		// Loading synchronously here means no other message is handled
 		// before the history has been replayed.
 		a.load(ctx)
