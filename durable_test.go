@@ -467,15 +467,6 @@ func TestPassivatedInstancesLeaveNoActorsBehind(t *testing.T) {
 			}
 		}
 	}
-	settled := func(limit int) int {
-		var n int
-		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-			if n = rt.Stats().Actors; n <= limit {
-				break
-			}
-		}
-		return n
-	}
 	run(1) // warm up whatever protoactor creates once
 	time.Sleep(100 * time.Millisecond)
 	base := rt.Stats().Actors // a count read too early only makes the check laxer
@@ -484,9 +475,7 @@ func TestPassivatedInstancesLeaveNoActorsBehind(t *testing.T) {
 	}
 	before := rt.Stats()
 	run(100)
-	if got := settled(base); got > base {
-		t.Fatalf("after 100 instances passivated: %d actors, %d before", got, base)
-	}
+	waitFor(t, fmt.Sprintf("the 100 instances to passivate: back to %d actors", base), func() bool { return rt.Stats().Actors <= base })
 	// Each instance commits at least four times: its start with its first
 	// turn, then a turn per activity result.
 	st := rt.Stats()
@@ -578,13 +567,10 @@ func TestChangedOrchestratorCodeFailsWithANonDeterminismError(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for {
+	waitFor(t, "B to be scheduled", func() bool {
 		events, _ := rt.Client().History(ctx, id)
-		if len(events) >= 6 { // B scheduled
-			break
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return len(events) >= 6
+	})
 	close(block)
 	must(rt.Close())
 

@@ -24,18 +24,11 @@ func registerSignalOnce(rt *durable.Runtime) {
 func waitForCount(t *testing.T, rt *durable.Runtime, want int) {
 	t.Helper()
 	id := durable.EntityID{Name: "Counter", Key: "shared"}
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	waitFor(t, fmt.Sprintf("the shared counter to read %d", want), func() bool {
 		raw, err := rt.Client().ReadEntityState(context.Background(), id)
 		var c Counter
-		if err == nil && json.Unmarshal(raw, &c) == nil && c.Value == want {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("counter %s (%v), want %d", raw, err, want)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return err == nil && json.Unmarshal(raw, &c) == nil && c.Value == want
+	})
 }
 
 // An entity signaled by many orchestrations keeps what it needs to

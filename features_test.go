@@ -15,18 +15,6 @@ import (
 	"github.com/durable-go/durable/orchestration"
 )
 
-// waitFor polls cond until it holds or 10 s pass.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 func statusOf(t *testing.T, rt *durable.Runtime, id string) *durable.Status {
 	t.Helper()
 	st, err := rt.Client().Status(context.Background(), id)
@@ -631,19 +619,13 @@ func TestAWaitThatTimedOutIsWithdrawnAcrossARestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for {
-		st, err := rt.Client().Status(ctx, id)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if string(st.CustomStatus) == `"timed out"` {
-			break
-		}
+	waitFor(t, "the first wait to time out", func() bool {
+		st := statusOf(t, rt, id)
 		if st.RuntimeStatus.IsTerminal() {
 			t.Fatalf("%s %+v", st.RuntimeStatus, st.Failure)
 		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return string(st.CustomStatus) == `"timed out"`
+	})
 	must(rt.Close())
 	rt2 := open(t, durable.Options{Dir: dir}, registerTimedWait)
 	must(rt2.Client().RaiseEvent(ctx, id, "Go", "a"))

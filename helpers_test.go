@@ -13,6 +13,18 @@ import (
 	"github.com/durable-go/durable/orchestration"
 )
 
+// waitFor polls cond until it holds or 10 s pass.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 func durableActivityInfo(ctx context.Context) (string, bool) {
 	info, ok := orchestration.ActivityInfoFrom(ctx)
 	return info.InstanceID, ok

@@ -75,11 +75,7 @@ func TestLongHistoryContinuesAsNewAndLeavesTheDisk(t *testing.T) {
 	}
 	// A finished instance passivates once idle, and it is not idle while it
 	// still removes the dropped history (in bounded transactions).
-	for deadline := time.Now().Add(20 * time.Second); rt.Stats().Actors > base; time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("the instance's actor is still busy: %d actors, %d before", rt.Stats().Actors, base)
-		}
-	}
+	waitFor(t, "the instance's actor to finish and passivate", func() bool { return rt.Stats().Actors <= base })
 	must(rt.Close())
 	hub, err := persistence.Open(persistence.Options{Dir: dir})
 	if err != nil {
