@@ -455,25 +455,23 @@ func (p *Partition) DeleteHistoryBelow(id string, floor uint32, maxKeys int) (mo
 	}
 	prefix := historyPrefix(id)
 	var keys [][]byte
-	err = p.view(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix}) // keys only
-		defer it.Close()
-		for it.Rewind(); it.Valid(); it.Next() {
-			k := it.Item().Key()
-			if len(k) < len(prefix)+4 {
-				return fmt.Errorf("malformed history key %q", k)
-			}
-			if binary.BigEndian.Uint32(k[len(prefix):]) >= floor {
-				return nil // keys are in generation order
-			}
-			if len(keys) == maxKeys {
-				more = true
-				return nil
-			}
-			keys = append(keys, it.Item().KeyCopy(nil))
+	err = p.scanKeys(prefix, func(k []byte) error {
+		if len(k) < len(prefix)+4 {
+			return fmt.Errorf("malformed history key %q", k)
 		}
+		if binary.BigEndian.Uint32(k[len(prefix):]) >= floor {
+			return errStopScan // keys are in generation order
+		}
+		if len(keys) == maxKeys {
+			more = true
+			return errStopScan
+		}
+		keys = append(keys, append([]byte(nil), k...))
 		return nil
 	})
+	if errors.Is(err, errStopScan) {
+		err = nil
+	}
 	if err == nil && len(keys) > 0 {
 		err = p.update(func(txn *badger.Txn) error {
 			for _, k := range keys {
@@ -707,6 +705,9 @@ func (p *Partition) RunValueLogGC(discardRatio float64) error {
 	}
 	return p.db.RunValueLogGC(discardRatio)
 }
+
+// errStopScan, returned by a scanKeys callback, ends the scan early.
+var errStopScan = errors.New("stop scan")
 
 // scanKeys calls fn with every key under prefix (valid only during the call).
 func (p *Partition) scanKeys(prefix []byte, fn func(k []byte) error) error {
