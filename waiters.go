@@ -1,6 +1,7 @@
 package durable
 
 import (
+	"slices"
 	"sync"
 
 	"github.com/durable-go/durable/persistence"
@@ -57,13 +58,7 @@ func (w *waiters) add(id string) chan *persistence.InstanceRecord {
 func (w *waiters) remove(id string, ch chan *persistence.InstanceRecord) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	list := w.byID[id]
-	for i, c := range list {
-		if c == ch {
-			list = append(list[:i], list[i+1:]...)
-			break
-		}
-	}
+	list := slices.DeleteFunc(w.byID[id], func(c chan *persistence.InstanceRecord) bool { return c == ch })
 	if len(list) == 0 {
 		delete(w.byID, id)
 	} else {

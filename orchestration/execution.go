@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -378,13 +379,7 @@ func (e *Execution) deliver(ev *history.Event) {
 // withdrawWaiter removes t from the waits for events named key (lower
 // case), so the next such event goes to another wait or the buffer.
 func (e *Execution) withdrawWaiter(key string, t *taskState) {
-	waiters := e.eventWaiters[key]
-	for i, w := range waiters {
-		if w == t {
-			waiters = append(waiters[:i:i], waiters[i+1:]...)
-			break
-		}
-	}
+	waiters := slices.DeleteFunc(e.eventWaiters[key], func(w *taskState) bool { return w == t })
 	if len(waiters) == 0 {
 		delete(e.eventWaiters, key)
 	} else {
