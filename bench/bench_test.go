@@ -32,8 +32,13 @@ func TestWorkloadsRunAndVerifyAtTinySizes(t *testing.T) {
 				cfg.Concurrency = 32
 			}
 			r := w.Run(ctx, w, cfg)
-			if !r.Verified || r.Error != "" || r.PerSecond <= 0 || r.N != tc.n || r.CommitsPerTransaction < 1 {
+			if !r.Verified || r.Error != "" || r.PerSecond <= 0 || r.N != tc.n {
 				t.Fatalf("%+v", r)
+			}
+			// W4's restarted process may find every instance done before
+			// the kill, and then commits nothing.
+			if tc.id != "W4" && r.CommitsPerTransaction < 1 {
+				t.Fatalf("commits per transaction %v: %+v", r.CommitsPerTransaction, r)
 			}
 			if tc.id == "W4" && (r.DuplicateActivityExecutions == nil || r.CompletedBeforeKill == nil) {
 				t.Fatalf("W4 figures missing: %+v", r)
