@@ -42,7 +42,10 @@ type Options struct {
 	FsyncCount  int
 	Timeout     time.Duration
 	CPUProfile  string
-	MemProfile  string
+	// TimedProfile: write a CPU profile of each timed phase only (the
+	// first to this path, the next ones to path.2, path.3, ...).
+	TimedProfile string
+	MemProfile   string
 }
 
 func main() {
@@ -64,6 +67,11 @@ func main() {
 			os.Exit(2)
 		}
 	}
+	if opts.CPUProfile != "" && opts.TimedProfile != "" {
+		fmt.Fprintln(os.Stderr, "bench: -cpuprofile and -cpuprofile-timed exclude each other")
+		os.Exit(2)
+	}
+	timedProfile.path = opts.TimedProfile
 	results, err := run(opts)
 	if opts.CPUProfile != "" {
 		pprof.StopCPUProfile()
@@ -104,6 +112,7 @@ func parseFlags(args []string) (Options, error) {
 	fs.IntVar(&o.FsyncCount, "fsyncs", 300, "4 KiB writes + fsync to time the disk")
 	fs.DurationVar(&o.Timeout, "timeout", 10*time.Minute, "give up on a workload after this long")
 	fs.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file (go tool pprof)")
+	fs.StringVar(&o.TimedProfile, "cpuprofile-timed", "", "write a CPU profile of each timed phase only (not setup or verification) to this file; later phases go to FILE.2, FILE.3, ...")
 	fs.StringVar(&o.MemProfile, "memprofile", "", "write an allocation profile at the end of the run to this file")
 	if err := fs.Parse(args); err != nil {
 		return o, err

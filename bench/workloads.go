@@ -349,6 +349,7 @@ type span struct {
 
 // startSpan starts timing a phase of rt (nil: track it later with track).
 func startSpan(rt *durable.Runtime) *span {
+	timedProfile.start()
 	s := &span{start: time.Now(), cpu0: processCPU()}
 	if rt != nil {
 		s.track(rt)
@@ -364,6 +365,7 @@ func (s *span) track(rt *durable.Runtime) {
 // end fixes the span's figures at now and returns the span.
 func (s *span) end() *span {
 	s.Wall, s.CPU = time.Since(s.start), processCPU()-s.cpu0
+	timedProfile.stop()
 	if s.rt != nil {
 		s.stats1 = s.rt.Stats()
 	}
