@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"path/filepath"
 	"testing"
 	"time"
 )
@@ -75,7 +76,7 @@ func TestFlags(t *testing.T) {
 	if o, err := parseFlags([]string{"-w", "all"}); err != nil || len(o.Workloads) != len(workloads) || !o.All {
 		t.Fatalf("all: %+v %v", o, err)
 	}
-	for _, bad := range [][]string{{"-w", "W9"}, {"-mode", "fast"}, {"-n", "-1"}, {"-rate", "-5"}, {"extra"}} {
+	for _, bad := range [][]string{{"-w", "W9"}, {"-mode", "fast"}, {"-n", "-1"}, {"-rate", "-5"}, {"extra"}, {"-cpuprofile", "a", "-cpuprofile-timed", "b"}} {
 		if _, err := parseFlags(bad); err == nil {
 			t.Errorf("%q: no error", bad)
 		}
@@ -89,5 +90,32 @@ func TestFlags(t *testing.T) {
 	defer func() { workloads = workloads[:len(workloads)-1] }()
 	if _, err := run(Options{Workloads: []string{"W9"}}); !errors.Is(err, errNotImplemented) {
 		t.Fatalf("W9: %v", err)
+	}
+}
+
+// -cpuprofile-timed writes one profile per timed phase: here W3's steps.
+func TestTimedProfileCoversEachTimedPhase(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "timed.prof")
+	timedProfile.path = path
+	defer func() { timedProfile = profileOfSpans{} }()
+	w := workloadByID("W3")
+	cfg := Config{N: 20, Dir: t.TempDir(), NoSync: true, Logger: warnLogger()}
+	for i := 0; i < 2; i++ {
+		if r := w.Run(context.Background(), w, cfg); !r.Verified || r.Error != "" {
+			t.Fatalf("%+v", r)
+		}
+	}
+	for _, p := range []string{path, path + ".2"} {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// A pprof profile is gzip-compressed protobuf.
+		if len(b) < 2 || b[0] != 0x1f || b[1] != 0x8b {
+			t.Fatalf("%s: %d bytes, not a pprof profile", p, len(b))
+		}
+	}
+	if timedProfile.running != nil {
+		t.Fatal("a profile is still running after the phases ended")
 	}
 }

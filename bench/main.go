@@ -67,10 +67,6 @@ func main() {
 			os.Exit(2)
 		}
 	}
-	if opts.CPUProfile != "" && opts.TimedProfile != "" {
-		fmt.Fprintln(os.Stderr, "bench: -cpuprofile and -cpuprofile-timed exclude each other")
-		os.Exit(2)
-	}
 	timedProfile.path = opts.TimedProfile
 	results, err := run(opts)
 	if opts.CPUProfile != "" {
@@ -119,6 +115,9 @@ func parseFlags(args []string) (Options, error) {
 	}
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if o.CPUProfile != "" && o.TimedProfile != "" {
+		return o, errors.New("-cpuprofile and -cpuprofile-timed exclude each other (one CPU profile at a time)")
 	}
 	if o.Mode != "sync" && o.Mode != "nosync" {
 		return o, fmt.Errorf("-mode %q: want sync or nosync", o.Mode)
