@@ -156,3 +156,34 @@ func (a *apiClient) getStatus(ctx context.Context, id string, q url.Values) (*ht
 	}
 	return &st, r, nil
 }
+
+// getPages reads a paged list at path, following the API's continuation
+// token: every page if all is set, else the first one only. more reports
+// that pages were left unread.
+func getPages[T any](ctx context.Context, a *apiClient, path string, q url.Values, all bool) (list []T, more bool, err error) {
+	token := ""
+	for {
+		var hdr []string
+		if token != "" {
+			hdr = []string{"x-ms-continuation-token", token}
+		}
+		r, err := a.do(ctx, "GET", path, q, nil, hdr...)
+		if err != nil {
+			return nil, false, err
+		}
+		if err := r.expect(http.StatusOK); err != nil {
+			return nil, false, err
+		}
+		var page []T
+		if err := r.decode(&page); err != nil {
+			return nil, false, err
+		}
+		list = append(list, page...)
+		if token = r.header.Get("x-ms-continuation-token"); token == "" {
+			return list, false, nil
+		}
+		if !all {
+			return list, true, nil
+		}
+	}
+}

@@ -196,33 +196,9 @@ func (c *cli) list(ctx context.Context, args []string) error {
 			q.Set(k, v)
 		}
 	}
-	var list []json.RawMessage
-	token, more := "", false
-	for {
-		var hdr []string
-		if token != "" {
-			hdr = []string{"x-ms-continuation-token", token}
-		}
-		r, err := a.do(ctx, "GET", "/instances", q, nil, hdr...)
-		if err != nil {
-			return err
-		}
-		if err := r.expect(http.StatusOK); err != nil {
-			return err
-		}
-		var page []json.RawMessage
-		if err := r.decode(&page); err != nil {
-			return err
-		}
-		list = append(list, page...)
-		token = r.header.Get("x-ms-continuation-token")
-		if token == "" {
-			break
-		}
-		if !*all {
-			more = true
-			break
-		}
+	list, more, err := getPages[json.RawMessage](ctx, a, "/instances", q, *all)
+	if err != nil {
+		return err
 	}
 	if cf.json {
 		b, _ := json.Marshal(list)

@@ -97,32 +97,9 @@ func (c *cli) entities(ctx context.Context, args []string) error {
 	if *state {
 		q.Set("fetchState", "true")
 	}
-	var list []httpapi.EntityPayload
-	token, more := "", false
-	for {
-		var hdr []string
-		if token != "" {
-			hdr = []string{"x-ms-continuation-token", token}
-		}
-		r, err := a.do(ctx, "GET", path, q, nil, hdr...)
-		if err != nil {
-			return err
-		}
-		if err := r.expect(http.StatusOK); err != nil {
-			return err
-		}
-		var page []httpapi.EntityPayload
-		if err := r.decode(&page); err != nil {
-			return err
-		}
-		list = append(list, page...)
-		if token = r.header.Get("x-ms-continuation-token"); token == "" {
-			break
-		}
-		if !*all {
-			more = true
-			break
-		}
+	list, more, err := getPages[httpapi.EntityPayload](ctx, a, path, q, *all)
+	if err != nil {
+		return err
 	}
 	if cf.json {
 		if list == nil {
