@@ -469,9 +469,6 @@ func (p *Partition) DeleteHistoryBelow(id string, floor uint32, maxKeys int) (mo
 		keys = append(keys, append([]byte(nil), k...))
 		return nil
 	})
-	if errors.Is(err, errStopScan) {
-		err = nil
-	}
 	if err == nil && len(keys) > 0 {
 		err = p.update(func(txn *badger.Txn) error {
 			for _, k := range keys {
@@ -706,12 +703,14 @@ func (p *Partition) RunValueLogGC(discardRatio float64) error {
 	return p.db.RunValueLogGC(discardRatio)
 }
 
-// errStopScan, returned by a scanKeys callback, ends the scan early.
+// errStopScan, returned by a scanKeys callback, ends the scan early; the
+// scan then returns nil.
 var errStopScan = errors.New("stop scan")
 
-// scanKeys calls fn with every key under prefix (valid only during the call).
+// scanKeys calls fn with every key under prefix (valid only during the
+// call), in key order, until fn returns an error.
 func (p *Partition) scanKeys(prefix []byte, fn func(k []byte) error) error {
-	return p.view(func(txn *badger.Txn) error {
+	err := p.view(func(txn *badger.Txn) error {
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
 		defer it.Close()
 		for it.Rewind(); it.Valid(); it.Next() {
@@ -721,6 +720,10 @@ func (p *Partition) scanKeys(prefix []byte, fn func(k []byte) error) error {
 		}
 		return nil
 	})
+	if errors.Is(err, errStopScan) {
+		return nil
+	}
+	return err
 }
 
 // maxInboxSeq returns the greatest inbox seq stored in the partition.
