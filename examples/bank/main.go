@@ -137,17 +137,15 @@ func Balance(ctx context.Context, client *durable.Client, key string) (int, erro
 	return a.Balance, nil
 }
 
-// Total adds up the balances of the accounts.
-func Total(ctx context.Context, client *durable.Client, keys ...string) (int, error) {
-	total := 0
-	for _, k := range keys {
-		b, err := Balance(ctx, client, k)
-		if err != nil {
-			return 0, err
-		}
-		total += b
+// Balances reads the committed balances of two accounts.
+func Balances(ctx context.Context, client *durable.Client, a, b string) (balA, balB int, err error) {
+	if balA, err = Balance(ctx, client, a); err != nil {
+		return 0, 0, err
 	}
-	return total, nil
+	if balB, err = Balance(ctx, client, b); err != nil {
+		return 0, 0, err
+	}
+	return balA, balB, nil
 }
 
 // Transfers returns n transfers alternating between a→b and b→a, with
@@ -282,11 +280,7 @@ func run(opts durable.Options, s Settings, out io.Writer) error {
 			return err
 		}
 	}
-	balA, err := Balance(ctx, client, s.A)
-	if err != nil {
-		return err
-	}
-	balB, err := Balance(ctx, client, s.B)
+	balA, balB, err := Balances(ctx, client, s.A, s.B)
 	if err != nil {
 		return err
 	}
@@ -306,12 +300,7 @@ func run(opts durable.Options, s Settings, out io.Writer) error {
 		return err
 	}
 	elapsed := time.Since(t0)
-	balA, err = Balance(ctx, client, s.A)
-	if err != nil {
-		return err
-	}
-	balB, err = Balance(ctx, client, s.B)
-	if err != nil {
+	if balA, balB, err = Balances(ctx, client, s.A, s.B); err != nil {
 		return err
 	}
 	after := balA + balB

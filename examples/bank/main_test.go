@@ -105,11 +105,7 @@ func TestTransfersSurviveACloseAndReopenMidWay(t *testing.T) {
 			if o.Done+o.Declined != len(first)+len(second) || o.Done == 0 {
 				t.Fatalf("outcomes %+v", o)
 			}
-			balA, err := Balance(ctx, c, "a")
-			if err != nil {
-				t.Fatal(err)
-			}
-			balB, err := Balance(ctx, c, "b")
+			balA, balB, err := Balances(ctx, c, "a", "b")
 			if err != nil {
 				t.Fatal(err)
 			}
