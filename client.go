@@ -11,10 +11,9 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/durable-go/durable/actors"
 	"github.com/durable-go/durable/history"
 	"github.com/durable-go/durable/orchestration"
-	"github.com/durable-go/durable/persistence"
+	"github.com/durable-go/durable/seam"
 )
 
 // RuntimeStatus is the runtime status of an instance, spelled as in Durable
@@ -127,18 +126,32 @@ func (c *Client) Start(ctx context.Context, orchestrator string, input any, opts
 	if err != nil {
 		return "", fmt.Errorf("start %q: %w", orchestrator, err)
 	}
-	node, err := c.rt.runningNode()
-	if err != nil {
-		return "", err
-	}
-	err = node.StartInstance(ctx, actors.StartRequest{InstanceID: id, Name: orchestrator, Input: payload})
-	if errors.Is(err, actors.ErrShuttingDown) {
-		err = fmt.Errorf("%w: %w", ErrClosed, err)
-	}
+	_, err = c.call(ctx, &seam.Request{Op: &seam.Request_StartInstance{StartInstance: &seam.StartInstance{
+		InstanceId: id, Name: orchestrator, Input: payload,
+	}}})
 	if err != nil {
 		return "", err
 	}
 	return id, nil
+}
+
+// call sends req to its partition through the seam. A write gets its
+// idempotency key here, so every retry below the Client (the cluster's, a
+// remote transport's) has one effect. A partition that is unavailable
+// because this runtime is closing answers ErrClosed.
+func (c *Client) call(ctx context.Context, req *seam.Request) (*seam.Response, error) {
+	parts, err := c.rt.partitions()
+	if err != nil {
+		return nil, err
+	}
+	if seam.IsWrite(req) && req.IdempotencyKey == "" {
+		req.IdempotencyKey = uuid.NewString()
+	}
+	resp, err := parts.Call(ctx, req)
+	if errors.Is(err, seam.ErrUnavailable) && c.rt.isClosed() {
+		err = fmt.Errorf("%w: %w", ErrClosed, err)
+	}
+	return resp, err
 }
 
 func (c *Client) encodePayload(v any) ([]byte, error) {
@@ -163,53 +176,83 @@ func (c *Client) encodePayload(v any) ([]byte, error) {
 	return b, nil
 }
 
-func (c *Client) load(id string) (*persistence.InstanceRecord, error) {
+// Status returns the committed state of an instance, or ErrInstanceNotFound.
+func (c *Client) Status(ctx context.Context, id string) (*Status, error) {
 	if err := ValidateInstanceID(id); err != nil {
 		return nil, err
 	}
-	rec, err := c.rt.hub.Partition(c.rt.hub.PartitionOf(id)).LoadInstance(id)
-	if errors.Is(err, persistence.ErrNotFound) {
-		return nil, fmt.Errorf("instance %s: %w", id, ErrInstanceNotFound)
-	}
-	if errors.Is(err, persistence.ErrClosed) {
-		return nil, ErrClosed
-	}
-	if err != nil {
-		return nil, fmt.Errorf("load instance %s: %w", id, err)
-	}
-	return rec, nil
-}
-
-// Status returns the committed state of an instance, or ErrInstanceNotFound.
-func (c *Client) Status(ctx context.Context, id string) (*Status, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	if rec := c.rt.waiters.finishedRecord(id); rec != nil {
-		return statusFromRecord(rec), nil
-	}
-	rec, err := c.load(id)
+	resp, err := c.call(ctx, &seam.Request{Op: &seam.Request_GetInstance{GetInstance: &seam.GetInstance{InstanceId: id}}})
 	if err != nil {
 		return nil, err
 	}
-	return statusFromRecord(rec), nil
+	return statusFromSeam(resp.GetInstance()), nil
 }
 
-func statusFromRecord(rec *persistence.InstanceRecord) *Status {
-	st := &Status{
-		InstanceID:    rec.ID,
-		Name:          rec.Name,
-		RuntimeStatus: RuntimeStatus(rec.Status.String()),
-		Input:         rec.Input,
-		Output:        rec.Output,
-		CustomStatus:  rec.CustomStatus,
-		CreatedAt:     rec.CreatedAt,
-		LastUpdatedAt: rec.LastUpdatedAt,
+// statusFromSeam is the Client's view of an instance's status.
+func statusFromSeam(st *seam.InstanceStatus) *Status {
+	return &Status{
+		InstanceID:    st.GetInstanceId(),
+		Name:          st.GetName(),
+		RuntimeStatus: statusNames[st.GetRuntimeStatus()],
+		Input:         rawOrNilJSON(st.GetInput()),
+		Output:        rawOrNilJSON(st.GetOutput()),
+		CustomStatus:  rawOrNilJSON(st.GetCustomStatus()),
+		Failure:       failureFromSeam(st.GetFailure()),
+		CreatedAt:     timeFromUnixNano(st.GetCreatedUnixNano()),
+		LastUpdatedAt: timeFromUnixNano(st.GetLastUpdatedUnixNano()),
 	}
-	if rec.Failure != nil {
-		st.Failure = &FailureDetails{ErrorType: rec.Failure.ErrorType, Message: rec.Failure.Message, StackTrace: rec.Failure.StackTrace}
+}
+
+func rawOrNilJSON(b []byte) json.RawMessage {
+	if len(b) == 0 {
+		return nil
 	}
-	return st
+	return b
+}
+
+// failureFromSeam keeps the whole chain of inner failures.
+func failureFromSeam(f *seam.FailureDetails) *FailureDetails {
+	if f == nil {
+		return nil
+	}
+	return &FailureDetails{ErrorType: f.GetErrorType(), Message: f.GetMessage(), StackTrace: f.GetStackTrace(), Inner: failureFromSeam(f.GetInner())}
+}
+
+func timeFromUnixNano(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n).UTC()
+}
+
+func unixNanoOf(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+// statusNames spells the seam's statuses as the Client's.
+var statusNames = map[seam.RuntimeStatus]RuntimeStatus{
+	seam.RuntimeStatus_RUNTIME_STATUS_PENDING:          StatusPending,
+	seam.RuntimeStatus_RUNTIME_STATUS_RUNNING:          StatusRunning,
+	seam.RuntimeStatus_RUNTIME_STATUS_COMPLETED:        StatusCompleted,
+	seam.RuntimeStatus_RUNTIME_STATUS_FAILED:           StatusFailed,
+	seam.RuntimeStatus_RUNTIME_STATUS_TERMINATED:       StatusTerminated,
+	seam.RuntimeStatus_RUNTIME_STATUS_SUSPENDED:        StatusSuspended,
+	seam.RuntimeStatus_RUNTIME_STATUS_CONTINUED_AS_NEW: StatusContinuedAsNew,
+	seam.RuntimeStatus_RUNTIME_STATUS_CANCELED:         StatusCanceled,
+}
+
+// seamStatus is the seam's status of a Client's status name
+// (case-insensitive, as in Durable Functions' queries).
+func seamStatus(s RuntimeStatus) (seam.RuntimeStatus, error) {
+	for code, name := range statusNames {
+		if strings.EqualFold(string(name), string(s)) {
+			return code, nil
+		}
+	}
+	return 0, fmt.Errorf("%w: unknown instance status %q", ErrInvalidInput, s)
 }
 
 // History returns the history events of the instance's current execution,
@@ -220,25 +263,14 @@ func (c *Client) History(ctx context.Context, id string, opts ...HistoryOption) 
 	for _, opt := range opts {
 		opt(&o)
 	}
-	if err := ctx.Err(); err != nil {
+	if err := ValidateInstanceID(id); err != nil {
 		return nil, err
 	}
-	rec, err := c.load(id)
+	resp, err := c.call(ctx, &seam.Request{Op: &seam.Request_GetHistory{GetHistory: &seam.GetHistory{InstanceId: id, AllExecutions: o.allExecutions}}})
 	if err != nil {
 		return nil, err
 	}
-	first := rec.Generation
-	if o.allExecutions {
-		first = max(1, rec.HistoryFloor) // those below were dropped
-	}
-	var raw [][]byte
-	for gen := first; gen <= rec.Generation; gen++ {
-		part, err := c.rt.hub.Partition(c.rt.hub.PartitionOf(id)).LoadHistory(id, gen)
-		if err != nil {
-			return nil, fmt.Errorf("load history of %s: %w", id, err)
-		}
-		raw = append(raw, part...)
-	}
+	raw := resp.GetHistoryEvents()
 	events := make([]*history.Event, len(raw))
 	for i, b := range raw {
 		if events[i], err = history.Unmarshal(b); err != nil {
@@ -253,24 +285,19 @@ func (c *Client) History(ctx context.Context, id string, opts ...HistoryOption) 
 
 // WaitForCompletion blocks until the instance is Completed, Failed,
 // Terminated or Canceled, and returns its final status, or until ctx ends.
+// The wait is a subscription at the partition that owns the instance.
 func (c *Client) WaitForCompletion(ctx context.Context, id string) (*Status, error) {
-	if rec := c.rt.waiters.finishedRecord(id); rec != nil {
-		return statusFromRecord(rec), nil // no waiter to add and remove
+	if err := ValidateInstanceID(id); err != nil {
+		return nil, err
 	}
-	ch := c.rt.waiters.add(id)
-	st, err := c.Status(ctx, id)
-	if err != nil || st.RuntimeStatus.IsTerminal() {
-		c.rt.waiters.remove(id, ch)
-		return st, err
-	}
-	select {
-	case rec, ok := <-ch:
-		if !ok {
-			return nil, ErrClosed
+	for {
+		resp, err := c.call(ctx, &seam.Request{Op: &seam.Request_WaitForInstance{WaitForInstance: &seam.WaitForInstance{InstanceId: id}}})
+		if errors.Is(err, seam.ErrWaitExpired) && ctx.Err() == nil {
+			continue // the partition ended the subscription early: subscribe again
 		}
-		return statusFromRecord(rec), nil
-	case <-ctx.Done():
-		c.rt.waiters.remove(id, ch)
-		return nil, fmt.Errorf("wait for instance %s: %w", id, ctx.Err())
+		if err != nil {
+			return nil, err
+		}
+		return statusFromSeam(resp.GetInstance()), nil
 	}
 }

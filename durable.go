@@ -1,11 +1,12 @@
 // Package durable is a durable execution runtime for Go: orchestrations,
-// activities and (soon) durable entities in the spirit of Azure Durable
-// Functions, built as an actor system.
+// activities and durable entities in the spirit of Azure Durable Functions,
+// built as an actor system.
 //
-// Orchestrations are plain Go functions that call activities. Every
-// orchestration instance is a persistent actor that event-sources its
-// history in an embedded Badger store and rebuilds itself by replaying that
-// history after a restart, so instances survive crashes:
+// Orchestrations are plain Go functions that call activities; entities are
+// addressable objects with durable state and one-at-a-time operations.
+// Every orchestration instance and every entity is a persistent actor that
+// event-sources its history in an embedded Badger store and rebuilds itself
+// by replaying that history after a restart, so instances survive crashes:
 //
 //	rt, _ := durable.Open(durable.Options{Dir: "data"})
 //	rt.RegisterOrchestrator("HelloCities", helloCities)
@@ -17,7 +18,9 @@
 //	st, _ := rt.Client().WaitForCompletion(ctx, id)
 //
 // Runtime opens the store and runs the node; Client starts instances and
-// reads their status and history.
+// reads their status and history. Every Client call reaches the partition
+// that owns its instance or entity through the partition seam (package
+// seam), which the node serves; the Client never reads the store itself.
 package durable
 
 import (
@@ -31,6 +34,7 @@ import (
 	"github.com/durable-go/durable/actors"
 	"github.com/durable-go/durable/orchestration"
 	"github.com/durable-go/durable/persistence"
+	"github.com/durable-go/durable/seam"
 )
 
 // Options configure a Runtime. The zero value is an in-memory runtime with
@@ -64,13 +68,15 @@ type Options struct {
 // DefaultMaxPayloadBytes is the default for Options.MaxPayloadBytes.
 const DefaultMaxPayloadBytes = 1 << 20
 
-// Errors callers can test with errors.Is.
+// Errors callers can test with errors.Is. Those a partition answers are
+// declared once, in package seam, and are the same values on every side of
+// the seam.
 var (
-	ErrInstanceNotFound          = errors.New("instance not found")
-	ErrInstanceExists            = actors.ErrInstanceExists
-	ErrOrchestratorNotRegistered = actors.ErrOrchestratorNotRegistered
+	ErrInstanceNotFound          = seam.ErrInstanceNotFound
+	ErrInstanceExists            = seam.ErrInstanceExists
+	ErrOrchestratorNotRegistered = seam.ErrOrchestratorNotRegistered
 	ErrInvalidInstanceID         = errors.New("invalid instance id")
-	ErrInvalidInput              = errors.New("invalid input")
+	ErrInvalidInput              = seam.ErrInvalidInput
 	ErrPayloadTooLarge           = errors.New("payload too large")
 	ErrNotStarted                = errors.New("runtime is not started")
 	ErrClosed                    = errors.New("runtime is closed")
@@ -82,11 +88,10 @@ var (
 // Runtime is an embedded durable node: the store, the registered functions
 // and the actors that run instances.
 type Runtime struct {
-	opts    Options
-	log     *slog.Logger
-	hub     *persistence.Hub
-	reg     *registry
-	waiters *waiters
+	opts Options
+	log  *slog.Logger
+	hub  *persistence.Hub
+	reg  *registry
 
 	mu     sync.Mutex
 	node   *actors.Node
@@ -111,7 +116,7 @@ func Open(opts Options) (*Runtime, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open durable runtime: %w", err)
 	}
-	return &Runtime{opts: opts, log: opts.Logger, hub: hub, reg: newRegistry(), waiters: newWaiters()}, nil
+	return &Runtime{opts: opts, log: opts.Logger, hub: hub, reg: newRegistry()}, nil
 }
 
 // RegisterOrchestrator registers an orchestrator function under name.
@@ -161,7 +166,6 @@ func (r *Runtime) Start() error {
 		Logger:                  r.log,
 		IdleTimeout:             r.opts.IdleTimeout,
 		MaxConcurrentActivities: r.opts.MaxConcurrentActivities,
-		OnRecord:                r.waiters.onRecord,
 	})
 	if err != nil {
 		return fmt.Errorf("start durable runtime: %w", err)
@@ -195,14 +199,14 @@ func (r *Runtime) Shutdown(ctx context.Context) error {
 	if err := r.hub.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("close store: %w", err))
 	}
-	r.waiters.closeAll()
 	return errors.Join(errs...)
 }
 
 // Close is Shutdown without a deadline.
 func (r *Runtime) Close() error { return r.Shutdown(context.Background()) }
 
-func (r *Runtime) runningNode() (*actors.Node, error) {
+// partitions returns the seam to the hub's partitions: the running node.
+func (r *Runtime) partitions() (seam.Partitions, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.closed {
@@ -212,6 +216,13 @@ func (r *Runtime) runningNode() (*actors.Node, error) {
 		return nil, ErrNotStarted
 	}
 	return r.node, nil
+}
+
+// isClosed reports whether Shutdown has begun.
+func (r *Runtime) isClosed() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.closed
 }
 
 // Stats is a snapshot of a running node's in-memory load.

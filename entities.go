@@ -11,9 +11,8 @@ import (
 	"time"
 	"unicode"
 
-	"github.com/durable-go/durable/actors"
 	"github.com/durable-go/durable/orchestration"
-	"github.com/durable-go/durable/persistence"
+	"github.com/durable-go/durable/seam"
 )
 
 // EntityID names a durable entity: its registered name (case-insensitive)
@@ -22,8 +21,8 @@ type EntityID = orchestration.EntityID
 
 // Entity errors callers can test with errors.Is.
 var (
-	ErrEntityNotFound      = errors.New("entity not found")
-	ErrEntityNotRegistered = errors.New("entity is not registered")
+	ErrEntityNotFound      = seam.ErrEntityNotFound
+	ErrEntityNotRegistered = seam.ErrEntityNotRegistered
 	ErrInvalidEntityID     = errors.New("invalid entity id")
 )
 
@@ -66,14 +65,15 @@ func ValidateEntityID(id EntityID) error {
 	return nil
 }
 
-func (c *Client) entityNode(id EntityID) (*actors.Node, error) {
+// checkEntity validates an entity id and that its name is registered.
+func (c *Client) checkEntity(id EntityID) error {
 	if err := ValidateEntityID(id); err != nil {
-		return nil, err
+		return err
 	}
 	if _, ok := c.rt.reg.Entity(id.Name); !ok {
-		return nil, fmt.Errorf("entity %q: %w", id.Name, ErrEntityNotRegistered)
+		return fmt.Errorf("entity %q: %w", id.Name, ErrEntityNotRegistered)
 	}
-	return c.rt.runningNode()
+	return nil
 }
 
 // SignalEntity sends operation op with input (JSON) to an entity, one way,
@@ -81,24 +81,24 @@ func (c *Client) entityNode(id EntityID) (*actors.Node, error) {
 // critical section. Operations of one entity run one at a time in arrival
 // order.
 func (c *Client) SignalEntity(ctx context.Context, id EntityID, op string, input any) error {
-	node, err := c.entityNode(id)
-	if err != nil {
+	if err := c.checkEntity(id); err != nil {
 		return err
 	}
 	b, err := c.encodePayload(input)
 	if err != nil {
 		return fmt.Errorf("signal %s: %w", id, err)
 	}
-	return mapNodeError(node.SignalEntity(ctx, id, op, b))
+	_, err = c.call(ctx, &seam.Request{Op: &seam.Request_SignalEntity{SignalEntity: &seam.SignalEntity{EntityId: id.String(), Operation: op, Input: b}}})
+	return err
 }
 
 // DeleteEntity deletes an entity's state, whatever its code does.
 func (c *Client) DeleteEntity(ctx context.Context, id EntityID) error {
-	node, err := c.entityNode(id)
-	if err != nil {
+	if err := c.checkEntity(id); err != nil {
 		return err
 	}
-	return mapNodeError(node.DeleteEntity(ctx, id))
+	_, err := c.call(ctx, &seam.Request{Op: &seam.Request_SignalEntity{SignalEntity: &seam.SignalEntity{EntityId: id.String(), Delete: true}}})
+	return err
 }
 
 // EntityMetadata describes one entity of a listing.
@@ -109,38 +109,20 @@ type EntityMetadata struct {
 	State json.RawMessage
 }
 
-func (c *Client) loadEntity(id EntityID) (*actors.EntityRecord, error) {
-	if err := ValidateEntityID(id); err != nil {
-		return nil, err
-	}
-	key := id.String()
-	data, err := c.rt.hub.Partition(c.rt.hub.PartitionOf(key)).LoadEntity(key)
-	if errors.Is(err, persistence.ErrNotFound) {
-		return nil, fmt.Errorf("%s: %w", key, ErrEntityNotFound)
-	}
-	if errors.Is(err, persistence.ErrClosed) {
-		return nil, ErrClosed
-	}
-	if err != nil {
-		return nil, err
-	}
-	return actors.DecodeEntityRecord(data)
-}
-
 // ReadEntityState returns an entity's committed state (JSON), or
 // ErrEntityNotFound if it has none.
 func (c *Client) ReadEntityState(ctx context.Context, id EntityID) (json.RawMessage, error) {
-	if err := ctx.Err(); err != nil {
+	if err := ValidateEntityID(id); err != nil {
 		return nil, err
 	}
-	rec, err := c.loadEntity(id)
+	resp, err := c.call(ctx, &seam.Request{Op: &seam.Request_GetEntity{GetEntity: &seam.GetEntity{EntityId: id.String()}}})
 	if err != nil {
 		return nil, err
 	}
-	if !rec.HasState {
+	if !resp.GetEntity().GetHasState() {
 		return nil, fmt.Errorf("%s: %w", id, ErrEntityNotFound)
 	}
-	return rec.State, nil
+	return resp.GetEntity().GetState(), nil
 }
 
 // EntityQuery selects entities for ListEntities.
@@ -172,9 +154,10 @@ func (c *Client) ListEntities(ctx context.Context, q EntityQuery) (*EntityPage, 
 	if err != nil {
 		return nil, err
 	}
+	name := strings.ToLower(q.Name)
 	prefix := "@"
-	if q.Name != "" {
-		prefix = "@" + strings.ToLower(q.Name) + "@"
+	if name != "" {
+		prefix = "@" + name + "@"
 	}
 	after := ""
 	if q.ContinuationToken != "" {
@@ -184,54 +167,38 @@ func (c *Client) ListEntities(ctx context.Context, q EntityQuery) (*EntityPage, 
 		}
 		after = string(b)
 	}
-	type hit struct {
-		id  string
-		rec *actors.EntityRecord
+	parts, err := c.rt.partitions()
+	if err != nil {
+		return nil, err
 	}
-	var hits []hit
-	for i := 0; i < c.rt.hub.Partitions(); i++ {
-		p := c.rt.hub.Partition(i)
-		cursor := after
-		found := 0
-		// Records without state (kept for de-duplication) are skipped, so
-		// read on until size+1 matches or the partition is exhausted.
-		for found <= size {
-			entries, err := p.ListEntities(prefix, cursor, size+1)
-			if err != nil {
-				return nil, err
-			}
-			for _, e := range entries {
-				rec, err := actors.DecodeEntityRecord(e.Data)
-				if err != nil {
-					return nil, fmt.Errorf("entity %s: %w", e.ID, err)
-				}
-				if !rec.HasState || (!q.LastOperationFrom.IsZero() && rec.LastOp.Before(q.LastOperationFrom)) ||
-					(!q.LastOperationTo.IsZero() && rec.LastOp.After(q.LastOperationTo)) {
-					continue
-				}
-				hits = append(hits, hit{e.ID, rec})
-				found++
-			}
-			if len(entries) < size+1 {
-				break
-			}
-			cursor = entries[len(entries)-1].ID
-		}
-	}
-	sort.Slice(hits, func(i, j int) bool { return hits[i].id < hits[j].id })
-	page := &EntityPage{}
-	if len(hits) > size {
-		hits = hits[:size]
-		page.ContinuationToken = base64.RawURLEncoding.EncodeToString([]byte(hits[size-1].id))
-	}
-	for _, h := range hits {
-		id, err := orchestration.ParseEntityID(h.id)
+	// Each partition gives its first size+1 entities with state after the
+	// cursor; the merged first size are the page.
+	var hits []*seam.EntityState
+	for i := 0; i < parts.Count(); i++ {
+		resp, err := c.call(ctx, &seam.Request{Op: &seam.Request_ListEntities{ListEntities: &seam.ListEntities{
+			Partition: int32(i), Name: name, After: after, Limit: int32(size + 1),
+			LastOperationFromUnixNano: unixNanoOf(q.LastOperationFrom), LastOperationToUnixNano: unixNanoOf(q.LastOperationTo),
+			FetchState: q.FetchState,
+		}}})
 		if err != nil {
 			return nil, err
 		}
-		md := EntityMetadata{ID: id, LastOperationTime: h.rec.LastOp}
+		hits = append(hits, resp.GetEntities()...)
+	}
+	sort.Slice(hits, func(i, j int) bool { return hits[i].GetEntityId() < hits[j].GetEntityId() })
+	page := &EntityPage{}
+	if len(hits) > size {
+		hits = hits[:size]
+		page.ContinuationToken = base64.RawURLEncoding.EncodeToString([]byte(hits[size-1].GetEntityId()))
+	}
+	for _, h := range hits {
+		id, err := orchestration.ParseEntityID(h.GetEntityId())
+		if err != nil {
+			return nil, err
+		}
+		md := EntityMetadata{ID: id, LastOperationTime: timeFromUnixNano(h.GetLastOperationUnixNano())}
 		if q.FetchState {
-			md.State = h.rec.State
+			md.State = h.GetState()
 		}
 		page.Entities = append(page.Entities, md)
 	}

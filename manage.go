@@ -3,44 +3,23 @@ package durable
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
 
-	"github.com/durable-go/durable/actors"
 	"github.com/durable-go/durable/history"
+	"github.com/durable-go/durable/seam"
 )
 
-// More errors callers can test with errors.Is.
+// More errors callers can test with errors.Is (declared in package seam).
 var (
 	// ErrInstanceCompleted: the operation needs a live instance and this
 	// one has completed, failed or been terminated.
-	ErrInstanceCompleted = actors.ErrInstanceCompleted
+	ErrInstanceCompleted = seam.ErrInstanceCompleted
 	// ErrInstanceNotCompleted: purging needs a finished instance.
-	ErrInstanceNotCompleted = actors.ErrInstanceNotCompleted
+	ErrInstanceNotCompleted = seam.ErrInstanceNotCompleted
 	// ErrNotFailed: only a failed instance can be rewound.
-	ErrNotFailed = actors.ErrNotFailed
+	ErrNotFailed = seam.ErrNotFailed
 )
-
-// mapNodeError turns the node's errors into the client's.
-func mapNodeError(err error) error {
-	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, actors.ErrInstanceNotFound):
-		return fmt.Errorf("%w: %w", ErrInstanceNotFound, err)
-	case errors.Is(err, actors.ErrShuttingDown):
-		return fmt.Errorf("%w: %w", ErrClosed, err)
-	}
-	return err
-}
-
-func (c *Client) node(id string) (*actors.Node, error) {
-	if err := ValidateInstanceID(id); err != nil {
-		return nil, err
-	}
-	return c.rt.runningNode()
-}
 
 // RaiseEvent sends the external event name with payload (encoded as JSON) to
 // an instance, and returns once it is recorded durably in the instance's
@@ -51,23 +30,23 @@ func (c *Client) RaiseEvent(ctx context.Context, id, name string, payload any) e
 	if name == "" {
 		return fmt.Errorf("%w: empty event name", ErrInvalidInput)
 	}
-	node, err := c.node(id)
-	if err != nil {
+	if err := ValidateInstanceID(id); err != nil {
 		return err
 	}
 	b, err := c.encodePayload(payload)
 	if err != nil {
 		return fmt.Errorf("raise event %q: %w", name, err)
 	}
-	return mapNodeError(node.RaiseEvent(ctx, id, name, b))
+	_, err = c.call(ctx, &seam.Request{Op: &seam.Request_RaiseEvent{RaiseEvent: &seam.RaiseEvent{InstanceId: id, Name: name, Payload: b}}})
+	return err
 }
 
-func (c *Client) control(ctx context.Context, id, op, reason string) error {
-	node, err := c.node(id)
-	if err != nil {
+func (c *Client) control(ctx context.Context, id string, op seam.ControlOp, reason string) error {
+	if err := ValidateInstanceID(id); err != nil {
 		return err
 	}
-	return mapNodeError(node.Control(ctx, id, op, reason))
+	_, err := c.call(ctx, &seam.Request{Op: &seam.Request_ControlInstance{ControlInstance: &seam.ControlInstance{InstanceId: id, Op: op, Reason: reason}}})
+	return err
 }
 
 // Terminate ends a pending, running or suspended instance with status
@@ -76,33 +55,33 @@ func (c *Client) control(ctx context.Context, id, op, reason string) error {
 // (their results are discarded). Terminating a parent does not terminate its
 // sub-orchestrations: they run on, and their results are dropped.
 func (c *Client) Terminate(ctx context.Context, id, reason string) error {
-	return c.control(ctx, id, actors.OpTerminate, reason)
+	return c.control(ctx, id, seam.ControlOp_CONTROL_OP_TERMINATE, reason)
 }
 
 // Suspend pauses an instance: events and results that arrive are recorded
 // but not delivered to its code until Resume. Suspending a suspended
 // instance does nothing.
 func (c *Client) Suspend(ctx context.Context, id, reason string) error {
-	return c.control(ctx, id, actors.OpSuspend, reason)
+	return c.control(ctx, id, seam.ControlOp_CONTROL_OP_SUSPEND, reason)
 }
 
 // Resume continues a suspended instance, delivering what arrived meanwhile
 // in order. Resuming a running instance does nothing.
 func (c *Client) Resume(ctx context.Context, id, reason string) error {
-	return c.control(ctx, id, actors.OpResume, reason)
+	return c.control(ctx, id, seam.ControlOp_CONTROL_OP_RESUME, reason)
 }
 
 // Rewind re-runs a failed instance from its first failed task: the results
 // of the tasks that succeeded are kept (they do not run again), the failed
 // tasks and everything the code did after them run again.
 func (c *Client) Rewind(ctx context.Context, id, reason string) error {
-	return c.control(ctx, id, actors.OpRewind, reason)
+	return c.control(ctx, id, seam.ControlOp_CONTROL_OP_REWIND, reason)
 }
 
 // Purge deletes a finished instance: its record, history and indexes. A
 // pending, running or suspended instance gives ErrInstanceNotCompleted.
 func (c *Client) Purge(ctx context.Context, id string) error {
-	return c.control(ctx, id, actors.OpPurge, "")
+	return c.control(ctx, id, seam.ControlOp_CONTROL_OP_PURGE, "")
 }
 
 // PurgeFilter selects the instances PurgeBy deletes.
@@ -127,29 +106,23 @@ func (c *Client) PurgeBy(ctx context.Context, f PurgeFilter) (int, error) {
 			return 0, fmt.Errorf("%w: cannot purge instances in status %s", ErrInvalidInput, s)
 		}
 	}
-	q := Query{Statuses: statuses, CreatedFrom: f.CreatedFrom, CreatedTo: f.CreatedTo, PageSize: MaxPageSize}
+	filter, err := seamFilter(statuses, f.CreatedFrom, f.CreatedTo)
+	if err != nil {
+		return 0, err
+	}
+	parts, err := c.rt.partitions()
+	if err != nil {
+		return 0, err
+	}
 	deleted := 0
-	for {
-		page, err := c.List(ctx, q)
+	for i := 0; i < parts.Count(); i++ {
+		resp, err := c.call(ctx, &seam.Request{Op: &seam.Request_PurgeInstances{PurgeInstances: &seam.PurgeInstances{Partition: int32(i), Filter: filter}}})
+		deleted += int(resp.GetPurged())
 		if err != nil {
 			return deleted, err
 		}
-		for _, st := range page.Instances {
-			err := c.Purge(ctx, st.InstanceID)
-			switch {
-			case err == nil:
-				deleted++
-			case errors.Is(err, ErrInstanceNotFound), errors.Is(err, ErrInstanceNotCompleted):
-				// Purged or restarted meanwhile.
-			default:
-				return deleted, err
-			}
-		}
-		if page.ContinuationToken == "" {
-			return deleted, nil
-		}
-		q.ContinuationToken = page.ContinuationToken
 	}
+	return deleted, nil
 }
 
 // Restart starts the orchestrator of an existing instance again with its

@@ -8,7 +8,7 @@ import (
 	"sort"
 	"time"
 
-	"github.com/durable-go/durable/persistence"
+	"github.com/durable-go/durable/seam"
 )
 
 // Query selects instances for Client.List. Zero fields select all.
@@ -48,57 +48,82 @@ func pageSize(n int) (int, error) {
 
 // List returns the instances that match q, a page at a time, read from the
 // store's created-time index (no scan of all instances when a time range is
-// given).
+// given). Every partition is asked for its first matches after the cursor;
+// the merge of their answers is the page.
 func (c *Client) List(ctx context.Context, q Query) (*Page, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
 	size, err := pageSize(q.PageSize)
 	if err != nil {
 		return nil, err
 	}
-	f := persistence.ListFilter{CreatedFrom: q.CreatedFrom, CreatedTo: q.CreatedTo, IDPrefix: q.InstanceIDPrefix}
-	for _, s := range q.Statuses {
-		st, err := persistence.ParseStatus(string(s))
-		if err != nil {
-			return nil, fmt.Errorf("%w: %w", ErrInvalidInput, err)
-		}
-		f.Statuses = append(f.Statuses, st)
+	filter, err := seamFilter(q.Statuses, q.CreatedFrom, q.CreatedTo)
+	if err != nil {
+		return nil, err
 	}
+	filter.InstanceIdPrefix = q.InstanceIDPrefix
 	after, err := decodeToken(q.ContinuationToken)
+	if err != nil {
+		return nil, err
+	}
+	parts, err := c.rt.partitions()
 	if err != nil {
 		return nil, err
 	}
 	// Each partition gives its first size+1 matches after the cursor; the
 	// merged first size are the page, and a size+1th says there is more.
-	var all []*persistence.InstanceRecord
-	for i := 0; i < c.rt.hub.Partitions(); i++ {
-		recs, err := c.rt.hub.Partition(i).ListInstances(f, after, size+1)
+	var all []*seam.InstanceStatus
+	for i := 0; i < parts.Count(); i++ {
+		resp, err := c.call(ctx, &seam.Request{Op: &seam.Request_ListInstances{ListInstances: &seam.ListInstances{
+			Partition: int32(i), Filter: filter, After: after, Limit: int32(size + 1),
+		}}})
 		if err != nil {
 			return nil, err
 		}
-		all = append(all, recs...)
+		all = append(all, resp.GetInstances()...)
 	}
-	sort.Slice(all, func(i, j int) bool {
-		return persistence.CursorOf(all[i]).Less(persistence.CursorOf(all[j]))
-	})
+	sort.Slice(all, func(i, j int) bool { return cursorLess(cursorOf(all[i]), cursorOf(all[j])) })
 	page := &Page{}
 	if len(all) > size {
 		all = all[:size]
-		page.ContinuationToken = encodeToken(persistence.CursorOf(all[size-1]))
+		page.ContinuationToken = encodeToken(cursorOf(all[size-1]))
 	}
-	for _, rec := range all {
-		page.Instances = append(page.Instances, statusFromRecord(rec))
+	for _, st := range all {
+		page.Instances = append(page.Instances, statusFromSeam(st))
 	}
 	return page, nil
 }
 
-func encodeToken(c persistence.ListCursor) string {
-	b := binary.BigEndian.AppendUint64(nil, c.CreatedNanos)
-	return base64.RawURLEncoding.EncodeToString(append(b, c.ID...))
+// seamFilter is the seam's form of a filter by statuses and created time.
+func seamFilter(statuses []RuntimeStatus, from, to time.Time) (*seam.InstanceFilter, error) {
+	f := &seam.InstanceFilter{CreatedFromUnixNano: unixNanoOf(from), CreatedToUnixNano: unixNanoOf(to)}
+	for _, s := range statuses {
+		st, err := seamStatus(s)
+		if err != nil {
+			return nil, err
+		}
+		f.Statuses = append(f.Statuses, st)
+	}
+	return f, nil
 }
 
-func decodeToken(tok string) (*persistence.ListCursor, error) {
+// cursorOf is the position of an instance in the listing order: created
+// time, then id (the order of the store's created-time index).
+func cursorOf(st *seam.InstanceStatus) *seam.ListCursor {
+	return &seam.ListCursor{CreatedUnixNano: st.GetCreatedUnixNano(), InstanceId: st.GetInstanceId()}
+}
+
+func cursorLess(a, b *seam.ListCursor) bool {
+	if a.GetCreatedUnixNano() != b.GetCreatedUnixNano() {
+		return uint64(a.GetCreatedUnixNano()) < uint64(b.GetCreatedUnixNano())
+	}
+	return a.GetInstanceId() < b.GetInstanceId()
+}
+
+func encodeToken(c *seam.ListCursor) string {
+	b := binary.BigEndian.AppendUint64(nil, uint64(c.GetCreatedUnixNano()))
+	return base64.RawURLEncoding.EncodeToString(append(b, c.GetInstanceId()...))
+}
+
+func decodeToken(tok string) (*seam.ListCursor, error) {
 	if tok == "" {
 		return nil, nil
 	}
@@ -106,5 +131,5 @@ func decodeToken(tok string) (*persistence.ListCursor, error) {
 	if err != nil || len(b) < 9 {
 		return nil, fmt.Errorf("%w: malformed continuation token", ErrInvalidInput)
 	}
-	return &persistence.ListCursor{CreatedNanos: binary.BigEndian.Uint64(b), ID: string(b[8:])}, nil
+	return &seam.ListCursor{CreatedUnixNano: int64(binary.BigEndian.Uint64(b)), InstanceId: string(b[8:])}, nil
 }

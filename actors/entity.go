@@ -1,11 +1,11 @@
 package actors
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 
@@ -27,10 +27,12 @@ type EntityRecord struct {
 	HasState bool            `json:"hasState,omitempty"`
 	LastOp   time.Time       `json:"lastOp"`
 	Lock     *EntityLock     `json:"lock,omitempty"`
-	// Seen is read from records written before the highest applied seq of
-	// each sender moved to keys of its own (persistence.PutEntitySeen); the
-	// next commit moves its entries there and writes the record without it.
-	Seen map[string]uint64 `json:"seen,omitempty"`
+	// Keys are the idempotency keys of the last client signals applied
+	// (at most persistence.MaxRequestKeys, oldest first): a retried signal
+	// whose key is here has had its effect already. (Messages from
+	// instances and entities are de-duplicated by their sender's outbox
+	// seq instead, kept under keys of their own.)
+	Keys []string `json:"keys,omitempty"`
 }
 
 // EntityLock is the critical section holding an entity.
@@ -48,14 +50,6 @@ func DecodeEntityRecord(b []byte) (*EntityRecord, error) {
 		return nil, fmt.Errorf("decode entity record: %w", err)
 	}
 	return &r, nil
-}
-
-// clone returns the record the next commit writes: Seen is no longer part
-// of it.
-func (r *EntityRecord) clone() EntityRecord {
-	c := *r
-	c.Seen = nil
-	return c
 }
 
 // outgoing is a committed outbox message.
@@ -87,19 +81,16 @@ type entityActor struct {
 	broken error
 	queue  []queued
 
-	incoming   []*delivery
-	committing bool
-	commitDone chan struct{}
+	incoming []*delivery
+	inflightCommit
 
 	idle   idleTracker
 	outbox map[uint64]*history.Event // sent, not yet acknowledged
 	acked  []uint64                  // acknowledged, to delete with the next commit
 
 	// seen caches, per sender, the highest outbox seq applied (the store
-	// holds one key per sender); legacySeen holds entries of an old record
-	// still to be written as keys.
-	seen       map[string]uint64
-	legacySeen map[string]uint64
+	// holds one key per sender).
+	seen map[string]uint64
 }
 
 // maxSeenCache bounds the senders an entity actor remembers between
@@ -149,7 +140,7 @@ func (a *entityActor) Receive(ctx actor.Context) {
 	case *timerFired:
 		a.process(ctx) // due queue entries are taken by process
 	case *commitResult:
-		a.committing = false
+		a.end()
 		if msg.err != nil {
 			a.logger().Error("entity commit failed; reloading", "err", msg.err)
 			if !errors.Is(msg.err, persistence.ErrClosed) {
@@ -163,10 +154,7 @@ func (a *entityActor) Receive(ctx actor.Context) {
 		a.idle.handle(ctx, a.node, a.partition, a.id, a.isIdle())
 	case *actor.Stopping, *actor.Restarting:
 		a.idle.stop()
-		if a.committing {
-			<-a.commitDone
-			a.committing = false
-		}
+		a.wait()
 	case *wake, *subOrchestrationDone:
 	}
 }
@@ -185,7 +173,7 @@ func (a *entityActor) isIdle() bool {
 func (a *entityActor) load(ctx actor.Context) {
 	// After a failed commit the cache may hold seqs that were never
 	// committed: start from the store.
-	a.seen, a.legacySeen = nil, nil
+	a.seen = nil
 	data, err := a.store.LoadEntity(a.id)
 	switch {
 	case errors.Is(err, persistence.ErrNotFound):
@@ -202,13 +190,6 @@ func (a *entityActor) load(ctx actor.Context) {
 			return
 		}
 		a.rec = *rec
-		if len(rec.Seen) > 0 {
-			a.legacySeen = rec.Seen
-			a.seen = make(map[string]uint64, len(rec.Seen))
-			for sender, seq := range rec.Seen {
-				a.seen[sender] = seq
-			}
-		}
 	}
 	inbox, err := a.store.LoadInbox(a.id)
 	if err != nil {
@@ -237,10 +218,37 @@ func blocked(rec *EntityRecord, msg *history.Event) bool {
 	return rec.Lock != nil && msg.ParentInstanceID != rec.Lock.Owner
 }
 
+// entityBatch is what one commit of an entity writes and, once durable,
+// answers and sends.
+type entityBatch struct {
+	now     time.Time
+	work    EntityRecord // the record the commit writes
+	queue   []queued     // the inbox after the batch
+	b       *persistence.Batch
+	sends   []*history.Event // messages the applied operations send
+	replies []replier        // clients to answer
+	acks    []*delivery      // deliveries from outboxes to acknowledge
+	timers  []time.Time      // due times of scheduled signals queued
+	applied bool             // an operation ran (LastOp moves)
+	// applies holds, per sender, the highest outbox seq applied in this
+	// batch.
+	applies map[string]uint64
+}
+
 // process applies what arrived (and what the queue lets through) as one
 // batch: one commit for the state, the applied message ids, the queue and
 // the outgoing messages. Callers are answered and messages sent only after
-// that commit.
+// that commit. The steps, in order:
+//
+//  1. read what was applied from each sender (before changing anything: on
+//     a failed read the batch stays in incoming, retried with the next
+//     message or activation);
+//  2. take the incoming messages: drop redeliveries and retried client
+//     signals, queue what a lock or a schedule holds back, apply the rest;
+//  3. let the queue through, in order, as far as locks and times allow;
+//  4. write the outbox (acknowledged entries out, new messages in), the
+//     senders' applied seqs and the record;
+//  5. commit, then answer and send.
 func (a *entityActor) process(ctx actor.Context) {
 	if a.committing || a.broken != nil {
 		return
@@ -249,152 +257,176 @@ func (a *entityActor) process(ctx actor.Context) {
 	if len(a.incoming) == 0 && len(a.acked) == 0 && !a.queueReady(now) {
 		return
 	}
-	work := a.rec.clone()
-	b := &persistence.Batch{}
-	var (
-		sends   []*history.Event
-		replies []chan error
-		acks    []*delivery
-		timers  []time.Time
-		applied bool
-	)
-	// Read what was applied from each sender before changing anything; on
-	// a failed read the batch stays in incoming, retried with the next
-	// message or activation.
+	if !a.readSenders() {
+		return
+	}
+	eb := &entityBatch{now: now, work: a.rec, queue: append([]queued(nil), a.queue...), b: &persistence.Batch{}, applies: map[string]uint64{}}
+	a.takeIncoming(eb)
+	a.drainQueue(eb)
+	sent := a.writeBatch(eb)
+	a.commitBatch(ctx, eb, sent)
+}
+
+// readSenders loads the highest applied seq of every sender in incoming
+// into the cache; false if a read failed.
+func (a *entityActor) readSenders() bool {
 	for _, in := range a.incoming {
 		if in.from != "" {
 			if _, err := a.lastApplied(in.from); err != nil {
 				a.logger().Error("read what the entity applied", "from", in.from, "err", err)
-				return
+				return false
 			}
 		}
 	}
-	queue := append([]queued(nil), a.queue...)
-	applies := map[string]uint64{} // senders' highest seqs applied in this batch
+	return true
+}
+
+// takeIncoming moves incoming into the batch: applied, queued, or dropped
+// as a duplicate.
+func (a *entityActor) takeIncoming(eb *entityBatch) {
 	for _, in := range a.incoming {
-		if in.from != "" {
-			last, ok := applies[in.from]
-			if !ok {
-				last = a.seen[in.from] // read above
-			}
-			acks = append(acks, in)
-			if in.reply != nil {
-				replies = append(replies, in.reply)
-			}
-			if in.seq <= last {
-				continue // a redelivery: applied already
-			}
-			applies[in.from] = in.seq
-		} else if in.reply != nil {
-			replies = append(replies, in.reply)
+		if in.reply != nil {
+			eb.replies = append(eb.replies, in.reply)
 		}
-		msg := in.msg
-		if staleUnlock(&work, msg) {
-			continue // a stale release
-		}
-		if blocked(&work, msg) || msg.FireAt.After(now) {
-			seq := a.store.NextInboxSeq()
-			b.PutInbox(a.id, seq, history.Marshal(msg))
-			if msg.FireAt.After(now) {
-				b.PutTimer(a.id, seq, msg.FireAt)
-				timers = append(timers, msg.FireAt)
-			}
-			queue = append(queue, queued{seq: seq, msg: msg})
+		if a.duplicate(eb, in) {
 			continue
 		}
-		sends = a.apply(&work, msg, sends)
-		applied = true
+		msg := in.msg
+		if staleUnlock(&eb.work, msg) {
+			continue // a stale release
+		}
+		if blocked(&eb.work, msg) || msg.FireAt.After(eb.now) {
+			seq := a.store.NextInboxSeq()
+			eb.b.PutInbox(a.id, seq, history.Marshal(msg))
+			if msg.FireAt.After(eb.now) {
+				eb.b.PutTimer(a.id, seq, msg.FireAt)
+				eb.timers = append(eb.timers, msg.FireAt)
+			}
+			eb.queue = append(eb.queue, queued{seq: seq, msg: msg})
+			continue
+		}
+		eb.sends = a.apply(&eb.work, msg, eb.sends)
+		eb.applied = true
 	}
 	a.incoming = nil
-	// Let the queue through, in order, as far as locks and times allow.
+}
+
+// duplicate reports whether in has had its effect already, and records it
+// as applied otherwise: a message from an outbox at or below its sender's
+// highest applied seq (it is acknowledged again), or a client signal whose
+// idempotency key the record holds.
+func (a *entityActor) duplicate(eb *entityBatch, in *delivery) bool {
+	if in.from != "" {
+		last, ok := eb.applies[in.from]
+		if !ok {
+			last = a.seen[in.from] // read by readSenders
+		}
+		eb.acks = append(eb.acks, in)
+		if in.seq <= last {
+			return true
+		}
+		eb.applies[in.from] = in.seq
+		return false
+	}
+	if in.key == "" {
+		return false
+	}
+	if slices.Contains(eb.work.Keys, in.key) {
+		return true
+	}
+	eb.work.Keys = persistence.RememberRequestKey(eb.work.Keys, in.key)
+	return false
+}
+
+// drainQueue applies the queued messages that no lock or schedule holds
+// back any more, in order, until none moves.
+func (a *entityActor) drainQueue(eb *entityBatch) {
 	for progress := true; progress; {
 		progress = false
-		for i, q := range queue {
-			if blocked(&work, q.msg) || q.msg.FireAt.After(now) {
+		for i, q := range eb.queue {
+			if blocked(&eb.work, q.msg) || q.msg.FireAt.After(eb.now) {
 				continue
 			}
-			b.DeleteInbox(a.id, q.seq)
+			eb.b.DeleteInbox(a.id, q.seq)
 			if !q.msg.FireAt.IsZero() {
-				b.DeleteTimer(a.id, q.seq, q.msg.FireAt)
+				eb.b.DeleteTimer(a.id, q.seq, q.msg.FireAt)
 			}
-			queue = append(queue[:i:i], queue[i+1:]...)
-			if !staleUnlock(&work, q.msg) {
-				sends = a.apply(&work, q.msg, sends)
-				applied = true
+			eb.queue = append(eb.queue[:i:i], eb.queue[i+1:]...)
+			if !staleUnlock(&eb.work, q.msg) {
+				eb.sends = a.apply(&eb.work, q.msg, eb.sends)
+				eb.applied = true
 			}
 			progress = true
 			break
 		}
 	}
+}
+
+// writeBatch adds the outbox, the senders' applied seqs and the record to
+// the batch, and returns the outbox messages to send once it commits.
+func (a *entityActor) writeBatch(eb *entityBatch) []outgoing {
+	b := eb.b
 	for _, seq := range a.acked {
 		b.DeleteOutbox(a.id, seq)
 	}
 	a.acked = nil
 	// Outbox seqs increase per sender and messages leave in seq order:
 	// receivers drop anything at or below the highest seq they applied.
-	sent := make([]outgoing, 0, len(sends))
-	for _, msg := range sends {
+	sent := make([]outgoing, 0, len(eb.sends))
+	for _, msg := range eb.sends {
 		seq := a.store.NextInboxSeq()
 		b.PutOutbox(a.id, seq, history.Marshal(msg))
 		sent = append(sent, outgoing{seq: seq, msg: msg})
 	}
-	if applied {
-		work.LastOp = now.UTC()
+	if eb.applied {
+		eb.work.LastOp = eb.now.UTC()
 	}
-	for sender, seq := range a.legacySeen {
-		if _, newer := applies[sender]; !newer {
-			b.PutEntitySeen(a.id, sender, seq)
-		}
-	}
-	a.legacySeen = nil
-	for sender, seq := range applies {
+	for sender, seq := range eb.applies {
 		b.PutEntitySeen(a.id, sender, seq)
 		a.seen[sender] = seq // the commit writes it; a failed commit reloads
 	}
 	if len(a.seen) > maxSeenCache {
 		a.seen = nil
 	}
-	if !work.HasState && work.Lock == nil && len(queue) == 0 && len(a.outbox) == 0 && len(sent) == 0 {
+	if !eb.work.HasState && eb.work.Lock == nil && len(eb.queue) == 0 && len(a.outbox) == 0 && len(sent) == 0 {
 		b.DeleteEntity(a.id)
 	} else {
-		data, _ := json.Marshal(&work)
+		data, _ := json.Marshal(&eb.work)
 		b.PutEntity(a.id, data)
 	}
+	return sent
+}
+
+// commitBatch commits the batch (the protocol of inflightCommit); once it
+// is durable the callers are answered and what it made durable leaves:
+// messages, acknowledgements, timer notices.
+func (a *entityActor) commitBatch(ctx actor.Context, eb *entityBatch, sent []outgoing) {
 	for _, o := range sent {
 		a.outbox[o.seq] = o.msg
 	}
 	// The state is what the commit writes; if it fails, commitResult
 	// reloads everything from the store.
-	a.rec = work
-	a.queue = queue
-	a.committing = true
-	done := make(chan struct{})
-	a.commitDone = done
-	self, parent, root, store, node, id := ctx.Self(), a.partition, ctx.ActorSystem().Root, a.store, a.node, a.id
-	go func() {
-		err := store.Commit(context.Background(), b)
-		if err != nil {
-			err = fmt.Errorf("commit entity %s: %w", id, err)
-		}
-		for _, r := range replies {
+	a.rec = eb.work
+	a.queue = eb.queue
+	parent, root, node, id := a.partition, ctx.ActorSystem().Root, a.node, a.id
+	durable := func(err error) {
+		for _, r := range eb.replies {
 			replyTo(r, err)
 		}
-		if err == nil {
-			// Only what is durable leaves: messages, acknowledgements,
-			// timer notices.
-			for _, o := range sent {
-				_ = node.send(o.msg.InstanceID, &delivery{target: o.msg.InstanceID, from: id, seq: o.seq, msg: o.msg})
-			}
-			for _, in := range acks {
-				_ = node.send(in.from, &delivered{id: in.from, seq: in.seq})
-			}
-			for _, t := range timers {
-				root.Send(parent, &timerScheduled{due: t})
-			}
+		if err != nil {
+			return
 		}
-		close(done)
-		root.Send(self, &commitResult{err: err})
-	}()
+		for _, o := range sent {
+			_ = node.send(o.msg.InstanceID, &delivery{target: o.msg.InstanceID, from: id, seq: o.seq, msg: o.msg})
+		}
+		for _, in := range eb.acks {
+			_ = node.send(in.from, &delivered{id: in.from, seq: in.seq})
+		}
+		for _, t := range eb.timers {
+			root.Send(parent, &timerScheduled{due: t})
+		}
+	}
+	a.begin(ctx, a.store, eb.b, "entity "+id, durable, false)
 }
 
 func (a *entityActor) queueReady(now time.Time) bool {

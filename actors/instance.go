@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/google/uuid"
@@ -12,11 +13,8 @@ import (
 	"github.com/durable-go/durable/history"
 	"github.com/durable-go/durable/orchestration"
 	"github.com/durable-go/durable/persistence"
+	"github.com/durable-go/durable/seam"
 )
-
-// ErrOrchestratorNotRegistered is returned when starting an instance of an
-// orchestrator name the node does not know.
-var ErrOrchestratorNotRegistered = errors.New("orchestrator is not registered")
 
 // instanceActor is the persistent actor of one orchestration instance and
 // the only writer of its records.
@@ -38,11 +36,15 @@ type instanceActor struct {
 	incoming    []*history.Event
 	queuedTasks map[queuedKey]bool // the completions in incoming
 	inboxSeqs   []uint64
-	replies     []chan error
-	lastNow     int64
+	replies     []replier
+	// incomingKeys are the idempotency keys of the client requests in
+	// incoming, and turnKeys those of the turn being committed: the commit
+	// writes them into the record, so a retried request is recognized.
+	incomingKeys []string
+	turnKeys     []string
+	lastNow      int64
 
-	committing  bool
-	commitDone  chan struct{}
+	inflightCommit
 	afterCommit func(err error)
 	deferred    []any // requests that arrived during a commit, handled after it
 
@@ -154,10 +156,7 @@ func (a *instanceActor) isIdle() bool {
 // the store while this one still writes) and stops the orchestrator's
 // goroutine.
 func (a *instanceActor) release() {
-	if a.committing {
-		<-a.commitDone
-		a.committing = false
-	}
+	a.wait()
 	a.stopCollecting()
 	if a.exec != nil {
 		a.exec.Close()
@@ -214,7 +213,7 @@ func (a *instanceActor) load(ctx actor.Context) {
 	}
 	fn, ok := a.node.cfg.Registry.Orchestrator(rec.Name)
 	if !ok {
-		a.setBroken(fmt.Errorf("load instance %s: orchestrator %q: %w", a.id, rec.Name, ErrOrchestratorNotRegistered))
+		a.setBroken(fmt.Errorf("load instance %s: orchestrator %q: %w", a.id, rec.Name, seam.ErrOrchestratorNotRegistered))
 		return
 	}
 	events, err := a.decodeHistory(raw)
@@ -296,12 +295,6 @@ func (a *instanceActor) setBroken(err error) {
 	a.logger().Error("instance left as it is on disk", "err", err)
 }
 
-func replyTo(ch chan error, err error) {
-	if ch != nil {
-		ch <- err
-	}
-}
-
 // handleRequest serves start, raise-event and control requests; during a
 // commit they wait, so each sees the state the commit leaves.
 func (a *instanceActor) handleRequest(ctx actor.Context, msg any) {
@@ -311,18 +304,53 @@ func (a *instanceActor) handleRequest(ctx actor.Context, msg any) {
 	}
 	switch m := msg.(type) {
 	case *startInstance:
+		if a.applied(m.key) {
+			replyTo(m.reply, nil)
+			return
+		}
 		a.handleStart(ctx, m)
 	case *raiseEvent:
+		if a.applied(m.key) {
+			replyTo(m.reply, nil)
+			return
+		}
 		if err := a.checkLive(); err != nil {
 			replyTo(m.reply, fmt.Errorf("raise event %q to %s: %w", m.name, a.id, err))
 			return
 		}
 		a.incoming = append(a.incoming, &history.Event{Type: history.EventRaised, Name: m.name, Payload: m.payload})
 		a.replies = append(a.replies, m.reply)
+		a.addIncomingKey(m.key)
 		a.maybeTurn(ctx)
 	case *control:
+		if a.applied(m.key) {
+			replyTo(m.reply, nil)
+			return
+		}
 		a.handleControl(ctx, m)
 	}
+}
+
+// applied reports whether the client request with idempotency key key has
+// had its effect already: a retry, answered with success and no effect.
+// Requests are handled only between commits, so one still in incoming is
+// not yet committed; none is both.
+func (a *instanceActor) applied(key string) bool {
+	return key != "" && a.rec != nil && slices.Contains(a.rec.RequestKeys, key)
+}
+
+func (a *instanceActor) addIncomingKey(key string) {
+	if key != "" {
+		a.incomingKeys = append(a.incomingKeys, key)
+	}
+}
+
+// rememberKeys returns the record's request keys with keys added.
+func rememberKeys(have []string, keys ...string) []string {
+	for _, k := range keys {
+		have = persistence.RememberRequestKey(have, k)
+	}
+	return have
 }
 
 // checkLive says why the instance cannot take events, or nil.
@@ -331,9 +359,9 @@ func (a *instanceActor) checkLive() error {
 	case a.broken != nil:
 		return a.broken
 	case a.rec == nil:
-		return ErrInstanceNotFound
+		return seam.ErrInstanceNotFound
 	case a.rec.Status.IsTerminal():
-		return fmt.Errorf("%w (status %s)", ErrInstanceCompleted, a.rec.Status)
+		return fmt.Errorf("%w (status %s)", seam.ErrInstanceCompleted, a.rec.Status)
 	case a.exec == nil:
 		return fmt.Errorf("instance %s is not loaded", a.id)
 	}
@@ -344,12 +372,12 @@ func (a *instanceActor) handleStart(ctx actor.Context, msg *startInstance) {
 	req := msg.req
 	fail := func(err error) {
 		if msg.reply != nil {
-			msg.reply <- err
+			replyTo(msg.reply, err)
 			return
 		}
 		// A parent's sub-orchestration: the failure is the task's outcome.
 		a.notifyParentOf(req.ParentInstanceID, req.ParentExecutionID, req.ParentTaskID,
-			&history.Failure{ErrorType: fmt.Sprintf("%T", err), Message: err.Error()}, nil)
+			&history.Failure{ErrorType: seam.CodeOf(err).String(), Message: err.Error()}, nil)
 	}
 	if a.broken != nil {
 		fail(a.broken)
@@ -365,12 +393,12 @@ func (a *instanceActor) handleStart(ctx actor.Context, msg *startInstance) {
 		return
 	}
 	if a.rec != nil && !a.rec.Status.IsTerminal() {
-		fail(fmt.Errorf("start instance %s: %w (status %s)", a.id, ErrInstanceExists, a.rec.Status))
+		fail(fmt.Errorf("start instance %s: %w (status %s)", a.id, seam.ErrInstanceExists, a.rec.Status))
 		return
 	}
 	fn, ok := a.node.cfg.Registry.Orchestrator(req.Name)
 	if !ok {
-		fail(fmt.Errorf("start instance %s: orchestrator %q: %w", a.id, req.Name, ErrOrchestratorNotRegistered))
+		fail(fmt.Errorf("start instance %s: orchestrator %q: %w", a.id, req.Name, seam.ErrOrchestratorNotRegistered))
 		return
 	}
 	now := a.now()
@@ -393,6 +421,7 @@ func (a *instanceActor) handleStart(ctx actor.Context, msg *startInstance) {
 		ParentInstanceID:  req.ParentInstanceID,
 		ParentExecutionID: req.ParentExecutionID,
 		ParentTaskID:      req.ParentTaskID,
+		RequestKeys:       rememberKeys(nil, msg.key),
 	}
 	if a.rec != nil {
 		dropHistoryBelow(rec, gen) // the replaced instance's
@@ -422,7 +451,7 @@ func (a *instanceActor) handleStart(ctx actor.Context, msg *startInstance) {
 		fail(fmt.Errorf("start instance %s: %w", a.id, err))
 		return
 	}
-	var replies []chan error
+	var replies []replier
 	if msg.reply != nil {
 		replies = append(replies, msg.reply)
 	}
@@ -492,9 +521,13 @@ func (a *instanceActor) tellPartition(ctx actor.Context, msg any) {
 	ctx.Send(a.partition, msg)
 }
 
-func (a *instanceActor) takeIncoming() ([]*history.Event, []uint64, []chan error) {
+// takeIncoming takes the events for the next turn, the inbox entries they
+// came from and the callers to answer; the requests' idempotency keys move
+// to turnKeys, for the turn's commit to record.
+func (a *instanceActor) takeIncoming() ([]*history.Event, []uint64, []replier) {
 	ev, seqs, replies := a.incoming, a.inboxSeqs, a.replies
 	a.incoming, a.inboxSeqs, a.replies = nil, nil, nil
+	a.turnKeys, a.incomingKeys = a.incomingKeys, nil
 	clear(a.queuedTasks)
 	return ev, seqs, replies
 }

@@ -6,6 +6,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/durable-go/durable/history"
+	"github.com/durable-go/durable/seam"
 )
 
 // routed is a message the partition forwards to the actor of one instance.
@@ -14,25 +15,43 @@ type routed interface{ instanceID() string }
 // wake activates an instance that has pending work.
 type wake struct{ id string }
 
+// startRequest asks for a new instance.
+type startRequest struct {
+	InstanceID string
+	Name       string
+	Input      []byte
+	// Set when a parent orchestration starts this instance as its
+	// sub-orchestration.
+	ParentInstanceID  string
+	ParentExecutionID string
+	ParentTaskID      int64
+}
+
 // startInstance asks an instance actor to create a new execution. reply is
 // nil when a parent starts its sub-orchestration: failures then go back to
-// the parent as the sub-orchestration's failure.
+// the parent as the sub-orchestration's failure. key is the client's
+// idempotency key (empty for a parent's start, which is idempotent by its
+// parent fields).
 type startInstance struct {
-	req   StartRequest
-	reply chan error
+	req   startRequest
+	key   string
+	reply replier
 }
 
 // raiseEvent delivers an external event.
 type raiseEvent struct {
 	id, name string
 	payload  []byte
-	reply    chan error
+	key      string
+	reply    replier
 }
 
-// control is a management operation (OpTerminate, ...).
+// control is a management operation (terminate, suspend, ...).
 type control struct {
-	id, op, reason string
-	reply          chan error
+	id, reason string
+	op         seam.ControlOp
+	key        string
+	reply      replier
 }
 
 // timerFired: the partition's timer scheduler found a due timer.
@@ -51,13 +70,14 @@ type subOrchestrationDone struct {
 
 // delivery carries a message to an instance or entity: from another one's
 // outbox (from and seq set; the receiver acknowledges with delivered once it
-// has committed it), or from a client (reply set).
+// has committed it), or from a client (reply and its idempotency key set).
 type delivery struct {
 	target string
 	from   string
 	seq    uint64
 	msg    *history.Event
-	reply  chan error
+	key    string
+	reply  replier
 }
 
 // delivered acknowledges outbox message seq of sender id.

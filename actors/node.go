@@ -1,7 +1,13 @@
-// Package actors runs orchestration instances as persistent actors on
-// protoactor-go: one partition actor per store partition, one instance actor
-// per active instance (a child of its partition), one activity actor per
-// running activity (a child of its instance).
+// Package actors runs orchestration instances and entities as persistent
+// actors on protoactor-go: one partition actor per store partition, which
+// routes to and activates the instance and entity actors of its ids (spawned
+// beside it and watched, not as its children: see partitionActor.route) and
+// runs its durable timers; one activity actor per running activity (a child
+// of its instance).
+//
+// The Node is the in-process side of the partition seam (package seam):
+// Node.Call serves every request a client makes, and a *seam.Request sent
+// to a partition actor's PID is served the same way (see serve.go).
 //
 // An instance actor rebuilds its execution on activation by replaying its
 // history from the store before it handles any other message, keeps the
@@ -23,7 +29,6 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
-	"github.com/durable-go/durable/history"
 	"github.com/durable-go/durable/orchestration"
 	"github.com/durable-go/durable/persistence"
 )
@@ -52,36 +57,9 @@ type Config struct {
 	// MaxConcurrentActivities bounds the activities running at once on the
 	// node. Default 64 × GOMAXPROCS.
 	MaxConcurrentActivities int
-	// OnRecord is called after each commit that writes an instance's
-	// record, with the committed record, and with nil after a purge
-	// deletes it. It is called before the requests the commit answers are
-	// answered, in commit order per instance. It must not block.
-	OnRecord func(id string, rec *persistence.InstanceRecord)
 	// Now is the clock stamped on new events. Default time.Now.
 	Now func() time.Time
 }
-
-// ErrInstanceExists is returned when starting an instance id that is
-// pending, running or suspended.
-var ErrInstanceExists = errors.New("an instance with this id is still running")
-
-// ErrInstanceNotFound is returned for operations on an unknown instance.
-var ErrInstanceNotFound = errors.New("instance not found")
-
-// ErrInstanceCompleted is returned for operations that need a live instance
-// (raise event, terminate, suspend, resume) on one that has completed,
-// failed or been terminated.
-var ErrInstanceCompleted = errors.New("instance is completed")
-
-// ErrInstanceNotCompleted is returned for operations that need a finished
-// instance (purge) on one that is still pending, running or suspended.
-var ErrInstanceNotCompleted = errors.New("instance is not completed")
-
-// ErrNotFailed is returned when rewinding an instance that has not failed.
-var ErrNotFailed = errors.New("instance has not failed")
-
-// ErrShuttingDown is returned for requests made while the node stops.
-var ErrShuttingDown = errors.New("node is shutting down")
 
 // Node hosts the partition actors of one hub.
 type Node struct {
@@ -89,6 +67,9 @@ type Node struct {
 	log        *slog.Logger
 	system     *actor.ActorSystem
 	partitions []*actor.PID
+	// waiters holds each partition's wait subscriptions and its record of
+	// recently finished instances.
+	waiters    []*waiters
 	gate       *activityGate
 	dispatcher *poolDispatcher // runs instance and entity actors
 	// instanceStrategy supervises every instance and entity actor through
@@ -127,9 +108,6 @@ func StartNode(cfg Config) (*Node, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	if cfg.OnRecord == nil {
-		cfg.OnRecord = func(string, *persistence.InstanceRecord) {}
-	}
 	n := &Node{cfg: cfg, log: cfg.Logger, gate: newActivityGate(cfg.MaxConcurrentActivities), stopped: make(chan struct{})}
 	n.activityCtx, n.cancelActivity = context.WithCancel(context.Background())
 	// Enough workers that a busy node rarely falls back to a fresh
@@ -145,7 +123,8 @@ func StartNode(cfg Config) (*Node, error) {
 		idx := i
 		props := actor.PropsFromProducer(func() actor.Actor { return newPartitionActor(n, idx, p) },
 			actor.WithSupervisor(n.instanceStrategy))
-		pid, err := n.system.Root.SpawnNamed(props, fmt.Sprintf("partition-%d", i))
+		n.waiters = append(n.waiters, newWaiters())
+		pid, err := n.system.Root.SpawnNamed(props, PartitionActorName(i))
 		if err != nil {
 			n.system.Shutdown()
 			return nil, fmt.Errorf("spawn partition %d: %w", i, err)
@@ -204,106 +183,22 @@ func (n *Node) recover() error {
 	return nil
 }
 
-// StartRequest asks for a new instance.
-type StartRequest struct {
-	InstanceID string
-	Name       string
-	Input      []byte
-	// Set when a parent orchestration starts this instance as its
-	// sub-orchestration.
-	ParentInstanceID  string
-	ParentExecutionID string
-	ParentTaskID      int64
-}
-
-// StartInstance creates the instance and returns once its creation is
-// durable. The instance then runs on its own.
-func (n *Node) StartInstance(ctx context.Context, req StartRequest) error {
-	return n.request(ctx, req.InstanceID, "start instance", func(reply chan error) routed {
-		return &startInstance{req: req, reply: reply}
-	})
-}
-
-// RaiseEvent delivers an external event to an instance and returns once it
-// is durable in the instance's history.
-func (n *Node) RaiseEvent(ctx context.Context, id, name string, payload []byte) error {
-	return n.request(ctx, id, "raise event", func(reply chan error) routed {
-		return &raiseEvent{id: id, name: name, payload: payload, reply: reply}
-	})
-}
-
-// Control operations on an instance.
-const (
-	OpTerminate = "terminate"
-	OpSuspend   = "suspend"
-	OpResume    = "resume"
-	OpPurge     = "purge"
-	OpRewind    = "rewind"
-)
-
-// Control applies a management operation (OpTerminate, ...) to an instance
-// and returns once its effect is durable.
-func (n *Node) Control(ctx context.Context, id, op, reason string) error {
-	return n.request(ctx, id, op, func(reply chan error) routed {
-		return &control{id: id, op: op, reason: reason, reply: reply}
-	})
-}
-
-// SignalEntity sends a one-way operation to an entity and returns once it
-// is durable (applied, or queued behind a lock).
-func (n *Node) SignalEntity(ctx context.Context, id orchestration.EntityID, op string, input []byte) error {
-	target := id.String()
-	return n.request(ctx, target, "signal entity", func(reply chan error) routed {
-		return &delivery{target: target, reply: reply, msg: &history.Event{
-			Type: history.EntityOperationSignaled, InstanceID: target, Name: op, Payload: input,
-		}}
-	})
-}
-
-// DeleteEntity deletes an entity's state (whatever its code would do with a
-// "delete" operation) and returns once that is durable.
-func (n *Node) DeleteEntity(ctx context.Context, id orchestration.EntityID) error {
-	target := id.String()
-	return n.request(ctx, target, "delete entity", func(reply chan error) routed {
-		return &delivery{target: target, reply: reply, msg: &history.Event{
-			Type: history.EntityOperationSignaled, InstanceID: target, Name: "delete", Reason: clientDeleteReason,
-		}}
-	})
-}
-
 // clientDeleteReason marks the client's delete, which bypasses entity code.
 const clientDeleteReason = "client-delete"
 
-// request sends a routed message carrying a reply channel and waits for the
-// answer, the end of ctx, or the node's shutdown.
-func (n *Node) request(ctx context.Context, id, what string, build func(reply chan error) routed) error {
-	reply := make(chan error, 1)
-	if err := n.send(id, build(reply)); err != nil {
-		return err
-	}
-	select {
-	case err := <-reply:
-		return err
-	case <-n.stopped:
-		// The actor may still answer if its commit was in flight.
-		select {
-		case err := <-reply:
-			return err
-		case <-time.After(time.Second):
-			return fmt.Errorf("%s %s: %w", what, id, ErrShuttingDown)
-		}
-	case <-ctx.Done():
-		return fmt.Errorf("%s %s: %w", what, id, ctx.Err())
-	}
+// send routes msg to the actor of id, through the partition that owns id.
+func (n *Node) send(id string, msg routed) error {
+	return n.sendTo(n.cfg.Hub.PartitionOf(id), msg)
 }
 
-func (n *Node) send(id string, msg routed) error {
+// sendTo hands msg to partition p's actor.
+func (n *Node) sendTo(p int, msg routed) error {
 	n.mu.RLock()
 	defer n.mu.RUnlock()
 	if n.stopping {
-		return ErrShuttingDown
+		return errShuttingDown
 	}
-	n.system.Root.Send(n.partitions[n.cfg.Hub.PartitionOf(id)], msg)
+	n.system.Root.Send(n.partitions[p], msg)
 	return nil
 }
 
@@ -348,6 +243,9 @@ func (n *Node) Shutdown(ctx context.Context) error {
 	}
 	n.system.Shutdown()
 	n.dispatcher.close()
+	for _, w := range n.waiters {
+		w.closeAll()
+	}
 	if n.maintenanceDone != nil {
 		<-n.maintenanceDone
 	}

@@ -125,14 +125,14 @@ func (a *instanceActor) handleDelivery(ctx actor.Context, d *delivery) {
 	msg := d.msg
 	switch msg.Type {
 	case history.ExecutionStarted:
-		reply := make(chan error, 1)
-		a.handleRequest(ctx, &startInstance{reply: reply, req: StartRequest{
+		reply := make(chanReply, 1)
+		a.handleRequest(ctx, &startInstance{reply: reply, req: startRequest{
 			InstanceID: a.id, Name: msg.Name, Input: msg.Payload,
 			ParentInstanceID: d.from, ParentTaskID: int64(d.seq),
 		}})
 		node, log := a.node, a.logger()
 		go func() {
-			if err := <-reply; err != nil {
+			if err := (<-reply).GetError().Err(); err != nil {
 				log.Warn("orchestration started by an entity was not started", "entity", d.from, "err", err)
 			}
 			_ = node.send(d.from, &delivered{id: d.from, seq: d.seq})

@@ -6,6 +6,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/durable-go/durable/persistence"
+	"github.com/durable-go/durable/seam"
 )
 
 // child is the partition's view of one instance actor. While the actor is
@@ -55,6 +56,8 @@ func (p *partitionActor) Receive(ctx actor.Context) {
 		p.scanTimers(ctx)
 	case routed:
 		p.route(ctx, msg)
+	case *seam.Request:
+		p.serveRemote(ctx, msg)
 	case *timerScheduled:
 		if p.timerAt.IsZero() || msg.due.Before(p.timerAt) {
 			p.arm(ctx, msg.due)

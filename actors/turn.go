@@ -1,7 +1,6 @@
 package actors
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,13 +12,14 @@ import (
 	"github.com/durable-go/durable/history"
 	"github.com/durable-go/durable/orchestration"
 	"github.com/durable-go/durable/persistence"
+	"github.com/durable-go/durable/seam"
 )
 
 // commitTurn writes a turn's events, the instance record and the recovery
 // indexes (pending tasks, due timers, inbox) in one batch, and dispatches
 // the turn's actions only once that batch has committed: a crash in between
 // must not lose the schedule.
-func (a *instanceActor) commitTurn(ctx actor.Context, turn *orchestration.Turn, consumedInbox []uint64, replies []chan error) {
+func (a *instanceActor) commitTurn(ctx actor.Context, turn *orchestration.Turn, consumedInbox []uint64, replies []replier) {
 	a.commitTurnOver(ctx, turn, consumedInbox, replies, nil)
 }
 
@@ -32,7 +32,7 @@ type startBase struct {
 	onFail     func(err error)
 }
 
-func (a *instanceActor) commitTurnOver(ctx actor.Context, turn *orchestration.Turn, consumedInbox []uint64, replies []chan error, start *startBase) {
+func (a *instanceActor) commitTurnOver(ctx actor.Context, turn *orchestration.Turn, consumedInbox []uint64, replies []replier, start *startBase) {
 	prev := a.rec
 	b := &persistence.Batch{}
 	if start != nil {
@@ -85,6 +85,10 @@ func (a *instanceActor) commitTurnOver(ctx actor.Context, turn *orchestration.Tu
 	if turn.CustomStatusChanged {
 		rec.CustomStatus = turn.CustomStatus
 	}
+	if len(a.turnKeys) > 0 {
+		rec.RequestKeys = rememberKeys(rec.RequestKeys, a.turnKeys...)
+		a.turnKeys = nil
+	}
 	if n := len(turn.Events); n > 0 {
 		rec.LastUpdatedAt = turn.Events[n-1].Timestamp
 	}
@@ -100,7 +104,7 @@ func (a *instanceActor) commitTurnOver(ctx actor.Context, turn *orchestration.Tu
 		case turn.Failure != nil:
 			rec.Status = persistence.StatusFailed
 			rec.Output = nil
-			rec.Failure = &persistence.Failure{ErrorType: turn.Failure.ErrorType, Message: turn.Failure.Message, StackTrace: turn.Failure.StackTrace}
+			rec.Failure = storedFailure(turn.Failure)
 		default:
 			rec.Status = persistence.StatusCompleted
 			rec.Output = turn.Output
@@ -219,7 +223,7 @@ func (a *instanceActor) notifyParent(rec *persistence.InstanceRecord) {
 	case persistence.StatusFailed:
 		f := &history.Failure{Message: "sub-orchestration failed"}
 		if rec.Failure != nil {
-			f = &history.Failure{ErrorType: rec.Failure.ErrorType, Message: rec.Failure.Message, StackTrace: rec.Failure.StackTrace}
+			f = historyFailure(rec.Failure)
 		}
 		a.notifyParentOf(rec.ParentInstanceID, rec.ParentExecutionID, rec.ParentTaskID, f, nil)
 	default:
@@ -242,12 +246,12 @@ func (a *instanceActor) notifyParentOf(parent, parentExecution string, task int6
 // handleControl serves terminate, suspend, resume, purge and rewind.
 func (a *instanceActor) handleControl(ctx actor.Context, m *control) {
 	switch m.op {
-	case OpPurge:
+	case seam.ControlOp_CONTROL_OP_PURGE:
 		switch {
 		case a.rec == nil && a.broken == nil:
-			replyTo(m.reply, fmt.Errorf("purge %s: %w", a.id, ErrInstanceNotFound))
+			replyTo(m.reply, fmt.Errorf("purge %s: %w", a.id, seam.ErrInstanceNotFound))
 		case a.rec != nil && !a.rec.Status.IsTerminal():
-			replyTo(m.reply, fmt.Errorf("purge %s: %w (status %s)", a.id, ErrInstanceNotCompleted, a.rec.Status))
+			replyTo(m.reply, fmt.Errorf("purge %s: %w (status %s)", a.id, seam.ErrInstanceNotCompleted, a.rec.Status))
 		default:
 			if err := a.purgeHistory(); err != nil {
 				replyTo(m.reply, fmt.Errorf("purge %s: %w", a.id, err))
@@ -255,45 +259,48 @@ func (a *instanceActor) handleControl(ctx actor.Context, m *control) {
 			}
 			b := &persistence.Batch{}
 			b.DeleteInstance(a.id)
-			a.commit(ctx, b, []chan error{m.reply}, recordDeleted, func(err error) {
+			a.commit(ctx, b, []replier{m.reply}, recordDeleted, func(err error) {
 				if err == nil {
 					a.rec, a.broken = nil, nil
 				}
 			})
 		}
-	case OpTerminate:
+	case seam.ControlOp_CONTROL_OP_TERMINATE:
 		if a.rec == nil {
-			replyTo(m.reply, fmt.Errorf("terminate %s: %w", a.id, ErrInstanceNotFound))
+			replyTo(m.reply, fmt.Errorf("terminate %s: %w", a.id, seam.ErrInstanceNotFound))
 			return
 		}
 		if a.rec.Status.IsTerminal() {
-			replyTo(m.reply, fmt.Errorf("terminate %s: %w (status %s)", a.id, ErrInstanceCompleted, a.rec.Status))
+			replyTo(m.reply, fmt.Errorf("terminate %s: %w (status %s)", a.id, seam.ErrInstanceCompleted, a.rec.Status))
 			return
 		}
 		a.terminate(ctx, m)
-	case OpSuspend, OpResume:
+	case seam.ControlOp_CONTROL_OP_SUSPEND, seam.ControlOp_CONTROL_OP_RESUME:
+		suspend := m.op == seam.ControlOp_CONTROL_OP_SUSPEND
+		verb := map[bool]string{true: "suspend", false: "resume"}[suspend]
 		if err := a.checkLive(); err != nil {
-			replyTo(m.reply, fmt.Errorf("%s %s: %w", m.op, a.id, err))
+			replyTo(m.reply, fmt.Errorf("%s %s: %w", verb, a.id, err))
 			return
 		}
 		suspended := a.rec.Status == persistence.StatusSuspended
 		typ := history.ExecutionSuspended
-		if m.op == OpResume {
+		if !suspend {
 			typ = history.ExecutionResumed
 		}
-		if suspended == (m.op == OpSuspend) {
+		if suspended == suspend {
 			replyTo(m.reply, nil) // already so
 			return
 		}
 		a.incoming = append(a.incoming, &history.Event{Type: typ, Reason: m.reason})
 		a.replies = append(a.replies, m.reply)
+		a.addIncomingKey(m.key)
 		a.maybeTurn(ctx)
-	case OpRewind:
+	case seam.ControlOp_CONTROL_OP_REWIND:
 		if err := a.rewind(ctx, m); err != nil {
 			replyTo(m.reply, fmt.Errorf("rewind %s: %w", a.id, err))
 		}
 	default:
-		replyTo(m.reply, fmt.Errorf("unknown operation %q", m.op))
+		replyTo(m.reply, fmt.Errorf("%w: unknown operation %s", seam.ErrInvalidInput, m.op))
 	}
 }
 
@@ -334,8 +341,9 @@ func (a *instanceActor) terminate(ctx actor.Context, m *control) {
 	rec.Status = persistence.StatusTerminated
 	rec.Output, _ = json.Marshal(m.reason)
 	rec.LastUpdatedAt = now
+	rec.RequestKeys = rememberKeys(rec.RequestKeys, m.key)
 	b.PutInstanceOver(a.rec, &rec)
-	a.commit(ctx, b, []chan error{m.reply}, recordWritten(&rec), func(err error) {
+	a.commit(ctx, b, []replier{m.reply}, recordWritten(&rec), func(err error) {
 		if err != nil {
 			return
 		}
@@ -349,7 +357,7 @@ func (a *instanceActor) terminate(ctx actor.Context, m *control) {
 		a.toDispatch = nil
 		_, _, dropped := a.takeIncoming()
 		for _, r := range dropped {
-			replyTo(r, fmt.Errorf("%w (status %s)", ErrInstanceCompleted, rec.Status))
+			replyTo(r, fmt.Errorf("%w (status %s)", seam.ErrInstanceCompleted, rec.Status))
 		}
 		a.notifyParent(&rec)
 		a.finished = true
@@ -365,13 +373,13 @@ func (a *instanceActor) rewind(ctx actor.Context, m *control) error {
 	case a.broken != nil:
 		return a.broken
 	case a.rec == nil:
-		return ErrInstanceNotFound
+		return seam.ErrInstanceNotFound
 	case a.rec.Status != persistence.StatusFailed:
-		return fmt.Errorf("%w (status %s)", ErrNotFailed, a.rec.Status)
+		return fmt.Errorf("%w (status %s)", seam.ErrNotFailed, a.rec.Status)
 	}
 	fn, ok := a.node.cfg.Registry.Orchestrator(a.rec.Name)
 	if !ok {
-		return fmt.Errorf("orchestrator %q: %w", a.rec.Name, ErrOrchestratorNotRegistered)
+		return fmt.Errorf("orchestrator %q: %w", a.rec.Name, seam.ErrOrchestratorNotRegistered)
 	}
 	events, err := a.loadHistory(a.rec.Generation)
 	if err != nil {
@@ -426,6 +434,7 @@ func (a *instanceActor) rewind(ctx actor.Context, m *control) error {
 	rec.Output = nil
 	rec.LastUpdatedAt = now
 	rec.HistoryLen = uint32(len(kept))
+	rec.RequestKeys = rememberKeys(rec.RequestKeys, m.key)
 	dropHistoryBelow(&rec, rec.Generation)
 	b := &persistence.Batch{}
 	encoded := make([][]byte, len(kept))
@@ -446,7 +455,7 @@ func (a *instanceActor) rewind(ctx actor.Context, m *control) error {
 		}
 	}
 	b.PutInstanceOver(a.rec, &rec)
-	a.commit(ctx, b, []chan error{m.reply}, recordWritten(&rec), func(err error) {
+	a.commit(ctx, b, []replier{m.reply}, recordWritten(&rec), func(err error) {
 		if err != nil {
 			exec.Close()
 			return
@@ -462,7 +471,7 @@ func (a *instanceActor) rewind(ctx actor.Context, m *control) error {
 }
 
 // recordChange says what a commit does to the instance's record, so that
-// the node's OnRecord hears of it before anyone is answered.
+// the partition's waiters hear of it before anyone is answered.
 type recordChange struct {
 	rec     *persistence.InstanceRecord // the record written, if any
 	deleted bool                        // the record is deleted (purge)
@@ -475,50 +484,30 @@ var (
 
 func recordWritten(rec *persistence.InstanceRecord) recordChange { return recordChange{rec: rec} }
 
-// commit writes b through the partition's group commit. Once it is
-// durable, the node's OnRecord hears of change, replies are answered (from
-// the committing goroutine, so callers are answered even if the actor stops
-// meanwhile), and then then runs on the actor. When nothing else commits on
-// the partition it waits for the commit in the handler; otherwise the
-// commit runs on a goroutine of its own and comes back as a commitResult
-// message.
-func (a *instanceActor) commit(ctx actor.Context, b *persistence.Batch, replies []chan error, change recordChange, then func(err error)) {
-	a.committing = true
+// commit writes b through the partition's group commit (the protocol of
+// inflightCommit). Once it is durable, the partition's waiters hear of
+// change and replies are answered, from the committing goroutine; then then
+// runs on the actor.
+func (a *instanceActor) commit(ctx actor.Context, b *persistence.Batch, replies []replier, change recordChange, then func(err error)) {
 	a.afterCommit = then
-	done := make(chan struct{})
-	a.commitDone = done
-	store, id, onRecord := a.store, a.id, a.node.cfg.OnRecord
-	run := func() error {
-		err := store.Commit(context.Background(), b)
-		if err != nil {
-			err = fmt.Errorf("commit instance %s: %w", id, err)
-		} else if change.rec != nil || change.deleted {
+	id, onRecord := a.id, a.node.waiters[a.store.Index()].onRecord
+	durable := func(err error) {
+		if err == nil && (change.rec != nil || change.deleted) {
 			onRecord(id, change.rec)
 		}
 		for _, r := range replies {
 			replyTo(r, err)
 		}
-		close(done)
-		return err
 	}
-	if store.Idle() {
-		// Nothing else is committing on the partition, so this commit
-		// runs alone and at once: wait for it here. That saves a
-		// goroutine and a trip through the mailbox on the latency path of
-		// a lone instance (W3: +23% steps/s); under load commits go to the
-		// background, where they batch.
-		a.handleCommitResult(ctx, run())
-		return
+	if err, inline := a.begin(ctx, a.store, b, "instance "+id, durable, true); inline {
+		a.handleCommitResult(ctx, err)
 	}
-	self, root := ctx.Self(), ctx.ActorSystem().Root
-	go func() { root.Send(self, &commitResult{err: run()}) }()
 }
 
 func (a *instanceActor) handleCommitResult(ctx actor.Context, err error) {
-	if !a.committing {
+	if !a.end() {
 		return
 	}
-	a.committing = false
 	then := a.afterCommit
 	a.afterCommit = nil
 	then(err)
@@ -569,7 +558,7 @@ func (a *instanceActor) dispatch(ctx actor.Context) {
 		ev := a.toDispatch[0]
 		if ev.Type == history.SubOrchestrationCreated {
 			a.toDispatch = a.toDispatch[1:]
-			_ = a.node.send(ev.InstanceID, &startInstance{req: StartRequest{
+			_ = a.node.send(ev.InstanceID, &startInstance{req: startRequest{
 				InstanceID: ev.InstanceID, Name: ev.Name, Input: ev.Payload,
 				ParentInstanceID: a.id, ParentExecutionID: a.exec.ExecutionID(), ParentTaskID: ev.TaskID,
 			}})

@@ -232,10 +232,11 @@ func (h *Hub) Partitions() int { return len(h.parts) }
 // bytes, modulo the partition count. This mapping is part of the on-disk
 // format and must never change.
 func (h *Hub) PartitionOf(id string) int {
-	return partitionOf(id, len(h.parts))
+	return PartitionOf(id, len(h.parts))
 }
 
-func partitionOf(id string, n int) int {
+// PartitionOf returns the partition of n that owns id (see Hub.PartitionOf).
+func PartitionOf(id string, n int) int {
 	f := fnv.New64a()
 	f.Write([]byte(id))
 	return int(f.Sum64() % uint64(n))

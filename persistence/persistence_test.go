@@ -468,8 +468,8 @@ func TestPartitionOfIsStableAndInRange(t *testing.T) {
 		{"3f1c0f4e-8f5e-4b8e-9d4a-0c2b7f1f6a11", 1024, 294}, // 0x14faf243a918c926
 	}
 	for _, tt := range golden {
-		if got := partitionOf(tt.id, tt.n); got != tt.want {
-			t.Errorf("partitionOf(%q, %d) = %d, want %d", tt.id, tt.n, got, tt.want)
+		if got := PartitionOf(tt.id, tt.n); got != tt.want {
+			t.Errorf("PartitionOf(%q, %d) = %d, want %d", tt.id, tt.n, got, tt.want)
 		}
 	}
 	h := openHub(t, Options{Partitions: 5})

@@ -72,7 +72,14 @@ type Failure struct {
 	ErrorType  string
 	Message    string
 	StackTrace string
+	// Inner is the failure that caused this one (a failed activity's, under
+	// the orchestration's), if any.
+	Inner *Failure
 }
+
+// maxFailureDepth bounds the chain of inner failures a record decodes, so
+// a corrupt record cannot make the decoder recurse without end.
+const maxFailureDepth = 64
 
 // InstanceRecord is the stored state of one orchestration instance (the i/
 // family). The history itself is stored separately, one key per event.
@@ -102,6 +109,30 @@ type InstanceRecord struct {
 	// length; their keys are then removed in bounded transactions
 	// (Partition.DeleteHistoryBelow) while FlagHistoryGarbage is set.
 	HistoryFloor uint32
+	// RequestKeys are the idempotency keys of the last client writes
+	// applied to the instance (at most MaxRequestKeys, oldest first): a
+	// retried request whose key is here has had its effect already.
+	RequestKeys []string
+}
+
+// MaxRequestKeys bounds InstanceRecord.RequestKeys: a retry arrives within
+// seconds of its first attempt, while a few other writes at most have
+// reached the instance.
+const MaxRequestKeys = 8
+
+// RememberRequestKey adds key (if not empty) to keys, dropping the oldest
+// beyond MaxRequestKeys. It never changes keys' backing array in place, so
+// a record copied by value keeps its own list.
+func RememberRequestKey(keys []string, key string) []string {
+	if key == "" {
+		return keys
+	}
+	out := make([]string, 0, min(len(keys)+1, MaxRequestKeys))
+	if len(keys) >= MaxRequestKeys {
+		keys = keys[len(keys)-MaxRequestKeys+1:]
+	}
+	out = append(out, keys...)
+	return append(out, key)
 }
 
 // recordFormatV1 is the leading format byte of an encoded InstanceRecord.
@@ -142,10 +173,12 @@ const (
 	fParentTaskID     protowire.Number = 15 // zigzag
 	fFlags            protowire.Number = 16
 	fHistoryFloor     protowire.Number = 17
+	fRequestKey       protowire.Number = 18 // repeated
 
 	fFailureErrorType  protowire.Number = 1
 	fFailureMessage    protowire.Number = 2
 	fFailureStackTrace protowire.Number = 3
+	fFailureInner      protowire.Number = 4
 )
 
 // errCorrupt is wrapped by every decoding error.
@@ -179,12 +212,8 @@ func EncodeInstanceRecord(rec *InstanceRecord) []byte {
 	b = appendBytes(b, fOutput, rec.Output)
 	b = appendBytes(b, fCustomStatus, rec.CustomStatus)
 	if f := rec.Failure; f != nil {
-		var m []byte
-		m = appendString(m, fFailureErrorType, f.ErrorType)
-		m = appendString(m, fFailureMessage, f.Message)
-		m = appendString(m, fFailureStackTrace, f.StackTrace)
 		b = protowire.AppendTag(b, fFailure, protowire.BytesType)
-		b = protowire.AppendBytes(b, m)
+		b = protowire.AppendBytes(b, appendFailure(nil, f))
 	}
 	b = appendTime(b, fCreatedAt, rec.CreatedAt)
 	b = appendTime(b, fLastUpdatedAt, rec.LastUpdatedAt)
@@ -205,6 +234,21 @@ func EncodeInstanceRecord(rec *InstanceRecord) []byte {
 	if rec.Flags != 0 {
 		b = protowire.AppendTag(b, fFlags, protowire.VarintType)
 		b = protowire.AppendVarint(b, uint64(rec.Flags))
+	}
+	for _, k := range rec.RequestKeys {
+		b = protowire.AppendTag(b, fRequestKey, protowire.BytesType)
+		b = protowire.AppendString(b, k)
+	}
+	return b
+}
+
+func appendFailure(b []byte, f *Failure) []byte {
+	b = appendString(b, fFailureErrorType, f.ErrorType)
+	b = appendString(b, fFailureMessage, f.Message)
+	b = appendString(b, fFailureStackTrace, f.StackTrace)
+	if f.Inner != nil {
+		b = protowire.AppendTag(b, fFailureInner, protowire.BytesType)
+		b = protowire.AppendBytes(b, appendFailure(nil, f.Inner))
 	}
 	return b
 }
@@ -273,11 +317,15 @@ func DecodeInstanceRecord(data []byte) (*InstanceRecord, error) {
 			rec.CreatedAt, b, err = consumeTime(b, num, typ)
 		case fLastUpdatedAt:
 			rec.LastUpdatedAt, b, err = consumeTime(b, num, typ)
+		case fRequestKey:
+			var k string
+			k, b, err = consumeString(b, num, typ)
+			rec.RequestKeys = append(rec.RequestKeys, k)
 		case fFailure:
 			var m []byte
 			m, b, err = consumeBytes(b, num, typ)
 			if err == nil {
-				rec.Failure, err = decodeFailure(m)
+				rec.Failure, err = decodeFailure(m, 0)
 			}
 		default:
 			n = protowire.ConsumeFieldValue(num, typ, b)
@@ -293,7 +341,10 @@ func DecodeInstanceRecord(data []byte) (*InstanceRecord, error) {
 	return rec, nil
 }
 
-func decodeFailure(b []byte) (*Failure, error) {
+func decodeFailure(b []byte, depth int) (*Failure, error) {
+	if depth >= maxFailureDepth {
+		return nil, fmt.Errorf("%w: failure nested deeper than %d", errCorrupt, maxFailureDepth)
+	}
 	f := &Failure{}
 	for len(b) > 0 {
 		num, typ, n := protowire.ConsumeTag(b)
@@ -309,6 +360,12 @@ func decodeFailure(b []byte) (*Failure, error) {
 			f.Message, b, err = consumeString(b, num, typ)
 		case fFailureStackTrace:
 			f.StackTrace, b, err = consumeString(b, num, typ)
+		case fFailureInner:
+			var m []byte
+			m, b, err = consumeBytes(b, num, typ)
+			if err == nil {
+				f.Inner, err = decodeFailure(m, depth+1)
+			}
 		default:
 			n = protowire.ConsumeFieldValue(num, typ, b)
 			if n < 0 {

@@ -1,4 +1,4 @@
-package durable
+package actors
 
 import (
 	"slices"
@@ -7,13 +7,14 @@ import (
 	"github.com/durable-go/durable/persistence"
 )
 
-// waiters wakes WaitForCompletion callers when an instance ends, handing
-// them the final record so they need not read it back, and remembers the
-// records of instances that ended recently, so that a status read or a wait
-// right after the end is answered from memory.
+// waiters holds one partition's wait subscriptions: it wakes the callers
+// waiting for an instance's end, handing them the final record so they
+// need not read it back, and remembers the records of instances that ended
+// recently, so that a status read or a wait right after the end is answered
+// from memory.
 //
-// The node reports every write and delete of an instance record (OnRecord)
-// once it is durable and before it answers the requests the commit serves,
+// Instance actors report every write and delete of their record (onRecord)
+// once it is durable and before they answer the requests the commit serves,
 // in commit order per instance. So a remembered record is the committed one
 // for as long as it is remembered: the next write of that instance (a
 // restart, a rewind) or its purge forgets it before any caller can learn of
@@ -77,8 +78,8 @@ func (w *waiters) finishedRecord(id string) *persistence.InstanceRecord {
 	return w.finished.get(id)
 }
 
-// onRecord is the node's OnRecord: rec is the record of id just committed,
-// nil if it was purged.
+// onRecord hears of every committed change of an instance's record: rec is
+// the record of id just committed, nil if it was purged.
 func (w *waiters) onRecord(id string, rec *persistence.InstanceRecord) {
 	if rec == nil || !rec.Status.IsTerminal() {
 		w.mu.Lock()
@@ -96,6 +97,8 @@ func (w *waiters) onRecord(id string, rec *persistence.InstanceRecord) {
 	}
 }
 
+// closeAll ends every subscription without a record (the partition
+// closes: its callers may subscribe again wherever it reopens).
 func (w *waiters) closeAll() {
 	w.mu.Lock()
 	defer w.mu.Unlock()

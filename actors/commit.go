@@ -1,0 +1,72 @@
+package actors
+
+import (
+	"context"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/durable-go/durable/persistence"
+)
+
+// inflightCommit is the commit protocol instance and entity actors share.
+//
+// An actor has at most one batch in flight; what arrives meanwhile waits
+// and goes into the next batch. Once the store has made a batch durable,
+// durable runs on the committing goroutine, before the actor hears of it:
+// it tells the partition's waiters, answers the callers the batch serves
+// and sends the messages it made durable, so callers are answered even if
+// the actor stops meanwhile, and nothing leaves before it is on disk. Then
+// the actor hears the result, on its own goroutine: as a commitResult
+// message, or at once when the commit ran inline.
+type inflightCommit struct {
+	committing bool
+	commitDone chan struct{} // closed once the in-flight commit has returned
+}
+
+// begin commits b on store. With inline allowed and nothing else committing
+// on the partition, the commit runs alone and at once on the actor's
+// goroutine (it saves a goroutine and a mailbox trip on the latency path of
+// a lone instance, W3: +23% steps/s); begin then returns the result and
+// true. Otherwise the commit runs in the background, where concurrent
+// commits of the partition batch into one transaction, and its result comes
+// back as a commitResult message.
+func (c *inflightCommit) begin(ctx actor.Context, store *persistence.Partition, b *persistence.Batch, what string, durable func(err error), inline bool) (error, bool) {
+	c.committing = true
+	done := make(chan struct{})
+	c.commitDone = done
+	run := func() error {
+		err := store.Commit(context.Background(), b)
+		if err != nil {
+			err = storeError("commit "+what, err)
+		}
+		durable(err)
+		close(done)
+		return err
+	}
+	if inline && store.Idle() {
+		return run(), true
+	}
+	self, root := ctx.Self(), ctx.ActorSystem().Root
+	go func() { root.Send(self, &commitResult{err: run()}) }()
+	return nil, false
+}
+
+// end marks the in-flight commit as returned; false if none was in flight
+// (a stale commitResult).
+func (c *inflightCommit) end() bool {
+	if !c.committing {
+		return false
+	}
+	c.committing = false
+	return true
+}
+
+// wait blocks until the in-flight commit, if any, has returned: an actor
+// that stops must not let its successor read the store while it still
+// writes.
+func (c *inflightCommit) wait() {
+	if c.committing {
+		<-c.commitDone
+		c.committing = false
+	}
+}

@@ -1,0 +1,35 @@
+package actors
+
+import (
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/durable-go/durable/seam"
+)
+
+// replier answers one request of the partition seam. Requests from this
+// process carry a chanReply (the in-process shortcut: no future, no
+// registry entry, and the caller can give up when its context ends);
+// requests that came as a *seam.Request to a partition actor's PID, from
+// another process or through PIDPartitions, carry a pidReply, so the answer
+// travels back as a message.
+type replier interface{ answer(*seam.Response) }
+
+// chanReply answers through a buffered channel of capacity 1.
+type chanReply chan *seam.Response
+
+func (c chanReply) answer(r *seam.Response) { c <- r }
+
+// pidReply answers by sending the response to the requester's PID.
+type pidReply struct {
+	root *actor.RootContext
+	pid  *actor.PID
+}
+
+func (p pidReply) answer(r *seam.Response) { p.root.Send(p.pid, r) }
+
+// replyTo answers r (if any) with err, or with an empty success.
+func replyTo(r replier, err error) {
+	if r != nil {
+		r.answer(seam.Failed(err))
+	}
+}
