@@ -49,10 +49,10 @@ func (a *instanceActor) commitTurnOver(ctx actor.Context, turn *orchestration.Tu
 	rec.HistoryLen += uint32(len(encoded))
 	var fired []timerRef
 	for _, ev := range turn.Events {
-		switch ev.Type {
-		case history.TaskCompleted, history.TaskFailed, history.SubOrchestrationCompleted, history.SubOrchestrationFailed:
+		switch ev.Type.Closes().Index() { // the index of the task a completion closes
+		case history.PendingIndex:
 			b.DeletePendingActivity(a.id, uint64(ev.TaskID))
-		case history.TimerFired:
+		case history.TimerIndex:
 			b.DeleteTimer(a.id, uint64(ev.TaskID), ev.FireAt)
 			fired = append(fired, timerRef{id: a.id, task: uint64(ev.TaskID), due: ev.FireAt.UnixNano()})
 		}
@@ -60,10 +60,10 @@ func (a *instanceActor) commitTurnOver(ctx actor.Context, turn *orchestration.Tu
 	var earliestTimer time.Time
 	if !turn.Done {
 		for _, ev := range turn.Actions {
-			switch ev.Type {
-			case history.TaskScheduled, history.SubOrchestrationCreated:
+			switch ev.Type.Index() {
+			case history.PendingIndex:
 				b.PutPendingActivity(a.id, uint64(ev.TaskID))
-			case history.TimerCreated:
+			case history.TimerIndex:
 				b.PutTimer(a.id, uint64(ev.TaskID), ev.FireAt)
 				if earliestTimer.IsZero() || ev.FireAt.Before(earliestTimer) {
 					earliestTimer = ev.FireAt
@@ -138,7 +138,7 @@ func (a *instanceActor) commitTurnOver(ctx actor.Context, turn *orchestration.Tu
 			return
 		}
 		for _, ev := range turn.Actions {
-			if ev.Type == history.TaskScheduled || ev.Type == history.SubOrchestrationCreated {
+			if ev.Type.Index() == history.PendingIndex {
 				a.toDispatch = append(a.toDispatch, ev)
 			}
 		}
@@ -154,10 +154,10 @@ func (a *instanceActor) dropOpenTasks(b *persistence.Batch) {
 		return
 	}
 	for _, ev := range a.exec.OpenTasks() {
-		switch ev.Type {
-		case history.TimerCreated:
+		switch ev.Type.Index() {
+		case history.TimerIndex:
 			b.DeleteTimer(a.id, uint64(ev.TaskID), ev.FireAt)
-		case history.TaskScheduled, history.SubOrchestrationCreated:
+		case history.PendingIndex:
 			b.DeletePendingActivity(a.id, uint64(ev.TaskID))
 		}
 	}
