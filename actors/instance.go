@@ -284,7 +284,7 @@ func (a *instanceActor) redispatchOpenTasks() {
 		if _, running := a.running[ev.TaskID]; running {
 			continue
 		}
-		if ev.Type == history.TaskScheduled || ev.Type == history.SubOrchestrationCreated {
+		if ev.Type.Index() == history.PendingIndex {
 			a.toDispatch = append(a.toDispatch, ev)
 		}
 	}

@@ -49,10 +49,10 @@ func (a *instanceActor) commitTurnOver(ctx actor.Context, turn *orchestration.Tu
 	rec.HistoryLen += uint32(len(encoded))
 	var fired []timerRef
 	for _, ev := range turn.Events {
-		switch ev.Type {
-		case history.TaskCompleted, history.TaskFailed, history.SubOrchestrationCompleted, history.SubOrchestrationFailed:
+		switch ev.Type.Closes().Index() { // the index of the task a completion closes
+		case history.PendingIndex:
 			b.DeletePendingActivity(a.id, uint64(ev.TaskID))
-		case history.TimerFired:
+		case history.TimerIndex:
 			b.DeleteTimer(a.id, uint64(ev.TaskID), ev.FireAt)
 			fired = append(fired, timerRef{id: a.id, task: uint64(ev.TaskID), due: ev.FireAt.UnixNano()})
 		}
@@ -60,10 +60,10 @@ func (a *instanceActor) commitTurnOver(ctx actor.Context, turn *orchestration.Tu
 	var earliestTimer time.Time
 	if !turn.Done {
 		for _, ev := range turn.Actions {
-			switch ev.Type {
-			case history.TaskScheduled, history.SubOrchestrationCreated:
+			switch ev.Type.Index() {
+			case history.PendingIndex:
 				b.PutPendingActivity(a.id, uint64(ev.TaskID))
-			case history.TimerCreated:
+			case history.TimerIndex:
 				b.PutTimer(a.id, uint64(ev.TaskID), ev.FireAt)
 				if earliestTimer.IsZero() || ev.FireAt.Before(earliestTimer) {
 					earliestTimer = ev.FireAt
@@ -142,7 +142,7 @@ func (a *instanceActor) commitTurnOver(ctx actor.Context, turn *orchestration.Tu
 			return
 		}
 		for _, ev := range turn.Actions {
-			if ev.Type == history.TaskScheduled || ev.Type == history.SubOrchestrationCreated {
+			if ev.Type.Index() == history.PendingIndex {
 				a.toDispatch = append(a.toDispatch, ev)
 			}
 		}
@@ -158,10 +158,10 @@ func (a *instanceActor) dropOpenTasks(b *persistence.Batch) {
 		return
 	}
 	for _, ev := range a.exec.OpenTasks() {
-		switch ev.Type {
-		case history.TimerCreated:
+		switch ev.Type.Index() {
+		case history.TimerIndex:
 			b.DeleteTimer(a.id, uint64(ev.TaskID), ev.FireAt)
-		case history.TaskScheduled, history.SubOrchestrationCreated:
+		case history.PendingIndex:
 			b.DeletePendingActivity(a.id, uint64(ev.TaskID))
 		}
 	}
@@ -365,9 +365,10 @@ func (a *instanceActor) terminate(ctx actor.Context, m *control) {
 }
 
 // rewind re-runs a failed instance from its first failed task: the history
-// is cut just before that failure (keeping the results of tasks scheduled
-// before it that arrived later), so what succeeded is not repeated and what
-// failed runs again.
+// is cut just before that failure (keeping the outcomes of tasks opened
+// before it that arrived later, except failures of activities and
+// sub-orchestrations), so what succeeded is not repeated and what failed
+// runs again.
 func (a *instanceActor) rewind(ctx actor.Context, m *control) error {
 	switch {
 	case a.broken != nil:
@@ -385,9 +386,13 @@ func (a *instanceActor) rewind(ctx actor.Context, m *control) error {
 	if err != nil {
 		return err
 	}
+	// rerun: the failure of a task the instance dispatches itself (an
+	// activity, a sub-orchestration), which a rewind can therefore run
+	// again. An entity call cannot be: its request left through the outbox.
+	rerun := func(t history.Type) bool { return t.IsFailure() && t.Closes().Index() == history.PendingIndex }
 	cut := -1
 	for i, ev := range events {
-		if ev.Type == history.TaskFailed || ev.Type == history.SubOrchestrationFailed {
+		if rerun(ev.Type) {
 			cut = i
 			break
 		}
@@ -395,23 +400,26 @@ func (a *instanceActor) rewind(ctx actor.Context, m *control) error {
 	if cut < 0 {
 		return errors.New("no failed task to re-run: the orchestrator code itself failed")
 	}
-	scheduled := map[int64]bool{}
+	opened := map[int64]history.Type{}
 	for _, ev := range events[:cut] {
-		switch ev.Type {
-		case history.TaskScheduled, history.TimerCreated, history.SubOrchestrationCreated:
-			scheduled[ev.TaskID] = true
+		if ev.Type.Opens() {
+			opened[ev.TaskID] = ev.Type
 		}
 	}
 	now := unixTime(a.now())
 	kept := append([]*history.Event(nil), events[:cut]...)
 	var tail []*history.Event
 	for _, ev := range events[cut+1:] {
-		switch ev.Type {
-		case history.TaskCompleted, history.TimerFired, history.SubOrchestrationCompleted:
-			if scheduled[ev.TaskID] {
-				tail = append(tail, ev)
-			}
-		case history.EventRaised:
+		switch {
+		case ev.Type == history.EventRaised:
+			tail = append(tail, ev)
+		case ev.Type.IsCompletion() && opened[ev.TaskID] == ev.Type.Closes() && !rerun(ev.Type):
+			// An outcome that arrived after the cut, of a task opened
+			// before it. Failures of tasks rewind runs again are dropped;
+			// every other outcome is kept, for nothing would deliver it a
+			// second time: an entity's answer or a lock grant was
+			// delivered once and acknowledged, and without it the task
+			// would stay open for ever.
 			tail = append(tail, ev)
 		}
 	}
@@ -444,13 +452,16 @@ func (a *instanceActor) rewind(ctx actor.Context, m *control) error {
 	b.AppendHistory(a.id, rec.Generation, 0, encoded)
 	var earliestTimer time.Time
 	for _, ev := range exec.OpenTasks() {
-		switch ev.Type {
-		case history.TimerCreated:
+		// Only the tasks that need an index get one: an entry for an entity
+		// call or a lock request (history.NoIndex) would be deleted by
+		// nothing, and recovery would wake the instance on every start.
+		switch ev.Type.Index() {
+		case history.TimerIndex:
 			b.PutTimer(a.id, uint64(ev.TaskID), ev.FireAt)
 			if earliestTimer.IsZero() || ev.FireAt.Before(earliestTimer) {
 				earliestTimer = ev.FireAt
 			}
-		default:
+		case history.PendingIndex:
 			b.PutPendingActivity(a.id, uint64(ev.TaskID))
 		}
 	}

@@ -18,6 +18,8 @@ import (
 type Type uint8
 
 // The event types. Numbers are part of the storage format: never renumber.
+// What each type is (an action, a completion, which index its task needs)
+// is in the kinds table (kinds.go): a new type needs an entry there.
 const (
 	// ExecutionStarted begins an execution: Name is the orchestrator, Payload
 	// its input, InstanceID the instance, ExecutionID the execution,
@@ -79,42 +81,6 @@ const (
 	// CustomStatusSet records a new custom status (Payload).
 	CustomStatusSet Type = 25
 )
-
-var typeNames = map[Type]string{
-	ExecutionStarted:          "ExecutionStarted",
-	OrchestratorStarted:       "OrchestratorStarted",
-	TaskScheduled:             "TaskScheduled",
-	TaskCompleted:             "TaskCompleted",
-	TaskFailed:                "TaskFailed",
-	TimerCreated:              "TimerCreated",
-	TimerFired:                "TimerFired",
-	EventRaised:               "EventRaised",
-	EventSent:                 "EventSent",
-	SubOrchestrationCreated:   "SubOrchestrationInstanceCreated",
-	SubOrchestrationCompleted: "SubOrchestrationInstanceCompleted",
-	SubOrchestrationFailed:    "SubOrchestrationInstanceFailed",
-	ExecutionCompleted:        "ExecutionCompleted",
-	ExecutionTerminated:       "ExecutionTerminated",
-	ExecutionSuspended:        "ExecutionSuspended",
-	ExecutionResumed:          "ExecutionResumed",
-	ContinuedAsNew:            "ContinuedAsNew",
-	EntityOperationCalled:     "EntityOperationCalled",
-	EntityOperationSignaled:   "EntityOperationSignaled",
-	EntityLockRequested:       "EntityLockRequested",
-	EntityLockGranted:         "EntityLockGranted",
-	EntityUnlockSent:          "EntityUnlockSent",
-	EntityOperationCompleted:  "EntityOperationCompleted",
-	EntityOperationFailed:     "EntityOperationFailed",
-	CustomStatusSet:           "CustomStatusSet",
-}
-
-// String returns the event type's name as Durable Functions spells it.
-func (t Type) String() string {
-	if n, ok := typeNames[t]; ok {
-		return n
-	}
-	return fmt.Sprintf("EventType(%d)", uint8(t))
-}
 
 // Failure describes why a task or an execution failed.
 type Failure struct {

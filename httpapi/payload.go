@@ -144,13 +144,13 @@ func historyFailure(f *history.Failure) *FailureDetails {
 func historyEvents(events []*history.Event, showOutput bool) []HistoryEvent {
 	type scheduled struct {
 		index int
+		typ   history.Type
 		name  string
 		at    time.Time
 	}
-	// Scheduling events by kind and task id, so their completion can absorb
-	// them; folded ones are dropped at the end.
-	tasks := map[int64]scheduled{}
-	subs := map[int64]scheduled{}
+	// Scheduling events by task id, so that the completion that closes one
+	// can absorb it; folded ones are dropped at the end.
+	folded := map[int64]scheduled{}
 	drop := map[int]bool{}
 	out := make([]HistoryEvent, 0, len(events))
 	result := func(b []byte) json.RawMessage {
@@ -164,36 +164,34 @@ func historyEvents(events []*history.Event, showOutput bool) []HistoryEvent {
 	}
 	for _, ev := range events {
 		he := HistoryEvent{EventType: ev.Type.String(), Timestamp: formatEventTime(ev.Timestamp)}
+		if ev.Type.IsCompletion() {
+			// The outcome of a task, with the scheduling it closes folded in.
+			if s, ok := folded[ev.TaskID]; ok && s.typ == ev.Type.Closes() {
+				he.FunctionName = s.name
+				he.ScheduledTime = formatEventTime(s.at)
+				drop[s.index] = true
+				delete(folded, ev.TaskID)
+			}
+			switch {
+			case ev.Failure != nil:
+				he.Reason = ev.Failure.Message
+				he.Details = ev.Failure.StackTrace
+				he.FailureDetails = historyFailure(ev.Failure)
+			case ev.Type.HasResult():
+				he.Result = result(ev.Payload)
+			}
+		}
 		switch ev.Type {
 		case history.OrchestratorStarted:
 			continue
 		case history.ExecutionStarted:
 			he.FunctionName = ev.Name
-		case history.TaskScheduled:
-			tasks[ev.TaskID] = scheduled{index: len(out), name: ev.Name, at: ev.Timestamp}
-			he.Name = ev.Name
-		case history.SubOrchestrationCreated:
-			subs[ev.TaskID] = scheduled{index: len(out), name: ev.Name, at: ev.Timestamp}
+		case history.TaskScheduled, history.SubOrchestrationCreated:
+			// Durable Functions shows these only folded into their
+			// completion (kept while the task is open).
+			folded[ev.TaskID] = scheduled{index: len(out), typ: ev.Type, name: ev.Name, at: ev.Timestamp}
 			he.Name = ev.Name
 			he.InstanceID = ev.InstanceID
-		case history.TaskCompleted, history.TaskFailed, history.SubOrchestrationCompleted, history.SubOrchestrationFailed:
-			from := tasks
-			if ev.Type == history.SubOrchestrationCompleted || ev.Type == history.SubOrchestrationFailed {
-				from = subs
-			}
-			if s, ok := from[ev.TaskID]; ok {
-				he.FunctionName = s.name
-				he.ScheduledTime = formatEventTime(s.at)
-				drop[s.index] = true
-				delete(from, ev.TaskID)
-			}
-			if ev.Failure != nil {
-				he.Reason = ev.Failure.Message
-				he.Details = ev.Failure.StackTrace
-				he.FailureDetails = historyFailure(ev.Failure)
-			} else {
-				he.Result = result(ev.Payload)
-			}
 		case history.TimerCreated, history.TimerFired:
 			he.FireAt = formatEventTime(ev.FireAt)
 		case history.ExecutionCompleted:
@@ -215,12 +213,10 @@ func historyEvents(events []*history.Event, showOutput bool) []HistoryEvent {
 			he.InstanceID = ev.InstanceID
 			he.Input = result(ev.Payload)
 		default:
-			// Events, entity operations, custom status: their names.
+			// Entity operations, custom status: their names (completions
+			// have their outcome above).
 			he.Name = ev.Name
 			he.InstanceID = ev.InstanceID
-			if ev.Failure != nil {
-				he.FailureDetails = historyFailure(ev.Failure)
-			}
 		}
 		out = append(out, he)
 	}

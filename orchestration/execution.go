@@ -143,9 +143,9 @@ func (e *Execution) IsOpen(taskID int64) bool {
 // ExecutionID returns the id of the execution.
 func (e *Execution) ExecutionID() string { return e.executionID }
 
-// OpenTasks returns the events that scheduled the tasks that have not
-// completed (TaskScheduled, TimerCreated, SubOrchestrationCreated), in task
-// order: after a restart, activities and sub-orchestrations among them must
+// OpenTasks returns the events that opened the tasks that have not
+// completed (their Type.Opens), in task order: after a restart, those whose
+// Type.Index is history.PendingIndex (activities, sub-orchestrations) must
 // be dispatched again.
 func (e *Execution) OpenTasks() []*history.Event {
 	out := make([]*history.Event, 0, len(e.open))
@@ -198,7 +198,7 @@ func (e *Execution) Apply(events []*history.Event) (*Turn, error) {
 		return nil, ErrExecutionDone
 	}
 	for _, ev := range events {
-		if isActionEvent(ev.Type) {
+		if ev.Type.IsAction() {
 			return nil, fmt.Errorf("apply %s: this event records an action of the code and cannot be applied", ev.Type)
 		}
 	}
@@ -226,17 +226,6 @@ func (e *Execution) Close() {
 	if e.started {
 		<-e.exited
 	}
-}
-
-func isActionEvent(t history.Type) bool {
-	switch t {
-	case history.TaskScheduled, history.TimerCreated, history.SubOrchestrationCreated,
-		history.EventSent, history.EntityOperationCalled, history.EntityOperationSignaled,
-		history.EntityLockRequested, history.EntityUnlockSent, history.ExecutionCompleted,
-		history.ContinuedAsNew:
-		return true
-	}
-	return false
 }
 
 // emit appends a new event to the turn and returns its history position.
@@ -272,18 +261,6 @@ func (e *Execution) process(ev *history.Event, pos int) {
 			e.now = ev.Timestamp
 		}
 		e.start()
-	case history.TaskScheduled, history.TimerCreated, history.SubOrchestrationCreated,
-		history.EventSent, history.EntityOperationCalled, history.EntityOperationSignaled,
-		history.EntityLockRequested, history.EntityUnlockSent:
-		e.matchRecordedAction(ev, pos)
-	case history.TaskCompleted, history.TaskFailed, history.TimerFired, history.EventRaised,
-		history.SubOrchestrationCompleted, history.SubOrchestrationFailed,
-		history.EntityOperationCompleted, history.EntityOperationFailed, history.EntityLockGranted:
-		if e.suspended {
-			e.held = append(e.held, ev)
-			return
-		}
-		e.deliver(ev)
 	case history.ExecutionSuspended:
 		e.suspended = true
 	case history.ExecutionResumed:
@@ -313,8 +290,20 @@ func (e *Execution) process(ev *history.Event, pos int) {
 		e.output = ev.Payload
 		e.failure = ev.Failure
 	default:
-		// Event types this engine does not act on (yet) are kept in history
-		// and skipped, so an older engine can replay a newer history.
+		switch {
+		case ev.Type.IsAction(): // the ending ones have their cases above
+			e.matchRecordedAction(ev, pos)
+		case ev.Type.IsCompletion() || ev.Type == history.EventRaised:
+			if e.suspended {
+				e.held = append(e.held, ev)
+				return
+			}
+			e.deliver(ev)
+		default:
+			// Event types this engine does not act on (yet) are kept in
+			// history and skipped, so an older engine can replay a newer
+			// history.
+		}
 	}
 }
 
@@ -360,17 +349,17 @@ func (e *Execution) deliver(ev *history.Event) {
 		if ot == nil {
 			return // not open: a duplicate or stray result, recorded and ignored
 		}
-		switch ev.Type {
-		case history.TaskCompleted, history.SubOrchestrationCompleted, history.EntityOperationCompleted:
-			ot.t.complete(ev.Payload, nil)
-		case history.TimerFired, history.EntityLockGranted:
-			ot.t.complete(nil, nil)
-		case history.TaskFailed, history.SubOrchestrationFailed, history.EntityOperationFailed:
+		switch {
+		case ev.Type.IsFailure():
 			failure := ev.Failure
 			if failure == nil {
 				failure = &FailureDetails{Message: "unknown failure"}
 			}
 			ot.t.complete(nil, &TaskFailedError{TaskName: ot.name, TaskID: ev.TaskID, Failure: failure})
+		case ev.Type.HasResult():
+			ot.t.complete(ev.Payload, nil)
+		default: // a timer fired, a lock granted: done, with nothing to hand over
+			ot.t.complete(nil, nil)
 		}
 	}
 	e.resumeIfReady()

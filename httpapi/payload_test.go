@@ -1,0 +1,61 @@
+package httpapi
+
+import (
+	"testing"
+	"time"
+
+	"github.com/durable-go/durable/history"
+)
+
+// Every completion shows its task's outcome, whatever its kind: the result
+// (only with showHistoryOutput) of those that have one, the failure of
+// those that failed, and nothing for a timer or a lock grant. Activities and
+// sub-orchestrations fold their scheduling into the completion.
+func TestHistoryRendersTheOutcomeOfEveryCompletion(t *testing.T) {
+	at := time.Date(2024, 5, 1, 10, 0, 0, 0, time.UTC)
+	fail := &history.Failure{ErrorType: "E", Message: "no", StackTrace: "here"}
+	events := []*history.Event{
+		{Type: history.OrchestratorStarted, Timestamp: at},
+		{Type: history.ExecutionStarted, Timestamp: at, Name: "Orch"},
+		{Type: history.TaskScheduled, Timestamp: at, TaskID: 0, Name: "Act"},
+		{Type: history.EntityOperationCalled, Timestamp: at, TaskID: 1, Name: "get", InstanceID: "@counter@a"},
+		{Type: history.TimerCreated, Timestamp: at, TaskID: 2, FireAt: at},
+		{Type: history.EntityLockRequested, Timestamp: at, TaskID: 3, Payload: []byte(`["@counter@b"]`)},
+		{Type: history.EntityOperationCalled, Timestamp: at, TaskID: 4, Name: "fail", InstanceID: "@counter@a"},
+		{Type: history.OrchestratorStarted, Timestamp: at},
+		{Type: history.TaskCompleted, Timestamp: at, TaskID: 0, Payload: []byte(`"act"`)},
+		{Type: history.EntityOperationCompleted, Timestamp: at, TaskID: 1, Payload: []byte(`7`)},
+		{Type: history.TimerFired, Timestamp: at, TaskID: 2, FireAt: at},
+		{Type: history.EntityLockGranted, Timestamp: at, TaskID: 3, Payload: []byte(`["@counter@b"]`)},
+		{Type: history.EntityOperationFailed, Timestamp: at, TaskID: 4, Failure: fail},
+	}
+	byType := func(h []HistoryEvent) map[string]HistoryEvent {
+		m := map[string]HistoryEvent{}
+		for _, he := range h {
+			m[he.EventType] = he
+		}
+		return m
+	}
+	plain := byType(historyEvents(events, false))
+	if _, ok := plain["TaskScheduled"]; ok {
+		t.Errorf("TaskScheduled is not folded into its completion")
+	}
+	if he := plain["TaskCompleted"]; he.FunctionName != "Act" || he.ScheduledTime == "" || he.Result != nil {
+		t.Errorf("TaskCompleted without output: %+v", he)
+	}
+	if he := plain["EntityOperationCompleted"]; he.Result != nil {
+		t.Errorf("a result without showHistoryOutput: %+v", he)
+	}
+	shown := byType(historyEvents(events, true))
+	for typ, want := range map[string]string{"TaskCompleted": `"act"`, "EntityOperationCompleted": `7`, "TimerFired": ``, "EntityLockGranted": ``} {
+		if got := string(shown[typ].Result); got != want {
+			t.Errorf("%s: Result %q, want %q", typ, got, want)
+		}
+	}
+	if he := shown["EntityOperationFailed"]; he.Result != nil || he.Reason != "no" || he.Details != "here" || he.FailureDetails == nil || he.FailureDetails.ErrorType != "E" {
+		t.Errorf("EntityOperationFailed: %+v", he)
+	}
+	if he := shown["TimerFired"]; he.FireAt == "" {
+		t.Errorf("TimerFired without FireAt: %+v", he)
+	}
+}
