@@ -145,7 +145,7 @@ func (c *Client) call(ctx context.Context, req *seam.Request) (*seam.Response, e
 		return nil, err
 	}
 	if seam.IsWrite(req) && req.IdempotencyKey == "" {
-		req.IdempotencyKey = uuid.NewString()
+		req.IdempotencyKey = seam.NewIdempotencyKey()
 	}
 	resp, err := parts.Call(ctx, req)
 	if errors.Is(err, seam.ErrUnavailable) && c.rt.isClosed() {

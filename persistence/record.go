@@ -121,17 +121,20 @@ type InstanceRecord struct {
 const MaxRequestKeys = 8
 
 // RememberRequestKey adds key (if not empty) to keys, dropping the oldest
-// beyond MaxRequestKeys. It never changes keys' backing array in place, so
-// a record copied by value keeps its own list.
+// beyond MaxRequestKeys. It appends in place while there is room: the
+// records of one instance are copied from its latest, so an element past
+// an older copy's length is never part of a record still in use; dropping
+// the oldest makes a new array, since it would shift what older copies
+// see.
 func RememberRequestKey(keys []string, key string) []string {
-	if key == "" {
+	switch {
+	case key == "":
 		return keys
+	case len(keys) < MaxRequestKeys:
+		return append(keys, key)
 	}
-	out := make([]string, 0, min(len(keys)+1, MaxRequestKeys))
-	if len(keys) >= MaxRequestKeys {
-		keys = keys[len(keys)-MaxRequestKeys+1:]
-	}
-	out = append(out, keys...)
+	out := make([]string, 0, MaxRequestKeys)
+	out = append(out, keys[len(keys)-MaxRequestKeys+1:]...)
 	return append(out, key)
 }
 

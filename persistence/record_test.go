@@ -3,6 +3,9 @@ package persistence
 import (
 	"bytes"
 	"errors"
+	"fmt"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -12,15 +15,17 @@ import (
 
 func sampleRecord() *InstanceRecord {
 	return &InstanceRecord{
-		ID:                "order-42",
-		Name:              "ProcessOrder",
-		ExecutionID:       "3f1c0f4e-8f5e-4b8e-9d4a-0c2b7f1f6a11",
-		Generation:        3,
-		Status:            StatusFailed,
-		Input:             []byte(`{"qty":2}`),
-		Output:            []byte{},
-		CustomStatus:      nil,
-		Failure:           &Failure{ErrorType: "TimeoutError", Message: "too slow", StackTrace: "main.go:1"},
+		ID:           "order-42",
+		Name:         "ProcessOrder",
+		ExecutionID:  "3f1c0f4e-8f5e-4b8e-9d4a-0c2b7f1f6a11",
+		Generation:   3,
+		Status:       StatusFailed,
+		Input:        []byte(`{"qty":2}`),
+		Output:       []byte{},
+		CustomStatus: nil,
+		Failure: &Failure{ErrorType: "TaskFailed", Message: "activity failed", StackTrace: "main.go:1",
+			Inner: &Failure{ErrorType: "TimeoutError", Message: "too slow", Inner: &Failure{Message: "root cause"}}},
+		RequestKeys:       []string{"k1", "k2"},
 		CreatedAt:         time.Unix(1700000000, 123456789),
 		LastUpdatedAt:     time.Unix(0, -5), // before 1970: zigzag keeps the sign
 		HistoryLen:        17,
@@ -36,12 +41,40 @@ func sampleRecord() *InstanceRecord {
 func recordsEqual(a, b *InstanceRecord) bool {
 	bytesEq := func(x, y []byte) bool { return (x == nil) == (y == nil) && bytes.Equal(x, y) }
 	timeEq := func(x, y time.Time) bool { return x.IsZero() == y.IsZero() && x.Equal(y) }
-	failEq := (a.Failure == nil) == (b.Failure == nil) && (a.Failure == nil || *a.Failure == *b.Failure)
+	failEq := reflect.DeepEqual(a.Failure, b.Failure)
+	keysEq := slices.Equal(a.RequestKeys, b.RequestKeys)
 	return a.ID == b.ID && a.Name == b.Name && a.ExecutionID == b.ExecutionID &&
 		a.Generation == b.Generation && a.Status == b.Status &&
 		bytesEq(a.Input, b.Input) && bytesEq(a.Output, b.Output) && bytesEq(a.CustomStatus, b.CustomStatus) &&
 		failEq && timeEq(a.CreatedAt, b.CreatedAt) && timeEq(a.LastUpdatedAt, b.LastUpdatedAt) &&
-		a.HistoryLen == b.HistoryLen && a.ParentInstanceID == b.ParentInstanceID && a.ParentExecutionID == b.ParentExecutionID && a.ParentTaskID == b.ParentTaskID && a.Flags == b.Flags && a.HistoryFloor == b.HistoryFloor
+		a.HistoryLen == b.HistoryLen && a.ParentInstanceID == b.ParentInstanceID && a.ParentExecutionID == b.ParentExecutionID && a.ParentTaskID == b.ParentTaskID && a.Flags == b.Flags && a.HistoryFloor == b.HistoryFloor && keysEq
+}
+
+func TestRememberRequestKeyKeepsTheNewestWithinTheBound(t *testing.T) {
+	var keys []string
+	for i := range MaxRequestKeys + 3 {
+		keys = RememberRequestKey(keys, fmt.Sprint(i))
+	}
+	keys = RememberRequestKey(keys, "") // no key: nothing to remember
+	if len(keys) != MaxRequestKeys || keys[0] != "3" || keys[len(keys)-1] != fmt.Sprint(MaxRequestKeys+2) {
+		t.Fatalf("kept %v", keys)
+	}
+	// A record copied before a key was added keeps its own view.
+	older := keys
+	_ = RememberRequestKey(keys, "newest")
+	if older[0] != "3" || len(older) != MaxRequestKeys {
+		t.Fatalf("an older copy changed: %v", older)
+	}
+}
+
+func TestDecodeRejectsAFailureChainWithoutEnd(t *testing.T) {
+	f := &Failure{Message: "leaf"}
+	for range maxFailureDepth + 1 {
+		f = &Failure{Message: "wrap", Inner: f}
+	}
+	if _, err := DecodeInstanceRecord(EncodeInstanceRecord(&InstanceRecord{ID: "x", Failure: f})); err == nil {
+		t.Fatal("a failure nested past the bound decoded")
+	}
 }
 
 func TestInstanceRecordRoundTrips(t *testing.T) {

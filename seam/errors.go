@@ -88,4 +88,15 @@ func (e *answerError) Error() string {
 func (e *answerError) Unwrap() error { return e.target }
 
 // Failed returns a Response that answers err (an empty success for nil).
-func Failed(err error) *Response { return &Response{Error: ErrorOf(err)} }
+// The empty success is one shared value: callers must not modify a
+// response they are answered.
+func Failed(err error) *Response {
+	if err == nil {
+		return ok
+	}
+	return &Response{Error: ErrorOf(err)}
+}
+
+// ok is every empty success: most writes are answered with it, and one
+// value saves an allocation per answer.
+var ok = &Response{}

@@ -19,7 +19,10 @@ package seam
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/binary"
 	"fmt"
+	"math/rand/v2"
 
 	"github.com/durable-go/durable/persistence"
 )
@@ -96,4 +99,15 @@ func IsWrite(req *Request) bool {
 		return true
 	}
 	return false
+}
+
+// NewIdempotencyKey returns a fresh key for a write: 64 random bits,
+// base64url-encoded (11 characters). Keys only need to differ among the
+// few writes that reach one instance or entity while a retry may still
+// arrive, and they are stored in records, so they are short; a fast
+// generator, not crypto/rand, since every client write makes one.
+func NewIdempotencyKey() string {
+	var b [8]byte
+	binary.LittleEndian.PutUint64(b[:], rand.Uint64())
+	return base64.RawURLEncoding.EncodeToString(b[:])
 }
