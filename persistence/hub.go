@@ -5,7 +5,10 @@
 //
 // It knows keys, values and transactions, nothing about actors; history
 // events and inbox messages are opaque bytes encoded by other packages. It
-// starts no goroutines of its own beyond Badger's.
+// starts no goroutines of its own beyond Badger's, except, in cluster mode
+// (OpenShared), one per claimed partition that watches its ownership record.
+// The fencing protocol of cluster mode, and what it assumes of the shared
+// filesystem, is described at the top of ownership.go.
 package persistence
 
 import (
@@ -19,6 +22,8 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"time"
 )
 
 // DefaultPartitions is the partition count of a new hub when
@@ -51,13 +56,14 @@ var (
 	ErrClosed = errors.New("store closed")
 )
 
-// Options configure Open.
+// Options configure Open and OpenShared.
 type Options struct {
 	// Dir is the hub directory, created if missing. "" keeps everything in
-	// memory (for tests): nothing survives Close.
+	// memory (for tests): nothing survives Close. OpenShared requires it.
 	Dir string
 	// Partitions is the number of partitions. 0 means the number recorded in
-	// the hub, or DefaultPartitions for a new hub. A non-zero value that
+	// the hub, or for a new hub DefaultPartitions (Open) or
+	// DefaultClusterPartitions (OpenShared). A non-zero value that
 	// differs from the recorded one fails with ErrPartitionMismatch: the
 	// count is fixed at creation because ids are hashed onto partitions.
 	Partitions int
@@ -73,14 +79,43 @@ type Options struct {
 	// Debugf at Debug level, Warningf at Warn, Errorf at Error). nil means
 	// slog.Default().
 	Logger *slog.Logger
+
+	// FenceGrace (OpenShared only; 0 means 500ms) is how long Claim waits
+	// between writing a new ownership epoch and opening the partition's
+	// store. It costs every Claim that long (a partition that moves is
+	// unwritable for at least FenceGrace), except the re-claim of a
+	// partition this hub released itself. It assumes that a commit an old
+	// owner started after its last ownership check finishes within
+	// FenceGrace; and, where the store's directory lock does not reach
+	// across hosts, that an old owner also notices it was fenced and closes
+	// its store within it (FenceCheckInterval, plus one read of the record,
+	// plus the close). See ownership.go.
+	FenceGrace time.Duration
+	// FenceCheckInterval (OpenShared only; 0 means 250ms) is how often a
+	// claimed partition re-reads its ownership record when no commit has
+	// done so meanwhile, so that an idle partition learns it was fenced and
+	// closes. It costs one small file read per interval per idle claimed
+	// partition.
+	FenceCheckInterval time.Duration
 }
 
+// Defaults of Options.FenceGrace and Options.FenceCheckInterval.
+const (
+	defaultFenceGrace         = 500 * time.Millisecond
+	defaultFenceCheckInterval = 250 * time.Millisecond
+)
+
 // Hub is an open task hub: a fixed set of partitions, each a Badger database.
-// Its methods are safe for concurrent use.
+// A hub opened with Open holds every partition; one opened with OpenShared
+// holds those it has claimed (Claim). Its methods are safe for concurrent
+// use.
 type Hub struct {
 	dir        string
-	parts      []*Partition
+	n          int          // partition count
+	parts      []*Partition // Open: every partition; OpenShared: nil
+	shared     *sharedHub   // OpenShared only
 	log        *slog.Logger
+	closed     atomic.Bool
 	closeOnce  sync.Once
 	closeError error
 }
@@ -105,7 +140,7 @@ func Open(opts Options) (*Hub, error) {
 	n := opts.Partitions
 	if opts.Dir != "" {
 		var err error
-		n, err = prepareHubDir(opts.Dir, opts.Partitions)
+		n, err = prepareHubDir(opts.Dir, opts.Partitions, DefaultPartitions, false, log)
 		if err != nil {
 			return nil, err
 		}
@@ -113,7 +148,7 @@ func Open(opts Options) (*Hub, error) {
 		n = DefaultPartitions
 	}
 
-	h := &Hub{dir: opts.Dir, log: log, parts: make([]*Partition, 0, n)}
+	h := &Hub{dir: opts.Dir, n: n, log: log, parts: make([]*Partition, 0, n)}
 	for i := 0; i < n; i++ {
 		dir := ""
 		if opts.Dir != "" {
@@ -137,8 +172,10 @@ func Open(opts Options) (*Hub, error) {
 func partitionDirName(i int) string { return fmt.Sprintf("partition-%03d", i) }
 
 // prepareHubDir creates dir and its hub.json if needed and returns the
-// partition count to use.
-func prepareHubDir(dir string, want int) (int, error) {
+// partition count to use: want, or the recorded count, or def for a new hub
+// when want is 0. exclusive creates hub.json only if no one else did
+// meanwhile (for nodes that may create one shared hub at once).
+func prepareHubDir(dir string, want, def int, exclusive bool, log *slog.Logger) (int, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return 0, fmt.Errorf("create hub directory %s: %w", dir, err)
 	}
@@ -171,35 +208,53 @@ func prepareHubDir(dir string, want int) (int, error) {
 				}
 			}
 		}
-		if want == 0 {
-			want = DefaultPartitions
+		n := want
+		if n == 0 {
+			n = def
 		}
-		if err := writeHubFile(dir, path, hubFile{Format: hubFormat, Partitions: want}); err != nil {
+		created, err := writeHubFile(dir, path, hubFile{Format: hubFormat, Partitions: n}, exclusive, log)
+		if err != nil {
 			return 0, err
 		}
-		return want, nil
+		if !created {
+			// Another node created it first: use what it recorded.
+			return prepareHubDir(dir, want, def, false, log)
+		}
+		return n, nil
 	default:
 		return 0, fmt.Errorf("read hub file %s: %w", path, err)
 	}
 }
 
-// writeHubFile writes hub.json atomically: temp file, fsync, rename, fsync
-// the directory (so the rename itself survives a power cut).
-func writeHubFile(dir, path string, hf hubFile) error {
+// writeHubFile writes hub.json atomically (see writeFileAtomic). With
+// exclusive, it reports created == false, writing nothing, if hub.json
+// already exists.
+func writeHubFile(dir, path string, hf hubFile, exclusive bool, log *slog.Logger) (created bool, err error) {
 	data, err := json.Marshal(hf)
 	if err != nil {
-		return fmt.Errorf("write hub file %s: %w", path, err)
+		return false, fmt.Errorf("write hub file %s: %w", path, err)
 	}
 	data = append(data, '\n')
-	tmp, err := os.CreateTemp(dir, hubFileName+".tmp-*")
+	return writeFileAtomic(dir, path, hubFileName, data, exclusive, log)
+}
+
+// writeFileAtomic replaces (or, with exclusive, creates) the file path in
+// dir with data, atomically: a temp file in dir is written and fsynced, then
+// renamed over path (exclusive: hard-linked to path, which fails if path
+// exists), then dir is fsynced so that the rename itself survives a power
+// cut. A reader of path sees the old content or the new one, whole. base
+// names the temp file. created is false only when exclusive found path
+// existing.
+func writeFileAtomic(dir, path, base string, data []byte, exclusive bool, log *slog.Logger) (created bool, err error) {
+	tmp, err := os.CreateTemp(dir, base+".tmp-*")
 	if err != nil {
-		return fmt.Errorf("write hub file %s: %w", path, err)
+		return false, fmt.Errorf("write %s: %w", path, err)
 	}
 	tmpName := tmp.Name()
-	fail := func(err error) error {
+	defer os.Remove(tmpName) // after a rename, a no-op
+	fail := func(err error) (bool, error) {
 		tmp.Close()
-		os.Remove(tmpName)
-		return fmt.Errorf("write hub file %s: %w", path, err)
+		return false, fmt.Errorf("write %s: %w", path, err)
 	}
 	if _, err := tmp.Write(data); err != nil {
 		return fail(err)
@@ -208,31 +263,46 @@ func writeHubFile(dir, path string, hf hubFile) error {
 		return fail(err)
 	}
 	if err := tmp.Close(); err != nil {
-		return fail(err)
+		return false, fmt.Errorf("write %s: %w", path, err)
 	}
-	if err := os.Rename(tmpName, path); err != nil {
-		os.Remove(tmpName)
-		return fmt.Errorf("write hub file %s: %w", path, err)
+	if exclusive {
+		err := os.Link(tmpName, path)
+		switch {
+		case err == nil:
+		case errors.Is(err, fs.ErrExist):
+			return false, nil
+		default:
+			// No hard links on this filesystem: fall back to a rename,
+			// which cannot tell whether someone created path meanwhile.
+			log.Warn("cannot create a file exclusively (no hard links?); replacing it instead",
+				"file", path, "err", err)
+			exclusive = false
+		}
+	}
+	if !exclusive {
+		if err := os.Rename(tmpName, path); err != nil {
+			return false, fmt.Errorf("write %s: %w", path, err)
+		}
 	}
 	d, err := os.Open(dir)
 	if err != nil {
-		return fmt.Errorf("sync hub directory %s: %w", dir, err)
+		return false, fmt.Errorf("sync directory %s: %w", dir, err)
 	}
 	defer d.Close()
 	if err := d.Sync(); err != nil {
-		return fmt.Errorf("sync hub directory %s: %w", dir, err)
+		return false, fmt.Errorf("sync directory %s: %w", dir, err)
 	}
-	return nil
+	return true, nil
 }
 
 // Partitions returns the number of partitions, fixed at hub creation.
-func (h *Hub) Partitions() int { return len(h.parts) }
+func (h *Hub) Partitions() int { return h.n }
 
 // PartitionOf returns the partition that owns id: FNV-1a 64 of the id's
 // bytes, modulo the partition count. This mapping is part of the on-disk
 // format and must never change.
 func (h *Hub) PartitionOf(id string) int {
-	return PartitionOf(id, len(h.parts))
+	return PartitionOf(id, h.n)
 }
 
 // PartitionOf returns the partition of n that owns id (see Hub.PartitionOf).
@@ -243,15 +313,28 @@ func PartitionOf(id string, n int) int {
 }
 
 // Partition returns partition i. It panics if i is not in [0, Partitions()).
-func (h *Hub) Partition(i int) *Partition { return h.parts[i] }
+// A hub opened with OpenShared returns nil for a partition it does not hold
+// (see Held).
+func (h *Hub) Partition(i int) *Partition {
+	if h.shared != nil {
+		return h.shared.held(i)
+	}
+	return h.parts[i]
+}
 
-// Close closes every partition. Commits already queued are completed first;
-// later Commits and reads fail with ErrClosed. Calling Close again returns
-// the first call's result.
+// Close closes every partition the hub holds. Commits already queued are
+// completed first; later Commits and reads fail with ErrClosed. A Claim in
+// progress fails with ErrClosed. Calling Close again returns the first
+// call's result.
 func (h *Hub) Close() error {
 	h.closeOnce.Do(func() {
+		h.closed.Store(true)
+		parts := h.parts
+		if h.shared != nil {
+			parts = h.shared.closeAll()
+		}
 		var errs []error
-		for _, p := range h.parts {
+		for _, p := range parts {
 			if err := p.close(); err != nil {
 				errs = append(errs, err)
 			}

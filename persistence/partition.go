@@ -120,6 +120,15 @@ type Partition struct {
 
 	lastInboxSeq atomic.Uint64
 
+	// Fencing (see ownership.go). own is nil for a partition of a hub
+	// opened with Open: its commit path then never reads a file.
+	own       *ownership
+	fenced    atomic.Bool   // set once fenceErr is
+	fenceErr  error         // why, wrapping ErrFenced; written before fenced is set
+	fencedCh  chan struct{} // closed when fenced
+	fenceOnce sync.Once
+	closedCh  chan struct{} // closed when close has finished
+
 	batches      atomic.Uint64
 	transactions atomic.Uint64
 }
@@ -168,6 +177,8 @@ func openPartition(i int, dir string, noSync bool, log *slog.Logger) (*Partition
 		log:      log,
 		maxCount: db.MaxBatchCount() / 2,
 		maxSize:  db.MaxBatchSize() / 2,
+		fencedCh: make(chan struct{}),
+		closedCh: make(chan struct{}),
 	}
 	p.drained = sync.NewCond(&p.mu)
 	maxSeq, err := p.maxInboxSeq()
@@ -217,6 +228,11 @@ func (p *Partition) NextInboxSeq() uint64 {
 // that alone exceeds the transaction limits fails with ErrBatchTooLarge and
 // writes nothing. After Close, Commit returns ErrClosed. An empty batch
 // commits nothing and returns nil.
+//
+// On a partition opened by Claim, every transaction is preceded by a read
+// of the partition's ownership record; once another owner has claimed the
+// partition, Commit fails with an error wrapping ErrFenced (not ErrClosed)
+// and writes nothing (see ownership.go).
 func (p *Partition) Commit(ctx context.Context, b *Batch) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -229,6 +245,9 @@ func (p *Partition) Commit(ctx context.Context, b *Batch) error {
 	p.mu.Lock()
 	if p.closing {
 		p.mu.Unlock()
+		if p.fenced.Load() {
+			return fmt.Errorf("commit: %w", p.fenceErr)
+		}
 		return fmt.Errorf("commit to partition %d: %w", p.index, ErrClosed)
 	}
 	if b.Empty() {
@@ -341,6 +360,13 @@ func (p *Partition) commitGroup(group []*pending) {
 			}
 		}
 	}()
+	if p.own != nil && p.fenced.Load() {
+		err := fmt.Errorf("commit: %w", p.fenceErr)
+		for _, pb := range all {
+			deliver(pb, err)
+		}
+		return
+	}
 	var later []*pending // batches pushed out of an over-full transaction
 	for len(group) > 0 {
 		txn := p.db.NewTransaction(true)
@@ -352,7 +378,24 @@ func (p *Partition) commitGroup(group []*pending) {
 			}
 		}
 		if failed < 0 {
+			var checked time.Time
+			if p.own != nil {
+				// Fencing: the record must still be ours right before the
+				// write. On failure nothing of this group is written.
+				checked = time.Now()
+				if err := p.checkOwnership(); err != nil {
+					txn.Discard()
+					err = fmt.Errorf("commit: %w", err)
+					for _, pb := range all {
+						deliver(pb, err)
+					}
+					return
+				}
+			}
 			err = txn.Commit()
+			if p.own != nil {
+				p.own.noteCommit(p, checked)
+			}
 			if err == nil {
 				p.transactions.Add(1)
 				p.batches.Add(uint64(len(group)))
@@ -394,15 +437,21 @@ func deliver(pb *pending, err error) {
 	}
 }
 
-// close waits for queued commits to finish, then closes the database.
+// close waits for queued commits to finish, stops the ownership watcher if
+// any, then closes the database.
 func (p *Partition) close() error {
 	p.closeOnce.Do(func() {
+		defer close(p.closedCh)
 		p.mu.Lock()
 		p.closing = true
 		for p.leading {
 			p.drained.Wait()
 		}
 		p.mu.Unlock()
+
+		if p.own != nil {
+			p.own.stopWatching()
+		}
 
 		p.dbMu.Lock()
 		p.closed = true
@@ -419,25 +468,53 @@ func (p *Partition) close() error {
 	return p.closeErr
 }
 
-// view runs fn in a read-only transaction, unless the partition is closed.
+// view runs fn in a read-only transaction, unless the partition is closed
+// or fenced.
 func (p *Partition) view(fn func(txn *badger.Txn) error) error {
 	p.dbMu.RLock()
 	defer p.dbMu.RUnlock()
-	if p.closed {
-		return fmt.Errorf("partition %d: %w", p.index, ErrClosed)
+	if err := p.unusableLocked(); err != nil {
+		return err
 	}
 	return p.db.View(fn)
 }
 
-// update runs fn in a read-write transaction of its own, outside group
-// commit: for maintenance that must not be part of a turn's transaction.
-func (p *Partition) update(fn func(txn *badger.Txn) error) error {
-	p.dbMu.RLock()
-	defer p.dbMu.RUnlock()
+// unusableLocked returns why the database may not be used (fenced, closed),
+// or nil. The caller holds dbMu.
+func (p *Partition) unusableLocked() error {
+	if p.fenced.Load() {
+		return p.fenceErr
+	}
 	if p.closed {
 		return fmt.Errorf("partition %d: %w", p.index, ErrClosed)
 	}
-	return p.db.Update(fn)
+	return nil
+}
+
+// update runs fn in a read-write transaction of its own, outside group
+// commit: for maintenance that must not be part of a turn's transaction.
+// It is fenced like a commit.
+func (p *Partition) update(fn func(txn *badger.Txn) error) error {
+	p.dbMu.RLock()
+	defer p.dbMu.RUnlock()
+	if err := p.unusableLocked(); err != nil {
+		return err
+	}
+	if p.own == nil {
+		return p.db.Update(fn)
+	}
+	txn := p.db.NewTransaction(true)
+	defer txn.Discard()
+	if err := fn(txn); err != nil {
+		return err
+	}
+	checked := time.Now()
+	if err := p.checkOwnership(); err != nil {
+		return err
+	}
+	err := txn.Commit()
+	p.own.noteCommit(p, checked)
+	return err
 }
 
 // DeleteHistoryBelow deletes, in one transaction of its own, up to maxKeys
@@ -690,15 +767,21 @@ func (p *Partition) ListByStatus(st Status, after string, limit int) ([]string, 
 // the owner of the partition should call it periodically (e.g. every few
 // minutes, with 0.5, repeating while it returns nil). It returns nil if a
 // file was rewritten and an error wrapping badger.ErrNoRewrite if none was
-// worth it.
+// worth it. On a claimed partition it first checks the ownership record,
+// like a commit, and fails with ErrFenced once the partition has moved.
 func (p *Partition) RunValueLogGC(discardRatio float64) error {
 	p.dbMu.RLock()
 	defer p.dbMu.RUnlock()
-	if p.closed {
-		return fmt.Errorf("partition %d: %w", p.index, ErrClosed)
+	if err := p.unusableLocked(); err != nil {
+		return err
 	}
 	if p.dir == "" {
 		return badger.ErrNoRewrite // in-memory: no value log
+	}
+	if p.own != nil {
+		if err := p.checkOwnership(); err != nil {
+			return err
+		}
 	}
 	return p.db.RunValueLogGC(discardRatio)
 }
