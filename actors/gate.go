@@ -9,7 +9,14 @@ import "sync"
 type activityGate struct {
 	mu      sync.Mutex
 	free    int
-	waiters []func()
+	waiters []*gateWaiter
+}
+
+// gateWaiter is one registered wake-up; a canceled one (its actor stopped)
+// is skipped, so it does not take the turn of a waiter that is still there.
+type gateWaiter struct {
+	wake     func()
+	canceled bool
 }
 
 func newActivityGate(slots int) *activityGate { return &activityGate{free: slots} }
@@ -32,16 +39,32 @@ func (g *activityGate) release() {
 }
 
 // wait registers wake to be called when a slot frees (at once if one is
-// free now).
-func (g *activityGate) wait(wake func()) {
+// free now). The waiter it returns is canceled when its actor stops
+// waiting without having been woken.
+func (g *activityGate) wait(wake func()) *gateWaiter {
+	w := &gateWaiter{wake: wake}
 	g.mu.Lock()
 	if g.free > 0 {
 		g.mu.Unlock()
 		wake()
+		return w
+	}
+	g.waiters = append(g.waiters, w)
+	g.mu.Unlock()
+	return w
+}
+
+// cancel withdraws w (if it still waits) and hands its turn on: the wake-up
+// of an actor that has stopped would be lost, stranding the waiters behind
+// it.
+func (g *activityGate) cancel(w *gateWaiter) {
+	if w == nil {
 		return
 	}
-	g.waiters = append(g.waiters, wake)
+	g.mu.Lock()
+	w.canceled = true
 	g.mu.Unlock()
+	g.passOn()
 }
 
 // passOn wakes the next waiter if a slot is free: after a release, and from
@@ -50,10 +73,13 @@ func (g *activityGate) wait(wake func()) {
 func (g *activityGate) passOn() {
 	g.mu.Lock()
 	var wake func()
-	if g.free > 0 && len(g.waiters) > 0 { // wake outside the lock: it sends a message
-		wake = g.waiters[0]
+	for g.free > 0 && len(g.waiters) > 0 && wake == nil { // wake outside the lock: it sends a message
+		w := g.waiters[0]
 		g.waiters[0] = nil
 		g.waiters = g.waiters[1:]
+		if !w.canceled {
+			w.wake, wake = nil, w.wake
+		}
 	}
 	g.mu.Unlock()
 	if wake != nil {

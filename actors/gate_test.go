@@ -231,7 +231,6 @@ func (g *activityGate) waiting() int {
 // Here the slot frees when a terminated instance's activity returns: that
 // instance takes no turn on the result, so nothing else passes the slot on.
 func TestGateWakeUpOfInstanceThatEndedWhileWaitingReachesTheNextWaiter(t *testing.T) {
-	t.Skip("bug: the gate hands a freed slot to the first waiter only by a message to its actor; if that actor has stopped (terminated while waiting), the message is lost and the next waiter waits until some other dispatch, possibly forever")
 	checkNoGoroutineLeft(t)
 	hub := openTestHub(t, 1)
 	running := make(chan string, 10)

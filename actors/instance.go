@@ -52,6 +52,7 @@ type instanceActor struct {
 	running     map[int64]*actor.PID
 	attempts    map[int64]int
 	waitingSlot bool
+	slotWaiter  *gateWaiter // while waitingSlot: withdrawn if the actor stops
 	// activityCtx is canceled when the instance is terminated.
 	activityCtx    context.Context
 	cancelActivity context.CancelFunc
@@ -121,7 +122,7 @@ func (a *instanceActor) Receive(ctx actor.Context) {
 	case *commitResult:
 		a.handleCommitResult(ctx, msg.err)
 	case *slotsAvailable:
-		a.waitingSlot = false
+		a.waitingSlot, a.slotWaiter = false, nil
 		a.dispatch(ctx)
 	case *idleCheck, *passivateNow:
 		a.idle.handle(ctx, a.node, a.partition, a.id, a.isIdle())
@@ -157,6 +158,10 @@ func (a *instanceActor) isIdle() bool {
 // goroutine.
 func (a *instanceActor) release() {
 	a.wait()
+	if a.waitingSlot {
+		a.node.gate.cancel(a.slotWaiter)
+		a.waitingSlot, a.slotWaiter = false, nil
+	}
 	a.stopCollecting()
 	if a.exec != nil {
 		a.exec.Close()
@@ -503,8 +508,11 @@ func (a *instanceActor) handleTimer(ctx actor.Context, msg *timerFired) {
 		}
 		return
 	}
-	if a.committing {
-		return // the scheduler sends it again later if it is still there
+	if a.committing || a.broken != nil {
+		// Committing: the scheduler sends it again later if it is still
+		// there. Broken: the instance stays on disk as it is, timers
+		// included, for when it can be loaded again.
+		return
 	}
 	// A timer nobody waits for any more (the instance ended or moved on):
 	// drop its index entry.

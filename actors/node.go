@@ -25,12 +25,14 @@ import (
 	"log/slog"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/durable-go/durable/orchestration"
 	"github.com/durable-go/durable/persistence"
+	"github.com/durable-go/durable/seam"
 )
 
 // ActivityFunc is an activity in its wire form: JSON input in, JSON output
@@ -59,17 +61,27 @@ type Config struct {
 	MaxConcurrentActivities int
 	// Now is the clock stamped on new events. Default time.Now.
 	Now func() time.Time
+
+	// Cluster mode. System is the actor system to run on (one whose remote
+	// and cluster the caller configures; nil: a local one of the node's
+	// own). With Remote set, the node hosts only the partitions placed on
+	// it (their actors come from PartitionProps, claim their store when
+	// they start and release it when they stop), and Remote delivers
+	// messages for any other partition to that partition's actor, wherever
+	// it runs. Owner names this node in partition ownership records.
+	System *actor.ActorSystem
+	Remote func(partition int, msg *PartitionMessage)
+	Owner  string
 }
 
 // Node hosts the partition actors of one hub.
 type Node struct {
-	cfg        Config
-	log        *slog.Logger
-	system     *actor.ActorSystem
-	partitions []*actor.PID
-	// waiters holds each partition's wait subscriptions and its record of
-	// recently finished instances.
-	waiters    []*waiters
+	cfg    Config
+	log    *slog.Logger
+	system *actor.ActorSystem
+	// parts holds the partitions this node hosts, by number (nil: not
+	// here): all of them on a single node, those placed on it in a cluster.
+	parts      []atomic.Pointer[hosted]
 	gate       *activityGate
 	dispatcher *poolDispatcher // runs instance and entity actors
 	// instanceStrategy supervises every instance and entity actor through
@@ -116,24 +128,30 @@ func StartNode(cfg Config) (*Node, error) {
 	// runs). An idle worker costs one parked goroutine.
 	n.dispatcher = newPoolDispatcher(32*runtime.GOMAXPROCS(0), 300)
 	n.instanceStrategy = instanceSupervisor()
-	protoLogger := slog.New(minLevelHandler{min: slog.LevelWarn, inner: cfg.Logger.Handler()}).With("lib", "protoactor")
-	n.system = actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return protoLogger }))
-	for i := 0; i < cfg.Hub.Partitions(); i++ {
-		p := cfg.Hub.Partition(i)
-		idx := i
-		props := actor.PropsFromProducer(func() actor.Actor { return newPartitionActor(n, idx, p) },
-			actor.WithSupervisor(n.instanceStrategy))
-		n.waiters = append(n.waiters, newWaiters())
-		pid, err := n.system.Root.SpawnNamed(props, PartitionActorName(i))
-		if err != nil {
-			n.system.Shutdown()
-			return nil, fmt.Errorf("spawn partition %d: %w", i, err)
-		}
-		n.partitions = append(n.partitions, pid)
+	n.system = cfg.System
+	if n.system == nil {
+		n.system = actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return ProtoactorLogger(cfg.Logger) }))
 	}
-	if err := n.recover(); err != nil {
-		_ = n.Shutdown(context.Background())
-		return nil, err
+	n.parts = make([]atomic.Pointer[hosted], cfg.Hub.Partitions())
+	if cfg.Remote == nil {
+		for i := 0; i < cfg.Hub.Partitions(); i++ {
+			p := cfg.Hub.Partition(i)
+			idx := i
+			props := actor.PropsFromProducer(func() actor.Actor { return newPartitionActor(n, idx, p) },
+				actor.WithSupervisor(n.instanceStrategy))
+			h := &hosted{store: p, waiters: newWaiters()}
+			n.parts[i].Store(h)
+			pid, err := n.system.Root.SpawnNamed(props, PartitionActorName(i))
+			if err != nil {
+				n.system.Shutdown()
+				return nil, fmt.Errorf("spawn partition %d: %w", i, err)
+			}
+			h.pid = pid
+		}
+		if err := n.recover(); err != nil {
+			_ = n.Shutdown(context.Background())
+			return nil, err
+		}
 	}
 	n.maintenanceDone = make(chan struct{})
 	go n.maintain()
@@ -154,9 +172,9 @@ func (n *Node) maintain() {
 		case <-n.stopped:
 			return
 		case <-tick.C:
-			for i := 0; i < n.cfg.Hub.Partitions(); i++ {
+			for i := range n.parts {
 				// Rewrite files while at least half of one is garbage.
-				for n.cfg.Hub.Partition(i).RunValueLogGC(0.5) == nil {
+				for h := n.parts[i].Load(); h != nil && h.store.RunValueLogGC(0.5) == nil; {
 				}
 			}
 		}
@@ -167,20 +185,50 @@ func (n *Node) maintain() {
 // messages), read from the recovery indexes only.
 func (n *Node) recover() error {
 	total := 0
-	for i, pid := range n.partitions {
-		ids, err := n.cfg.Hub.Partition(i).InstancesWithWork()
+	for i := range n.parts {
+		woken, err := n.recoverPartition(i)
 		if err != nil {
-			return fmt.Errorf("recover partition %d: %w", i, err)
+			return err
 		}
-		for _, id := range ids {
-			n.system.Root.Send(pid, &wake{id: id})
-		}
-		total += len(ids)
+		total += woken
 	}
 	if total > 0 {
 		n.log.Info("recovering instances with pending work", "instances", total)
 	}
 	return nil
+}
+
+// recoverPartition wakes the instances and entities of hosted partition p
+// that have pending work, and returns how many.
+func (n *Node) recoverPartition(p int) (int, error) {
+	h := n.parts[p].Load()
+	ids, err := h.store.InstancesWithWork()
+	if err != nil {
+		return 0, fmt.Errorf("recover partition %d: %w", p, err)
+	}
+	for _, id := range ids {
+		n.system.Root.Send(h.pid, &wake{id: id})
+	}
+	return len(ids), nil
+}
+
+// hosted is a partition this node hosts: its actor, its store and its wait
+// subscriptions (with its record of recently finished instances).
+type hosted struct {
+	pid     *actor.PID
+	store   *persistence.Partition
+	waiters *waiters
+}
+
+// hostedPartition returns partition p if this node hosts it, else nil.
+func (n *Node) hostedPartition(p int) *hosted { return n.parts[p].Load() }
+
+// Hosts reports whether partition p runs on this node.
+func (n *Node) Hosts(p int) bool { return n.parts[p].Load() != nil }
+
+// errNotHosted answers a request for a partition this node does not host.
+func errNotHosted(p int) error {
+	return fmt.Errorf("partition %d is not hosted on this node: %w", p, seam.ErrUnavailable)
 }
 
 // clientDeleteReason marks the client's delete, which bypasses entity code.
@@ -191,14 +239,26 @@ func (n *Node) send(id string, msg routed) error {
 	return n.sendTo(n.cfg.Hub.PartitionOf(id), msg)
 }
 
-// sendTo hands msg to partition p's actor.
+// sendTo hands msg to partition p's actor: here, or through Config.Remote
+// on the node that hosts it.
 func (n *Node) sendTo(p int, msg routed) error {
 	n.mu.RLock()
 	defer n.mu.RUnlock()
 	if n.stopping {
 		return errShuttingDown
 	}
-	n.system.Root.Send(n.partitions[p], msg)
+	if h := n.parts[p].Load(); h != nil {
+		n.system.Root.Send(h.pid, msg)
+		return nil
+	}
+	if n.cfg.Remote == nil {
+		return errNotHosted(p)
+	}
+	w, ok := toWire(msg)
+	if !ok {
+		return fmt.Errorf("%T for %s cannot leave this node: %w", msg, msg.instanceID(), errNotHosted(p))
+	}
+	n.cfg.Remote(p, w)
 	return nil
 }
 
@@ -231,8 +291,10 @@ func (n *Node) Shutdown(ctx context.Context) error {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		for _, pid := range n.partitions {
-			_ = n.system.Root.StopFuture(pid).Wait()
+		for i := range n.parts {
+			if h := n.parts[i].Load(); h != nil {
+				_ = n.system.Root.StopFuture(h.pid).Wait()
+			}
 		}
 	}()
 	var err error
@@ -241,10 +303,14 @@ func (n *Node) Shutdown(ctx context.Context) error {
 	case <-ctx.Done():
 		err = fmt.Errorf("shut down node: %w", ctx.Err())
 	}
-	n.system.Shutdown()
+	if n.cfg.System == nil {
+		n.system.Shutdown() // the caller's system is the caller's to shut down
+	}
 	n.dispatcher.close()
-	for _, w := range n.waiters {
-		w.closeAll()
+	for i := range n.parts {
+		if h := n.parts[i].Load(); h != nil {
+			h.waiters.closeAll()
+		}
 	}
 	if n.maintenanceDone != nil {
 		<-n.maintenanceDone
@@ -260,6 +326,12 @@ func instanceSupervisor() actor.SupervisorStrategy {
 	return actor.NewOneForOneStrategy(5, 10*time.Second, func(reason any) actor.Directive {
 		return actor.RestartDirective
 	})
+}
+
+// ProtoactorLogger is the logger protoactor gets: the node's, at Warn and
+// above (protoactor is chatty below), marked lib=protoactor.
+func ProtoactorLogger(log *slog.Logger) *slog.Logger {
+	return slog.New(minLevelHandler{min: slog.LevelWarn, inner: log.Handler()}).With("lib", "protoactor")
 }
 
 // minLevelHandler drops records below min.

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/durable-go/durable/persistence"
+	"github.com/durable-go/durable/seam"
 )
 
 // Everything the tests of this package do to a Node goes through this
@@ -81,7 +82,7 @@ func startTestInstance(t *testing.T, n *Node, id, name string, input any) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), waitDeadline)
 	defer cancel()
-	if err := n.StartInstance(ctx, StartRequest{InstanceID: id, Name: name, Input: raw}); err != nil {
+	if _, err := n.Call(ctx, &seam.Request{IdempotencyKey: seam.NewIdempotencyKey(), Op: &seam.Request_StartInstance{StartInstance: &seam.StartInstance{InstanceId: id, Name: name, Input: raw}}}); err != nil {
 		t.Fatalf("start instance %s: %v", id, err)
 	}
 }
@@ -101,7 +102,8 @@ func raiseEventError(t *testing.T, n *Node, id, name string) error {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), waitDeadline)
 	defer cancel()
-	return n.RaiseEvent(ctx, id, name, nil)
+	_, err := n.Call(ctx, &seam.Request{IdempotencyKey: seam.NewIdempotencyKey(), Op: &seam.Request_RaiseEvent{RaiseEvent: &seam.RaiseEvent{InstanceId: id, Name: name}}})
+	return err
 }
 
 // terminateTestInstance terminates instance id and returns once that is
@@ -110,7 +112,8 @@ func terminateTestInstance(t *testing.T, n *Node, id string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), waitDeadline)
 	defer cancel()
-	if err := n.Control(ctx, id, OpTerminate, "test"); err != nil {
+	if _, err := n.Call(ctx, &seam.Request{IdempotencyKey: seam.NewIdempotencyKey(), Op: &seam.Request_ControlInstance{ControlInstance: &seam.ControlInstance{
+		InstanceId: id, Op: seam.ControlOp_CONTROL_OP_TERMINATE, Reason: "test"}}}); err != nil {
 		t.Fatalf("terminate %s: %v", id, err)
 	}
 }

@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"context"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -22,9 +23,13 @@ type child struct {
 // partitionActor owns the instance actors of one store partition and its
 // durable timers.
 type partitionActor struct {
-	node     *Node
-	index    int
-	store    *persistence.Partition
+	node  *Node
+	index int
+	store *persistence.Partition
+	// identify is set on a cluster node: the actor learns its partition
+	// from it once started, and claims that partition's store (claimed).
+	identify func(actor.Context) (int, error)
+	claimed  *hosted
 	children map[string]*child
 	byPID    map[string]string // pid id -> instance id
 
@@ -51,6 +56,16 @@ func newPartitionActor(n *Node, index int, store *persistence.Partition) *partit
 }
 
 func (p *partitionActor) Receive(ctx actor.Context) {
+	if p.store == nil {
+		// A cluster's partition before its claim: nothing but starting
+		// makes sense, and a failed claim stops the actor.
+		if _, ok := ctx.Message().(*actor.Started); !ok {
+			return
+		}
+		if !p.claim(ctx) {
+			return
+		}
+	}
 	switch msg := ctx.Message().(type) {
 	case *actor.Started:
 		p.scanTimers(ctx)
@@ -58,6 +73,16 @@ func (p *partitionActor) Receive(ctx actor.Context) {
 		p.route(ctx, msg)
 	case *seam.Request:
 		p.serveRemote(ctx, msg)
+	case *PartitionMessage:
+		m, err := fromWire(msg)
+		if err != nil {
+			p.node.log.Warn("dropping a message from another node", "partition", p.index, "err", err)
+			return
+		}
+		p.route(ctx, m)
+	case *partitionFenced:
+		p.node.log.Warn("partition ownership moved to another node: stopping it here", "partition", p.index)
+		ctx.Stop(ctx.Self())
 	case *timerScheduled:
 		if p.timerAt.IsZero() || msg.due.Before(p.timerAt) {
 			p.arm(ctx, msg.due)
@@ -108,7 +133,83 @@ func (p *partitionActor) Receive(ctx actor.Context) {
 		for _, f := range stopping {
 			_ = f.Wait()
 		}
+		p.release()
 	}
+}
+
+// partitionFenced: the store learned that another node claimed the
+// partition.
+type partitionFenced struct{}
+
+// claimTimeout bounds a claim: an old owner that is alive notices the new
+// epoch within the store's check interval and closes; a dead one holds no
+// lock.
+const claimTimeout = 30 * time.Second
+
+// claim learns which partition this actor is, claims its store (fencing out
+// any previous owner), registers it with the node and recovers its pending
+// work. On failure the actor stops: the cluster places the partition again
+// on the next request.
+func (p *partitionActor) claim(ctx actor.Context) bool {
+	n := p.node
+	index, err := p.identify(ctx)
+	if err != nil || index < 0 || index >= len(n.parts) {
+		n.log.Error("a partition actor without a valid partition", "err", err, "index", index)
+		ctx.Stop(ctx.Self())
+		return false
+	}
+	p.index = index
+	cctx, cancel := context.WithTimeout(context.Background(), claimTimeout)
+	defer cancel()
+	store, err := n.cfg.Hub.Claim(cctx, index, n.cfg.Owner)
+	if err != nil {
+		n.log.Error("claim partition", "partition", index, "err", err)
+		ctx.Stop(ctx.Self())
+		return false
+	}
+	p.store = store
+	h := &hosted{pid: ctx.Self(), store: store, waiters: newWaiters()}
+	p.claimed = h
+	n.parts[index].Store(h)
+	self, root := ctx.Self(), ctx.ActorSystem().Root
+	go func() {
+		<-store.Fenced()
+		root.Send(self, &partitionFenced{})
+	}()
+	woken, err := n.recoverPartition(index)
+	if err != nil {
+		n.log.Error("recover partition", "partition", index, "err", err)
+	}
+	n.log.Info("partition claimed", "partition", index, "epoch", store.Epoch(), "recovering", woken)
+	return true
+}
+
+// release gives up a claimed partition: unregistered from the node, its
+// waiters told to subscribe again elsewhere, its store closed for the next
+// owner.
+func (p *partitionActor) release() {
+	h := p.claimed
+	if h == nil {
+		return
+	}
+	p.claimed = nil
+	p.node.parts[p.index].CompareAndSwap(h, nil)
+	h.waiters.closeAll()
+	if err := p.node.cfg.Hub.Release(p.index); err != nil {
+		p.node.log.Warn("release partition", "partition", p.index, "err", err)
+	}
+}
+
+// PartitionProps returns the props of the actor of a partition placed on
+// this node by a cluster: identify tells the actor, once started, which
+// partition it is (from its cluster identity); it claims that partition's
+// store before it handles any other message, hosts its instance and entity
+// actors, and releases the store when it stops (moved, or fenced out).
+func (n *Node) PartitionProps(identify func(actor.Context) (int, error)) *actor.Props {
+	return actor.PropsFromProducer(func() actor.Actor {
+		return &partitionActor{node: n, identify: identify, index: -1,
+			children: map[string]*child{}, byPID: map[string]string{}, fired: map[timerRef]time.Time{}}
+	}, actor.WithSupervisor(n.instanceStrategy))
 }
 
 func (p *partitionActor) route(ctx actor.Context, msg routed) {

@@ -293,7 +293,7 @@ func TestSeamWaitSubscriptionExpiresAndIsRenewed(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the renewed wait never ended")
 	}
-	if left := len(n.waiters[n.cfg.Hub.PartitionOf("slow")].byID); left != 0 {
+	if left := len(n.hostedPartition(n.cfg.Hub.PartitionOf("slow")).waiters.byID); left != 0 {
 		t.Fatalf("%d subscriptions left behind", left)
 	}
 }

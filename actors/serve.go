@@ -57,21 +57,27 @@ func (n *Node) serve(ctx context.Context, p int, req *seam.Request) (*seam.Respo
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	h := n.hostedPartition(p)
+	if h == nil {
+		return seam.Failed(errNotHosted(p)), nil
+	}
 	switch op := req.GetOp().(type) {
 	case *seam.Request_GetInstance:
-		return n.getInstance(p, op.GetInstance.GetInstanceId()), nil
+		return getInstance(h, op.GetInstance.GetInstanceId()), nil
 	case *seam.Request_GetHistory:
-		return n.getHistory(p, op.GetHistory), nil
+		return getHistory(h, op.GetHistory), nil
 	case *seam.Request_ListInstances:
-		return n.listInstances(p, op.ListInstances), nil
+		return listInstances(h, op.ListInstances), nil
 	case *seam.Request_GetEntity:
-		return n.getEntity(p, op.GetEntity.GetEntityId()), nil
+		return getEntity(h, op.GetEntity.GetEntityId()), nil
 	case *seam.Request_ListEntities:
-		return n.listEntities(p, op.ListEntities), nil
+		return listEntities(h, op.ListEntities), nil
 	case *seam.Request_PurgeInstances:
-		return n.purgeInstances(ctx, p, op.PurgeInstances)
+		return n.purgeInstances(ctx, p, h, op.PurgeInstances)
 	case *seam.Request_WaitForInstance:
-		return n.waitForInstance(ctx, p, op.WaitForInstance)
+		return waitForInstance(ctx, h, op.WaitForInstance)
+	case *seam.Request_Ping:
+		return seam.Failed(nil), nil
 	}
 	reply := make(chanReply, 1)
 	msg, err := writeMessage(req, reply)
@@ -149,17 +155,17 @@ func (n *Node) request(ctx context.Context, p int, msg routed, reply chanReply) 
 
 // storeError maps an error of the store to the seam's.
 func storeError(what string, err error) error {
-	if errors.Is(err, persistence.ErrClosed) {
+	if errors.Is(err, persistence.ErrClosed) || errors.Is(err, persistence.ErrFenced) {
 		return fmt.Errorf("%s: %w: %w", what, seam.ErrUnavailable, err)
 	}
 	return fmt.Errorf("%s: %w", what, err)
 }
 
-func (n *Node) getInstance(p int, id string) *seam.Response {
-	if rec := n.waiters[p].finishedRecord(id); rec != nil {
+func getInstance(h *hosted, id string) *seam.Response {
+	if rec := h.waiters.finishedRecord(id); rec != nil {
 		return &seam.Response{Instance: statusOf(rec)}
 	}
-	rec, err := n.cfg.Hub.Partition(p).LoadInstance(id)
+	rec, err := h.store.LoadInstance(id)
 	if errors.Is(err, persistence.ErrNotFound) {
 		return seam.Failed(fmt.Errorf("instance %s: %w", id, seam.ErrInstanceNotFound))
 	}
@@ -169,9 +175,9 @@ func (n *Node) getInstance(p int, id string) *seam.Response {
 	return &seam.Response{Instance: statusOf(rec)}
 }
 
-func (n *Node) getHistory(p int, op *seam.GetHistory) *seam.Response {
+func getHistory(h *hosted, op *seam.GetHistory) *seam.Response {
 	id := op.GetInstanceId()
-	store := n.cfg.Hub.Partition(p)
+	store := h.store
 	rec, err := store.LoadInstance(id)
 	if errors.Is(err, persistence.ErrNotFound) {
 		return seam.Failed(fmt.Errorf("instance %s: %w", id, seam.ErrInstanceNotFound))
@@ -211,7 +217,7 @@ func instanceFilter(f *seam.InstanceFilter) persistence.ListFilter {
 // listLimit bounds one partition's page.
 const listLimit = 10_000
 
-func (n *Node) listInstances(p int, op *seam.ListInstances) *seam.Response {
+func listInstances(h *hosted, op *seam.ListInstances) *seam.Response {
 	limit := int(op.GetLimit())
 	if limit <= 0 || limit > listLimit {
 		return seam.Failed(fmt.Errorf("%w: list limit %d not in 1..%d", seam.ErrInvalidInput, limit, listLimit))
@@ -220,9 +226,9 @@ func (n *Node) listInstances(p int, op *seam.ListInstances) *seam.Response {
 	if c := op.GetAfter(); c != nil {
 		after = &persistence.ListCursor{CreatedNanos: uint64(c.GetCreatedUnixNano()), ID: c.GetInstanceId()}
 	}
-	recs, err := n.cfg.Hub.Partition(p).ListInstances(instanceFilter(op.GetFilter()), after, limit)
+	recs, err := h.store.ListInstances(instanceFilter(op.GetFilter()), after, limit)
 	if err != nil {
-		return seam.Failed(storeError(fmt.Sprintf("list instances of partition %d", p), err))
+		return seam.Failed(storeError(fmt.Sprintf("list instances of partition %d", h.store.Index()), err))
 	}
 	resp := &seam.Response{Instances: make([]*seam.InstanceStatus, len(recs))}
 	for i, rec := range recs {
@@ -231,8 +237,8 @@ func (n *Node) listInstances(p int, op *seam.ListInstances) *seam.Response {
 	return resp
 }
 
-func (n *Node) getEntity(p int, id string) *seam.Response {
-	data, err := n.cfg.Hub.Partition(p).LoadEntity(id)
+func getEntity(h *hosted, id string) *seam.Response {
+	data, err := h.store.LoadEntity(id)
 	if errors.Is(err, persistence.ErrNotFound) {
 		return seam.Failed(fmt.Errorf("%s: %w", id, seam.ErrEntityNotFound))
 	}
@@ -257,7 +263,7 @@ func entityStateOf(id string, rec *EntityRecord, withState bool) *seam.EntitySta
 	return st
 }
 
-func (n *Node) listEntities(p int, op *seam.ListEntities) *seam.Response {
+func listEntities(h *hosted, op *seam.ListEntities) *seam.Response {
 	limit := int(op.GetLimit())
 	if limit <= 0 || limit > listLimit {
 		return seam.Failed(fmt.Errorf("%w: list limit %d not in 1..%d", seam.ErrInvalidInput, limit, listLimit))
@@ -273,7 +279,7 @@ func (n *Node) listEntities(p int, op *seam.ListEntities) *seam.Response {
 	if t := op.GetLastOperationToUnixNano(); t != 0 {
 		to = time.Unix(0, t)
 	}
-	store := n.cfg.Hub.Partition(p)
+	store := h.store
 	resp := &seam.Response{}
 	cursor := op.GetAfter()
 	// Records without state (kept for de-duplication) are skipped, so read
@@ -281,7 +287,7 @@ func (n *Node) listEntities(p int, op *seam.ListEntities) *seam.Response {
 	for len(resp.Entities) < limit {
 		entries, err := store.ListEntities(prefix, cursor, limit)
 		if err != nil {
-			return seam.Failed(storeError(fmt.Sprintf("list entities of partition %d", p), err))
+			return seam.Failed(storeError(fmt.Sprintf("list entities of partition %d", store.Index()), err))
 		}
 		for _, e := range entries {
 			rec, err := DecodeEntityRecord(e.Data)
@@ -308,7 +314,7 @@ const purgePage = 1000
 
 // purgeInstances purges, one by one through their actors, the finished
 // instances of partition p that match the filter.
-func (n *Node) purgeInstances(ctx context.Context, p int, op *seam.PurgeInstances) (*seam.Response, error) {
+func (n *Node) purgeInstances(ctx context.Context, p int, h *hosted, op *seam.PurgeInstances) (*seam.Response, error) {
 	f := instanceFilter(op.GetFilter())
 	if len(f.Statuses) == 0 {
 		return seam.Failed(fmt.Errorf("%w: a purge by filter names the statuses to purge", seam.ErrInvalidInput)), nil
@@ -318,7 +324,7 @@ func (n *Node) purgeInstances(ctx context.Context, p int, op *seam.PurgeInstance
 			return seam.Failed(fmt.Errorf("%w: cannot purge instances in status %s", seam.ErrInvalidInput, s)), nil
 		}
 	}
-	store := n.cfg.Hub.Partition(p)
+	store := h.store
 	resp := &seam.Response{}
 	var after *persistence.ListCursor
 	for {
@@ -354,16 +360,16 @@ func (n *Node) purgeInstances(ctx context.Context, p int, op *seam.PurgeInstance
 // waitForInstance answers with the instance's final status once it has
 // ended: at once if it has, else through a subscription at the partition,
 // fed by the instance actor's final commit.
-func (n *Node) waitForInstance(ctx context.Context, p int, op *seam.WaitForInstance) (*seam.Response, error) {
+func waitForInstance(ctx context.Context, h *hosted, op *seam.WaitForInstance) (*seam.Response, error) {
 	id := op.GetInstanceId()
-	w := n.waiters[p]
+	w := h.waiters
 	if rec := w.finishedRecord(id); rec != nil {
 		return &seam.Response{Instance: statusOf(rec)}, nil // no subscription to add and remove
 	}
 	// Subscribe before reading, so an end committed in between is not
 	// missed.
 	ch := w.add(id)
-	resp := n.getInstance(p, id)
+	resp := getInstance(h, id)
 	if resp.Error != nil || isTerminal(resp.GetInstance().GetRuntimeStatus()) {
 		w.remove(id, ch)
 		return resp, nil
@@ -459,6 +465,9 @@ func (p *partitionActor) serveRemote(ctx actor.Context, req *seam.Request) {
 		return
 	}
 	switch op := req.GetOp().(type) {
+	case *seam.Request_Ping:
+		reply.answer(seam.Failed(nil)) // it is started and claimed: it serves
+		return
 	case *seam.Request_StartInstance, *seam.Request_RaiseEvent, *seam.Request_ControlInstance, *seam.Request_SignalEntity:
 		msg, err := writeMessage(req, reply)
 		if err != nil {

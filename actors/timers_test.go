@@ -237,7 +237,6 @@ func TestTimerMessageThatWasLostIsSentAgain(t *testing.T) {
 // registered on this node) is left on disk as it is, its due timer
 // included, so that it resumes once a node can run it.
 func TestTimerOfInstanceThatCannotBeLoadedIsKept(t *testing.T) {
-	t.Skip("bug: handleTimer deletes the timer of a broken instance (exec == nil), so it never fires once the orchestrator is registered again")
 	checkNoGoroutineLeft(t)
 	hub := openTestHub(t, 2)
 	clock := &testClock{}

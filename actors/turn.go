@@ -501,10 +501,10 @@ func recordWritten(rec *persistence.InstanceRecord) recordChange { return record
 // runs on the actor.
 func (a *instanceActor) commit(ctx actor.Context, b *persistence.Batch, replies []replier, change recordChange, then func(err error)) {
 	a.afterCommit = then
-	id, onRecord := a.id, a.node.waiters[a.store.Index()].onRecord
+	id, w := a.id, a.node.hostedPartition(a.store.Index())
 	durable := func(err error) {
-		if err == nil && (change.rec != nil || change.deleted) {
-			onRecord(id, change.rec)
+		if err == nil && (change.rec != nil || change.deleted) && w != nil {
+			w.waiters.onRecord(id, change.rec)
 		}
 		for _, r := range replies {
 			replyTo(r, err)
@@ -579,7 +579,7 @@ func (a *instanceActor) dispatch(ctx actor.Context) {
 			if !a.waitingSlot {
 				a.waitingSlot = true
 				self, root := ctx.Self(), ctx.ActorSystem().Root
-				a.node.gate.wait(func() { root.Send(self, &slotsAvailable{}) })
+				a.slotWaiter = a.node.gate.wait(func() { root.Send(self, &slotsAvailable{}) })
 			}
 			return
 		}

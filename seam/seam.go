@@ -56,6 +56,8 @@ func PartitionOf(req *Request, n int) (int, error) {
 		p = op.ListEntities.GetPartition()
 	case *Request_PurgeInstances:
 		p = op.PurgeInstances.GetPartition()
+	case *Request_Ping:
+		p = op.Ping.GetPartition()
 	case nil:
 		return 0, fmt.Errorf("%w: request has no operation", ErrInvalidInput)
 	default:

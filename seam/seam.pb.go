@@ -258,6 +258,7 @@ type Request struct {
 	//	*Request_ListEntities
 	//	*Request_PurgeInstances
 	//	*Request_WaitForInstance
+	//	*Request_Ping
 	Op            isRequest_Op `protobuf_oneof:"op"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -406,6 +407,15 @@ func (x *Request) GetWaitForInstance() *WaitForInstance {
 	return nil
 }
 
+func (x *Request) GetPing() *Ping {
+	if x != nil {
+		if x, ok := x.Op.(*Request_Ping); ok {
+			return x.Ping
+		}
+	}
+	return nil
+}
+
 type isRequest_Op interface {
 	isRequest_Op()
 }
@@ -454,6 +464,10 @@ type Request_WaitForInstance struct {
 	WaitForInstance *WaitForInstance `protobuf:"bytes,26,opt,name=wait_for_instance,json=waitForInstance,proto3,oneof"`
 }
 
+type Request_Ping struct {
+	Ping *Ping `protobuf:"bytes,27,opt,name=ping,proto3,oneof"`
+}
+
 func (*Request_StartInstance) isRequest_Op() {}
 
 func (*Request_RaiseEvent) isRequest_Op() {}
@@ -476,6 +490,54 @@ func (*Request_PurgeInstances) isRequest_Op() {}
 
 func (*Request_WaitForInstance) isRequest_Op() {}
 
+func (*Request_Ping) isRequest_Op() {}
+
+// Ping wakes partition and answers once it serves: a cluster wakes the
+// partitions a failed node owned with it, and a health check asks it.
+type Ping struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Partition     int32                  `protobuf:"varint,1,opt,name=partition,proto3" json:"partition,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Ping) Reset() {
+	*x = Ping{}
+	mi := &file_seam_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Ping) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Ping) ProtoMessage() {}
+
+func (x *Ping) ProtoReflect() protoreflect.Message {
+	mi := &file_seam_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Ping.ProtoReflect.Descriptor instead.
+func (*Ping) Descriptor() ([]byte, []int) {
+	return file_seam_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *Ping) GetPartition() int32 {
+	if x != nil {
+		return x.Partition
+	}
+	return 0
+}
+
 // StartInstance creates an instance (or replaces a finished one of that id).
 type StartInstance struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -488,7 +550,7 @@ type StartInstance struct {
 
 func (x *StartInstance) Reset() {
 	*x = StartInstance{}
-	mi := &file_seam_proto_msgTypes[1]
+	mi := &file_seam_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -500,7 +562,7 @@ func (x *StartInstance) String() string {
 func (*StartInstance) ProtoMessage() {}
 
 func (x *StartInstance) ProtoReflect() protoreflect.Message {
-	mi := &file_seam_proto_msgTypes[1]
+	mi := &file_seam_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -513,7 +575,7 @@ func (x *StartInstance) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartInstance.ProtoReflect.Descriptor instead.
 func (*StartInstance) Descriptor() ([]byte, []int) {
-	return file_seam_proto_rawDescGZIP(), []int{1}
+	return file_seam_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *StartInstance) GetInstanceId() string {
@@ -549,7 +611,7 @@ type RaiseEvent struct {
 
 func (x *RaiseEvent) Reset() {
 	*x = RaiseEvent{}
-	mi := &file_seam_proto_msgTypes[2]
+	mi := &file_seam_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -561,7 +623,7 @@ func (x *RaiseEvent) String() string {
 func (*RaiseEvent) ProtoMessage() {}
 
 func (x *RaiseEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_seam_proto_msgTypes[2]
+	mi := &file_seam_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -574,7 +636,7 @@ func (x *RaiseEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RaiseEvent.ProtoReflect.Descriptor instead.
 func (*RaiseEvent) Descriptor() ([]byte, []int) {
-	return file_seam_proto_rawDescGZIP(), []int{2}
+	return file_seam_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *RaiseEvent) GetInstanceId() string {
@@ -610,7 +672,7 @@ type ControlInstance struct {
 
 func (x *ControlInstance) Reset() {
 	*x = ControlInstance{}
-	mi := &file_seam_proto_msgTypes[3]
+	mi := &file_seam_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -622,7 +684,7 @@ func (x *ControlInstance) String() string {
 func (*ControlInstance) ProtoMessage() {}
 
 func (x *ControlInstance) ProtoReflect() protoreflect.Message {
-	mi := &file_seam_proto_msgTypes[3]
+	mi := &file_seam_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -635,7 +697,7 @@ func (x *ControlInstance) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ControlInstance.ProtoReflect.Descriptor instead.
 func (*ControlInstance) Descriptor() ([]byte, []int) {
-	return file_seam_proto_rawDescGZIP(), []int{3}
+	return file_seam_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *ControlInstance) GetInstanceId() string {
@@ -673,7 +735,7 @@ type SignalEntity struct {
 
 func (x *SignalEntity) Reset() {
 	*x = SignalEntity{}
-	mi := &file_seam_proto_msgTypes[4]
+	mi := &file_seam_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -685,7 +747,7 @@ func (x *SignalEntity) String() string {
 func (*SignalEntity) ProtoMessage() {}
 
 func (x *SignalEntity) ProtoReflect() protoreflect.Message {
-	mi := &file_seam_proto_msgTypes[4]
+	mi := &file_seam_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -698,7 +760,7 @@ func (x *SignalEntity) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignalEntity.ProtoReflect.Descriptor instead.
 func (*SignalEntity) Descriptor() ([]byte, []int) {
-	return file_seam_proto_rawDescGZIP(), []int{4}
+	return file_seam_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *SignalEntity) GetEntityId() string {
@@ -739,7 +801,7 @@ type GetInstance struct {
 
 func (x *GetInstance) Reset() {
 	*x = GetInstance{}
-	mi := &file_seam_proto_msgTypes[5]
+	mi := &file_seam_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -751,7 +813,7 @@ func (x *GetInstance) String() string {
 func (*GetInstance) ProtoMessage() {}
 
 func (x *GetInstance) ProtoReflect() protoreflect.Message {
-	mi := &file_seam_proto_msgTypes[5]
+	mi := &file_seam_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -764,7 +826,7 @@ func (x *GetInstance) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetInstance.ProtoReflect.Descriptor instead.
 func (*GetInstance) Descriptor() ([]byte, []int) {
-	return file_seam_proto_rawDescGZIP(), []int{5}
+	return file_seam_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *GetInstance) GetInstanceId() string {
@@ -786,7 +848,7 @@ type GetHistory struct {
 
 func (x *GetHistory) Reset() {
 	*x = GetHistory{}
-	mi := &file_seam_proto_msgTypes[6]
+	mi := &file_seam_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -798,7 +860,7 @@ func (x *GetHistory) String() string {
 func (*GetHistory) ProtoMessage() {}
 
 func (x *GetHistory) ProtoReflect() protoreflect.Message {
-	mi := &file_seam_proto_msgTypes[6]
+	mi := &file_seam_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -811,7 +873,7 @@ func (x *GetHistory) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetHistory.ProtoReflect.Descriptor instead.
 func (*GetHistory) Descriptor() ([]byte, []int) {
-	return file_seam_proto_rawDescGZIP(), []int{6}
+	return file_seam_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *GetHistory) GetInstanceId() string {
@@ -841,7 +903,7 @@ type InstanceFilter struct {
 
 func (x *InstanceFilter) Reset() {
 	*x = InstanceFilter{}
-	mi := &file_seam_proto_msgTypes[7]
+	mi := &file_seam_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -853,7 +915,7 @@ func (x *InstanceFilter) String() string {
 func (*InstanceFilter) ProtoMessage() {}
 
 func (x *InstanceFilter) ProtoReflect() protoreflect.Message {
-	mi := &file_seam_proto_msgTypes[7]
+	mi := &file_seam_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -866,7 +928,7 @@ func (x *InstanceFilter) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InstanceFilter.ProtoReflect.Descriptor instead.
 func (*InstanceFilter) Descriptor() ([]byte, []int) {
-	return file_seam_proto_rawDescGZIP(), []int{7}
+	return file_seam_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *InstanceFilter) GetStatuses() []RuntimeStatus {
@@ -908,7 +970,7 @@ type ListCursor struct {
 
 func (x *ListCursor) Reset() {
 	*x = ListCursor{}
-	mi := &file_seam_proto_msgTypes[8]
+	mi := &file_seam_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -920,7 +982,7 @@ func (x *ListCursor) String() string {
 func (*ListCursor) ProtoMessage() {}
 
 func (x *ListCursor) ProtoReflect() protoreflect.Message {
-	mi := &file_seam_proto_msgTypes[8]
+	mi := &file_seam_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -933,7 +995,7 @@ func (x *ListCursor) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCursor.ProtoReflect.Descriptor instead.
 func (*ListCursor) Descriptor() ([]byte, []int) {
-	return file_seam_proto_rawDescGZIP(), []int{8}
+	return file_seam_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ListCursor) GetCreatedUnixNano() int64 {
@@ -965,7 +1027,7 @@ type ListInstances struct {
 
 func (x *ListInstances) Reset() {
 	*x = ListInstances{}
-	mi := &file_seam_proto_msgTypes[9]
+	mi := &file_seam_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -977,7 +1039,7 @@ func (x *ListInstances) String() string {
 func (*ListInstances) ProtoMessage() {}
 
 func (x *ListInstances) ProtoReflect() protoreflect.Message {
-	mi := &file_seam_proto_msgTypes[9]
+	mi := &file_seam_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -990,7 +1052,7 @@ func (x *ListInstances) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListInstances.ProtoReflect.Descriptor instead.
 func (*ListInstances) Descriptor() ([]byte, []int) {
-	return file_seam_proto_rawDescGZIP(), []int{9}
+	return file_seam_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ListInstances) GetPartition() int32 {
@@ -1031,7 +1093,7 @@ type GetEntity struct {
 
 func (x *GetEntity) Reset() {
 	*x = GetEntity{}
-	mi := &file_seam_proto_msgTypes[10]
+	mi := &file_seam_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1043,7 +1105,7 @@ func (x *GetEntity) String() string {
 func (*GetEntity) ProtoMessage() {}
 
 func (x *GetEntity) ProtoReflect() protoreflect.Message {
-	mi := &file_seam_proto_msgTypes[10]
+	mi := &file_seam_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1056,7 +1118,7 @@ func (x *GetEntity) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetEntity.ProtoReflect.Descriptor instead.
 func (*GetEntity) Descriptor() ([]byte, []int) {
-	return file_seam_proto_rawDescGZIP(), []int{10}
+	return file_seam_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *GetEntity) GetEntityId() string {
@@ -1083,7 +1145,7 @@ type ListEntities struct {
 
 func (x *ListEntities) Reset() {
 	*x = ListEntities{}
-	mi := &file_seam_proto_msgTypes[11]
+	mi := &file_seam_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1095,7 +1157,7 @@ func (x *ListEntities) String() string {
 func (*ListEntities) ProtoMessage() {}
 
 func (x *ListEntities) ProtoReflect() protoreflect.Message {
-	mi := &file_seam_proto_msgTypes[11]
+	mi := &file_seam_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1108,7 +1170,7 @@ func (x *ListEntities) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListEntities.ProtoReflect.Descriptor instead.
 func (*ListEntities) Descriptor() ([]byte, []int) {
-	return file_seam_proto_rawDescGZIP(), []int{11}
+	return file_seam_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ListEntities) GetPartition() int32 {
@@ -1172,7 +1234,7 @@ type PurgeInstances struct {
 
 func (x *PurgeInstances) Reset() {
 	*x = PurgeInstances{}
-	mi := &file_seam_proto_msgTypes[12]
+	mi := &file_seam_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1184,7 +1246,7 @@ func (x *PurgeInstances) String() string {
 func (*PurgeInstances) ProtoMessage() {}
 
 func (x *PurgeInstances) ProtoReflect() protoreflect.Message {
-	mi := &file_seam_proto_msgTypes[12]
+	mi := &file_seam_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1197,7 +1259,7 @@ func (x *PurgeInstances) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PurgeInstances.ProtoReflect.Descriptor instead.
 func (*PurgeInstances) Descriptor() ([]byte, []int) {
-	return file_seam_proto_rawDescGZIP(), []int{12}
+	return file_seam_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *PurgeInstances) GetPartition() int32 {
@@ -1228,7 +1290,7 @@ type WaitForInstance struct {
 
 func (x *WaitForInstance) Reset() {
 	*x = WaitForInstance{}
-	mi := &file_seam_proto_msgTypes[13]
+	mi := &file_seam_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1240,7 +1302,7 @@ func (x *WaitForInstance) String() string {
 func (*WaitForInstance) ProtoMessage() {}
 
 func (x *WaitForInstance) ProtoReflect() protoreflect.Message {
-	mi := &file_seam_proto_msgTypes[13]
+	mi := &file_seam_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1253,7 +1315,7 @@ func (x *WaitForInstance) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WaitForInstance.ProtoReflect.Descriptor instead.
 func (*WaitForInstance) Descriptor() ([]byte, []int) {
-	return file_seam_proto_rawDescGZIP(), []int{13}
+	return file_seam_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *WaitForInstance) GetInstanceId() string {
@@ -1286,7 +1348,7 @@ type Response struct {
 
 func (x *Response) Reset() {
 	*x = Response{}
-	mi := &file_seam_proto_msgTypes[14]
+	mi := &file_seam_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1298,7 +1360,7 @@ func (x *Response) String() string {
 func (*Response) ProtoMessage() {}
 
 func (x *Response) ProtoReflect() protoreflect.Message {
-	mi := &file_seam_proto_msgTypes[14]
+	mi := &file_seam_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1311,7 +1373,7 @@ func (x *Response) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Response.ProtoReflect.Descriptor instead.
 func (*Response) Descriptor() ([]byte, []int) {
-	return file_seam_proto_rawDescGZIP(), []int{14}
+	return file_seam_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *Response) GetError() *Error {
@@ -1374,7 +1436,7 @@ type Error struct {
 
 func (x *Error) Reset() {
 	*x = Error{}
-	mi := &file_seam_proto_msgTypes[15]
+	mi := &file_seam_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1386,7 +1448,7 @@ func (x *Error) String() string {
 func (*Error) ProtoMessage() {}
 
 func (x *Error) ProtoReflect() protoreflect.Message {
-	mi := &file_seam_proto_msgTypes[15]
+	mi := &file_seam_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1399,7 +1461,7 @@ func (x *Error) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Error.ProtoReflect.Descriptor instead.
 func (*Error) Descriptor() ([]byte, []int) {
-	return file_seam_proto_rawDescGZIP(), []int{15}
+	return file_seam_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *Error) GetCode() ErrorCode {
@@ -1430,7 +1492,7 @@ type FailureDetails struct {
 
 func (x *FailureDetails) Reset() {
 	*x = FailureDetails{}
-	mi := &file_seam_proto_msgTypes[16]
+	mi := &file_seam_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1442,7 +1504,7 @@ func (x *FailureDetails) String() string {
 func (*FailureDetails) ProtoMessage() {}
 
 func (x *FailureDetails) ProtoReflect() protoreflect.Message {
-	mi := &file_seam_proto_msgTypes[16]
+	mi := &file_seam_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1455,7 +1517,7 @@ func (x *FailureDetails) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FailureDetails.ProtoReflect.Descriptor instead.
 func (*FailureDetails) Descriptor() ([]byte, []int) {
-	return file_seam_proto_rawDescGZIP(), []int{16}
+	return file_seam_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *FailureDetails) GetErrorType() string {
@@ -1506,7 +1568,7 @@ type InstanceStatus struct {
 
 func (x *InstanceStatus) Reset() {
 	*x = InstanceStatus{}
-	mi := &file_seam_proto_msgTypes[17]
+	mi := &file_seam_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1518,7 +1580,7 @@ func (x *InstanceStatus) String() string {
 func (*InstanceStatus) ProtoMessage() {}
 
 func (x *InstanceStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_seam_proto_msgTypes[17]
+	mi := &file_seam_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1531,7 +1593,7 @@ func (x *InstanceStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InstanceStatus.ProtoReflect.Descriptor instead.
 func (*InstanceStatus) Descriptor() ([]byte, []int) {
-	return file_seam_proto_rawDescGZIP(), []int{17}
+	return file_seam_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *InstanceStatus) GetInstanceId() string {
@@ -1624,7 +1686,7 @@ type EntityState struct {
 
 func (x *EntityState) Reset() {
 	*x = EntityState{}
-	mi := &file_seam_proto_msgTypes[18]
+	mi := &file_seam_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1636,7 +1698,7 @@ func (x *EntityState) String() string {
 func (*EntityState) ProtoMessage() {}
 
 func (x *EntityState) ProtoReflect() protoreflect.Message {
-	mi := &file_seam_proto_msgTypes[18]
+	mi := &file_seam_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1649,7 +1711,7 @@ func (x *EntityState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EntityState.ProtoReflect.Descriptor instead.
 func (*EntityState) Descriptor() ([]byte, []int) {
-	return file_seam_proto_rawDescGZIP(), []int{18}
+	return file_seam_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *EntityState) GetEntityId() string {
@@ -1685,7 +1747,7 @@ var File_seam_proto protoreflect.FileDescriptor
 const file_seam_proto_rawDesc = "" +
 	"\n" +
 	"\n" +
-	"seam.proto\x12\x0fdurable.seam.v1\"\xc1\x06\n" +
+	"seam.proto\x12\x0fdurable.seam.v1\"\xee\x06\n" +
 	"\aRequest\x12'\n" +
 	"\x0fidempotency_key\x18\x01 \x01(\tR\x0eidempotencyKey\x12G\n" +
 	"\x0estart_instance\x18\n" +
@@ -1702,8 +1764,11 @@ const file_seam_proto_rawDesc = "" +
 	"get_entity\x18\x17 \x01(\v2\x1a.durable.seam.v1.GetEntityH\x00R\tgetEntity\x12D\n" +
 	"\rlist_entities\x18\x18 \x01(\v2\x1d.durable.seam.v1.ListEntitiesH\x00R\flistEntities\x12J\n" +
 	"\x0fpurge_instances\x18\x19 \x01(\v2\x1f.durable.seam.v1.PurgeInstancesH\x00R\x0epurgeInstances\x12N\n" +
-	"\x11wait_for_instance\x18\x1a \x01(\v2 .durable.seam.v1.WaitForInstanceH\x00R\x0fwaitForInstanceB\x04\n" +
-	"\x02op\"Z\n" +
+	"\x11wait_for_instance\x18\x1a \x01(\v2 .durable.seam.v1.WaitForInstanceH\x00R\x0fwaitForInstance\x12+\n" +
+	"\x04ping\x18\x1b \x01(\v2\x15.durable.seam.v1.PingH\x00R\x04pingB\x04\n" +
+	"\x02op\"$\n" +
+	"\x04Ping\x12\x1c\n" +
+	"\tpartition\x18\x01 \x01(\x05R\tpartition\"Z\n" +
 	"\rStartInstance\x12\x1f\n" +
 	"\vinstance_id\x18\x01 \x01(\tR\n" +
 	"instanceId\x12\x12\n" +
@@ -1849,62 +1914,64 @@ func file_seam_proto_rawDescGZIP() []byte {
 }
 
 var file_seam_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_seam_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
+var file_seam_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
 var file_seam_proto_goTypes = []any{
 	(ControlOp)(0),          // 0: durable.seam.v1.ControlOp
 	(RuntimeStatus)(0),      // 1: durable.seam.v1.RuntimeStatus
 	(ErrorCode)(0),          // 2: durable.seam.v1.ErrorCode
 	(*Request)(nil),         // 3: durable.seam.v1.Request
-	(*StartInstance)(nil),   // 4: durable.seam.v1.StartInstance
-	(*RaiseEvent)(nil),      // 5: durable.seam.v1.RaiseEvent
-	(*ControlInstance)(nil), // 6: durable.seam.v1.ControlInstance
-	(*SignalEntity)(nil),    // 7: durable.seam.v1.SignalEntity
-	(*GetInstance)(nil),     // 8: durable.seam.v1.GetInstance
-	(*GetHistory)(nil),      // 9: durable.seam.v1.GetHistory
-	(*InstanceFilter)(nil),  // 10: durable.seam.v1.InstanceFilter
-	(*ListCursor)(nil),      // 11: durable.seam.v1.ListCursor
-	(*ListInstances)(nil),   // 12: durable.seam.v1.ListInstances
-	(*GetEntity)(nil),       // 13: durable.seam.v1.GetEntity
-	(*ListEntities)(nil),    // 14: durable.seam.v1.ListEntities
-	(*PurgeInstances)(nil),  // 15: durable.seam.v1.PurgeInstances
-	(*WaitForInstance)(nil), // 16: durable.seam.v1.WaitForInstance
-	(*Response)(nil),        // 17: durable.seam.v1.Response
-	(*Error)(nil),           // 18: durable.seam.v1.Error
-	(*FailureDetails)(nil),  // 19: durable.seam.v1.FailureDetails
-	(*InstanceStatus)(nil),  // 20: durable.seam.v1.InstanceStatus
-	(*EntityState)(nil),     // 21: durable.seam.v1.EntityState
+	(*Ping)(nil),            // 4: durable.seam.v1.Ping
+	(*StartInstance)(nil),   // 5: durable.seam.v1.StartInstance
+	(*RaiseEvent)(nil),      // 6: durable.seam.v1.RaiseEvent
+	(*ControlInstance)(nil), // 7: durable.seam.v1.ControlInstance
+	(*SignalEntity)(nil),    // 8: durable.seam.v1.SignalEntity
+	(*GetInstance)(nil),     // 9: durable.seam.v1.GetInstance
+	(*GetHistory)(nil),      // 10: durable.seam.v1.GetHistory
+	(*InstanceFilter)(nil),  // 11: durable.seam.v1.InstanceFilter
+	(*ListCursor)(nil),      // 12: durable.seam.v1.ListCursor
+	(*ListInstances)(nil),   // 13: durable.seam.v1.ListInstances
+	(*GetEntity)(nil),       // 14: durable.seam.v1.GetEntity
+	(*ListEntities)(nil),    // 15: durable.seam.v1.ListEntities
+	(*PurgeInstances)(nil),  // 16: durable.seam.v1.PurgeInstances
+	(*WaitForInstance)(nil), // 17: durable.seam.v1.WaitForInstance
+	(*Response)(nil),        // 18: durable.seam.v1.Response
+	(*Error)(nil),           // 19: durable.seam.v1.Error
+	(*FailureDetails)(nil),  // 20: durable.seam.v1.FailureDetails
+	(*InstanceStatus)(nil),  // 21: durable.seam.v1.InstanceStatus
+	(*EntityState)(nil),     // 22: durable.seam.v1.EntityState
 }
 var file_seam_proto_depIdxs = []int32{
-	4,  // 0: durable.seam.v1.Request.start_instance:type_name -> durable.seam.v1.StartInstance
-	5,  // 1: durable.seam.v1.Request.raise_event:type_name -> durable.seam.v1.RaiseEvent
-	6,  // 2: durable.seam.v1.Request.control_instance:type_name -> durable.seam.v1.ControlInstance
-	7,  // 3: durable.seam.v1.Request.signal_entity:type_name -> durable.seam.v1.SignalEntity
-	8,  // 4: durable.seam.v1.Request.get_instance:type_name -> durable.seam.v1.GetInstance
-	9,  // 5: durable.seam.v1.Request.get_history:type_name -> durable.seam.v1.GetHistory
-	12, // 6: durable.seam.v1.Request.list_instances:type_name -> durable.seam.v1.ListInstances
-	13, // 7: durable.seam.v1.Request.get_entity:type_name -> durable.seam.v1.GetEntity
-	14, // 8: durable.seam.v1.Request.list_entities:type_name -> durable.seam.v1.ListEntities
-	15, // 9: durable.seam.v1.Request.purge_instances:type_name -> durable.seam.v1.PurgeInstances
-	16, // 10: durable.seam.v1.Request.wait_for_instance:type_name -> durable.seam.v1.WaitForInstance
-	0,  // 11: durable.seam.v1.ControlInstance.op:type_name -> durable.seam.v1.ControlOp
-	1,  // 12: durable.seam.v1.InstanceFilter.statuses:type_name -> durable.seam.v1.RuntimeStatus
-	10, // 13: durable.seam.v1.ListInstances.filter:type_name -> durable.seam.v1.InstanceFilter
-	11, // 14: durable.seam.v1.ListInstances.after:type_name -> durable.seam.v1.ListCursor
-	10, // 15: durable.seam.v1.PurgeInstances.filter:type_name -> durable.seam.v1.InstanceFilter
-	18, // 16: durable.seam.v1.Response.error:type_name -> durable.seam.v1.Error
-	20, // 17: durable.seam.v1.Response.instance:type_name -> durable.seam.v1.InstanceStatus
-	20, // 18: durable.seam.v1.Response.instances:type_name -> durable.seam.v1.InstanceStatus
-	21, // 19: durable.seam.v1.Response.entity:type_name -> durable.seam.v1.EntityState
-	21, // 20: durable.seam.v1.Response.entities:type_name -> durable.seam.v1.EntityState
-	2,  // 21: durable.seam.v1.Error.code:type_name -> durable.seam.v1.ErrorCode
-	19, // 22: durable.seam.v1.FailureDetails.inner:type_name -> durable.seam.v1.FailureDetails
-	1,  // 23: durable.seam.v1.InstanceStatus.runtime_status:type_name -> durable.seam.v1.RuntimeStatus
-	19, // 24: durable.seam.v1.InstanceStatus.failure:type_name -> durable.seam.v1.FailureDetails
-	25, // [25:25] is the sub-list for method output_type
-	25, // [25:25] is the sub-list for method input_type
-	25, // [25:25] is the sub-list for extension type_name
-	25, // [25:25] is the sub-list for extension extendee
-	0,  // [0:25] is the sub-list for field type_name
+	5,  // 0: durable.seam.v1.Request.start_instance:type_name -> durable.seam.v1.StartInstance
+	6,  // 1: durable.seam.v1.Request.raise_event:type_name -> durable.seam.v1.RaiseEvent
+	7,  // 2: durable.seam.v1.Request.control_instance:type_name -> durable.seam.v1.ControlInstance
+	8,  // 3: durable.seam.v1.Request.signal_entity:type_name -> durable.seam.v1.SignalEntity
+	9,  // 4: durable.seam.v1.Request.get_instance:type_name -> durable.seam.v1.GetInstance
+	10, // 5: durable.seam.v1.Request.get_history:type_name -> durable.seam.v1.GetHistory
+	13, // 6: durable.seam.v1.Request.list_instances:type_name -> durable.seam.v1.ListInstances
+	14, // 7: durable.seam.v1.Request.get_entity:type_name -> durable.seam.v1.GetEntity
+	15, // 8: durable.seam.v1.Request.list_entities:type_name -> durable.seam.v1.ListEntities
+	16, // 9: durable.seam.v1.Request.purge_instances:type_name -> durable.seam.v1.PurgeInstances
+	17, // 10: durable.seam.v1.Request.wait_for_instance:type_name -> durable.seam.v1.WaitForInstance
+	4,  // 11: durable.seam.v1.Request.ping:type_name -> durable.seam.v1.Ping
+	0,  // 12: durable.seam.v1.ControlInstance.op:type_name -> durable.seam.v1.ControlOp
+	1,  // 13: durable.seam.v1.InstanceFilter.statuses:type_name -> durable.seam.v1.RuntimeStatus
+	11, // 14: durable.seam.v1.ListInstances.filter:type_name -> durable.seam.v1.InstanceFilter
+	12, // 15: durable.seam.v1.ListInstances.after:type_name -> durable.seam.v1.ListCursor
+	11, // 16: durable.seam.v1.PurgeInstances.filter:type_name -> durable.seam.v1.InstanceFilter
+	19, // 17: durable.seam.v1.Response.error:type_name -> durable.seam.v1.Error
+	21, // 18: durable.seam.v1.Response.instance:type_name -> durable.seam.v1.InstanceStatus
+	21, // 19: durable.seam.v1.Response.instances:type_name -> durable.seam.v1.InstanceStatus
+	22, // 20: durable.seam.v1.Response.entity:type_name -> durable.seam.v1.EntityState
+	22, // 21: durable.seam.v1.Response.entities:type_name -> durable.seam.v1.EntityState
+	2,  // 22: durable.seam.v1.Error.code:type_name -> durable.seam.v1.ErrorCode
+	20, // 23: durable.seam.v1.FailureDetails.inner:type_name -> durable.seam.v1.FailureDetails
+	1,  // 24: durable.seam.v1.InstanceStatus.runtime_status:type_name -> durable.seam.v1.RuntimeStatus
+	20, // 25: durable.seam.v1.InstanceStatus.failure:type_name -> durable.seam.v1.FailureDetails
+	26, // [26:26] is the sub-list for method output_type
+	26, // [26:26] is the sub-list for method input_type
+	26, // [26:26] is the sub-list for extension type_name
+	26, // [26:26] is the sub-list for extension extendee
+	0,  // [0:26] is the sub-list for field type_name
 }
 
 func init() { file_seam_proto_init() }
@@ -1924,6 +1991,7 @@ func file_seam_proto_init() {
 		(*Request_ListEntities)(nil),
 		(*Request_PurgeInstances)(nil),
 		(*Request_WaitForInstance)(nil),
+		(*Request_Ping)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -1931,7 +1999,7 @@ func file_seam_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_seam_proto_rawDesc), len(file_seam_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   19,
+			NumMessages:   20,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
