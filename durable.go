@@ -32,6 +32,7 @@ import (
 	"time"
 
 	"github.com/durable-go/durable/actors"
+	"github.com/durable-go/durable/cluster"
 	"github.com/durable-go/durable/orchestration"
 	"github.com/durable-go/durable/persistence"
 	"github.com/durable-go/durable/seam"
@@ -63,6 +64,13 @@ type Options struct {
 	MaxConcurrentActivities int
 	// MaxPayloadBytes bounds an instance's input (default 1 MiB).
 	MaxPayloadBytes int
+	// Cluster, when set, makes this runtime one node of a cluster that
+	// serves the task hub in Dir together (every node gets the same Dir,
+	// on storage they all reach, and the same peers): partitions are
+	// placed on the nodes and move when a node leaves, and every Client
+	// call works from any node. Partitions defaults to 12 for a new hub
+	// then, so they spread over a handful of nodes. See CLUSTER.md.
+	Cluster *cluster.Config
 }
 
 // DefaultMaxPayloadBytes is the default for Options.MaxPayloadBytes.
@@ -95,6 +103,8 @@ type Runtime struct {
 
 	mu     sync.Mutex
 	node   *actors.Node
+	parts  seam.Partitions // the node, or in a cluster the member
+	member *cluster.Member // nil on a single node
 	closed bool
 }
 
@@ -107,12 +117,20 @@ func Open(opts Options) (*Runtime, error) {
 	if opts.MaxPayloadBytes <= 0 {
 		opts.MaxPayloadBytes = DefaultMaxPayloadBytes
 	}
-	hub, err := persistence.Open(persistence.Options{
+	popts := persistence.Options{
 		Dir:        opts.Dir,
 		Partitions: opts.Partitions,
 		NoSync:     opts.NoSync,
 		Logger:     opts.Logger,
-	})
+	}
+	open := persistence.Open
+	if opts.Cluster != nil {
+		if opts.Dir == "" {
+			return nil, fmt.Errorf("open durable runtime: a cluster needs Dir: %w", ErrInvalidInput)
+		}
+		open = persistence.OpenShared
+	}
+	hub, err := open(popts)
 	if err != nil {
 		return nil, fmt.Errorf("open durable runtime: %w", err)
 	}
@@ -160,18 +178,41 @@ func (r *Runtime) Start() error {
 	if r.node != nil {
 		return nil
 	}
-	node, err := actors.StartNode(actors.Config{
+	cfg := actors.Config{
 		Hub:                     r.hub,
 		Registry:                r.reg,
 		Logger:                  r.log,
 		IdleTimeout:             r.opts.IdleTimeout,
 		MaxConcurrentActivities: r.opts.MaxConcurrentActivities,
-	})
+	}
+	if r.opts.Cluster != nil {
+		member, err := cluster.Start(*r.opts.Cluster, cfg)
+		if err != nil {
+			return fmt.Errorf("start durable runtime: %w", err)
+		}
+		r.member, r.node, r.parts = member, member.Node(), member
+		return nil
+	}
+	node, err := actors.StartNode(cfg)
 	if err != nil {
 		return fmt.Errorf("start durable runtime: %w", err)
 	}
-	r.node = node
+	r.node, r.parts = node, node
 	return nil
+}
+
+// Ready reports whether the runtime serves requests: started, and in a
+// cluster, every partition placed and answering.
+func (r *Runtime) Ready() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	switch {
+	case r.closed || r.node == nil:
+		return false
+	case r.member != nil:
+		return r.member.Ready()
+	}
+	return true
 }
 
 // Client returns the client of this runtime.
@@ -188,10 +229,15 @@ func (r *Runtime) Shutdown(ctx context.Context) error {
 		return nil
 	}
 	r.closed = true
-	node := r.node
+	node, member := r.node, r.member
 	r.mu.Unlock()
 	var errs []error
-	if node != nil {
+	switch {
+	case member != nil:
+		if err := member.Shutdown(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	case node != nil:
 		if err := node.Shutdown(ctx); err != nil {
 			errs = append(errs, err)
 		}
@@ -215,7 +261,7 @@ func (r *Runtime) partitions() (seam.Partitions, error) {
 	if r.node == nil {
 		return nil, ErrNotStarted
 	}
-	return r.node, nil
+	return r.parts, nil
 }
 
 // isClosed reports whether Shutdown has begun.
@@ -251,7 +297,11 @@ func (r *Runtime) Stats() Stats {
 		return st
 	}
 	for i := 0; i < r.hub.Partitions(); i++ {
-		c := r.hub.Partition(i).Stats()
+		p := r.hub.Partition(i)
+		if p == nil {
+			continue // in a cluster, hosted elsewhere
+		}
+		c := p.Stats()
 		st.Commits += int64(c.Batches)
 		st.Transactions += int64(c.Transactions)
 	}

@@ -84,9 +84,10 @@ type entityActor struct {
 	incoming []*delivery
 	inflightCommit
 
-	idle   idleTracker
-	outbox map[uint64]*history.Event // sent, not yet acknowledged
-	acked  []uint64                  // acknowledged, to delete with the next commit
+	idle     idleTracker
+	outbox   map[uint64]*history.Event // sent, not yet acknowledged
+	acked    []uint64                  // acknowledged, to delete with the next commit
+	resender outboxResender
 
 	// seen caches, per sender, the highest outbox seq applied (the store
 	// holds one key per sender).
@@ -152,8 +153,11 @@ func (a *entityActor) Receive(ctx actor.Context) {
 		a.process(ctx)
 	case *idleCheck, *passivateNow:
 		a.idle.handle(ctx, a.node, a.partition, a.id, a.isIdle())
+	case *resendTick:
+		a.resender.resend(ctx, a.node, a.id, a.outbox)
 	case *actor.Stopping, *actor.Restarting:
 		a.idle.stop()
+		a.resender.stop()
 		a.wait()
 	case *wake, *subOrchestrationDone:
 	}
@@ -205,6 +209,7 @@ func (a *entityActor) load(ctx actor.Context) {
 		a.queue = append(a.queue, queued{seq: m.Seq, msg: ev})
 	}
 	resendOutbox(a.node, a.store, a.id, a.outbox, a.logger)
+	a.resender.arm(ctx, a.node, len(a.outbox))
 }
 
 // staleUnlock: a release from an orchestration that does not hold the lock
@@ -404,6 +409,7 @@ func (a *entityActor) commitBatch(ctx actor.Context, eb *entityBatch, sent []out
 	for _, o := range sent {
 		a.outbox[o.seq] = o.msg
 	}
+	a.resender.arm(ctx, a.node, len(a.outbox))
 	// The state is what the commit writes; if it fails, commitResult
 	// reloads everything from the store.
 	a.rec = eb.work

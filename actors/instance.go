@@ -70,6 +70,7 @@ type instanceActor struct {
 	idle        idleTracker
 	extraOutbox []*history.Event
 	pendingAcks []*delivery
+	resender    outboxResender
 	gc          historyCollector
 }
 
@@ -126,8 +127,11 @@ func (a *instanceActor) Receive(ctx actor.Context) {
 		a.dispatch(ctx)
 	case *idleCheck, *passivateNow:
 		a.idle.handle(ctx, a.node, a.partition, a.id, a.isIdle())
+	case *resendTick:
+		a.resender.resend(ctx, a.node, a.id, a.outbox)
 	case *actor.Stopping, *actor.Restarting:
 		a.idle.stop()
+		a.resender.stop()
 		a.release()
 	}
 }
@@ -212,6 +216,7 @@ func (a *instanceActor) load(ctx actor.Context) {
 	a.collectHistory(ctx)
 	if rec.Flags&persistence.FlagUsesOutbox != 0 {
 		resendOutbox(a.node, a.store, a.id, a.outbox, a.logger)
+		a.resender.arm(ctx, a.node, len(a.outbox))
 	}
 	if rec.Status.IsTerminal() {
 		return

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"slices"
+	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 
@@ -93,7 +95,7 @@ func (a *instanceActor) outboxWithRecord(b *persistence.Batch, rec *persistence.
 
 // sendOutbox sends committed outbox messages, in seq order, and the
 // acknowledgements of the deliveries the commit recorded.
-func (a *instanceActor) sendOutbox(sent []outgoing, acks []*delivery) {
+func (a *instanceActor) sendOutbox(ctx actor.Context, sent []outgoing, acks []*delivery) {
 	for _, o := range sent {
 		a.outbox[o.seq] = o.msg
 		_ = a.node.send(o.msg.InstanceID, &delivery{target: o.msg.InstanceID, from: a.id, seq: o.seq, msg: o.msg})
@@ -101,6 +103,7 @@ func (a *instanceActor) sendOutbox(sent []outgoing, acks []*delivery) {
 	for _, d := range acks {
 		_ = a.node.send(d.from, &delivered{id: d.from, seq: d.seq})
 	}
+	a.resender.arm(ctx, a.node, len(a.outbox))
 }
 
 // flushOutbox commits outbox bookkeeping on its own when no turn carries it.
@@ -114,7 +117,7 @@ func (a *instanceActor) flushOutbox(ctx actor.Context) {
 	a.pendingAcks = nil
 	a.commit(ctx, b, nil, recordUnchanged, func(err error) {
 		if err == nil {
-			a.sendOutbox(sent, acks)
+			a.sendOutbox(ctx, sent, acks)
 		}
 	})
 }
@@ -157,5 +160,51 @@ func (a *instanceActor) handleDelivery(ctx actor.Context, d *delivery) {
 		_ = a.node.send(d.from, &delivered{id: d.from, seq: d.seq})
 	default:
 		replyTo(d.reply, fmt.Errorf("instance %s cannot take %s", a.id, msg.Type))
+	}
+}
+
+// outboxResendAfter is how long a node of a cluster waits for the
+// acknowledgement of an outbox message before it sends the message again:
+// between nodes a message can be lost (its partition was moving); in one
+// process it never is.
+const outboxResendAfter = 5 * time.Second
+
+// resendTick: time to send again what the outbox holds unacknowledged.
+type resendTick struct{}
+
+// outboxResender sends an actor's unacknowledged outbox messages again
+// after outboxResendAfter, as long as there are any (cluster mode only).
+// Receivers drop what they have applied, so a resend has one effect.
+type outboxResender struct{ timer *time.Timer }
+
+// arm schedules a resend if the outbox holds messages and none is
+// scheduled.
+func (r *outboxResender) arm(ctx actor.Context, n *Node, pending int) {
+	if n.cfg.Remote == nil || pending == 0 || r.timer != nil {
+		return
+	}
+	self, root := ctx.Self(), ctx.ActorSystem().Root
+	r.timer = time.AfterFunc(outboxResendAfter, func() { root.Send(self, &resendTick{}) })
+}
+
+// resend sends the pending messages again, in seq order, and re-arms.
+func (r *outboxResender) resend(ctx actor.Context, n *Node, sender string, pending map[uint64]*history.Event) {
+	r.timer = nil
+	seqs := make([]uint64, 0, len(pending))
+	for seq := range pending {
+		seqs = append(seqs, seq)
+	}
+	slices.Sort(seqs)
+	for _, seq := range seqs {
+		ev := pending[seq]
+		_ = n.send(ev.InstanceID, &delivery{target: ev.InstanceID, from: sender, seq: seq, msg: ev})
+	}
+	r.arm(ctx, n, len(pending))
+}
+
+func (r *outboxResender) stop() {
+	if r.timer != nil {
+		r.timer.Stop()
+		r.timer = nil
 	}
 }

@@ -120,7 +120,7 @@ func (a *instanceActor) commitTurnOver(ctx actor.Context, turn *orchestration.Tu
 			return
 		}
 		a.rec = &rec
-		a.sendOutbox(sent, acks)
+		a.sendOutbox(ctx, sent, acks)
 		for _, ref := range fired {
 			a.tellPartition(ctx, &timerDeleted{ref: ref})
 		}
@@ -348,7 +348,7 @@ func (a *instanceActor) terminate(ctx actor.Context, m *control) {
 			return
 		}
 		a.rec = &rec
-		a.sendOutbox(sent, acks)
+		a.sendOutbox(ctx, sent, acks)
 		a.cancelActivities()
 		if a.exec != nil {
 			a.exec.Close()

@@ -7,9 +7,11 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/durable-go/durable"
+	"github.com/durable-go/durable/cluster"
 	"github.com/durable-go/durable/httpapi"
 )
 
@@ -26,6 +28,12 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	memory := fs.Bool("memory", false, "keep the task hub in memory (lost on exit) instead of --data")
 	key := fs.String("api-key", c.getenv("DURABLE_API_KEY"), "require this API key (code= or x-functions-key) on every request; default $DURABLE_API_KEY")
 	level := fs.String("log-level", "info", "log level: debug, info, warn or error")
+	partitions := fs.Int("partitions", 0, "partitions of a new task hub (default 4; 12 with --cluster-addr); fixed once created")
+	clusterAddr := fs.String("cluster-addr", "", "join a cluster: this node's cluster port, host:port (every node gets the same --data and --cluster-peers)")
+	clusterPeers := fs.String("cluster-peers", "", "the cluster ports of the nodes, comma-separated host:port")
+	tlsCert := fs.String("cluster-tls-cert", "", "PEM certificate of this node for mutual TLS on the cluster port")
+	tlsKey := fs.String("cluster-tls-key", "", "PEM key of --cluster-tls-cert")
+	tlsCA := fs.String("cluster-tls-ca", "", "PEM certificate of the CA that signs every node's certificate")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -39,10 +47,31 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	}
 	logger := slog.New(slog.NewTextHandler(c.stderr, &slog.HandlerOptions{Level: lvl}))
 
-	opts := durable.Options{Dir: *dir, Logger: logger}
+	opts := durable.Options{Dir: *dir, Logger: logger, Partitions: *partitions}
 	where := *dir
 	if *memory {
 		opts.Dir, where = "", "memory"
+	}
+	if *clusterAddr != "" {
+		if *memory {
+			return usagef("--cluster-addr needs a shared --data directory, not --memory")
+		}
+		cc := &cluster.Config{Addr: *clusterAddr}
+		for _, p := range strings.Split(*clusterPeers, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				cc.Peers = append(cc.Peers, p)
+			}
+		}
+		switch n := btoi(*tlsCert != "") + btoi(*tlsKey != "") + btoi(*tlsCA != ""); n {
+		case 0:
+		case 3:
+			cc.TLS = &cluster.TLSFiles{CertFile: *tlsCert, KeyFile: *tlsKey, CAFile: *tlsCA}
+		default:
+			return usagef("--cluster-tls-cert, --cluster-tls-key and --cluster-tls-ca go together")
+		}
+		opts.Cluster = cc
+	} else if *clusterPeers != "" || *tlsCert != "" || *tlsKey != "" || *tlsCA != "" {
+		return usagef("--cluster-peers and --cluster-tls-* need --cluster-addr")
 	}
 	rt, err := durable.Open(opts)
 	if err != nil {
@@ -62,8 +91,19 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 		return err
 	}
 	api := httpapi.New(rt.Client(), httpapi.Options{APIKey: *key, Logger: logger})
+	mux := http.NewServeMux()
+	mux.Handle("/", api)
+	// GET /healthz: 200 once the node serves requests (in a cluster, once
+	// every partition is placed and answers), 503 before.
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		if !rt.Ready() {
+			http.Error(w, "starting", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ok")
+	})
 	srv := &http.Server{
-		Handler:           api,
+		Handler:           mux,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
@@ -107,4 +147,11 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	}
 	logger.Info("stopped")
 	return nil
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

@@ -1,0 +1,374 @@
+package cluster_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// These tests run real `durable serve` processes on 127.0.0.1, sharing one
+// task hub directory, and kill them with SIGKILL.
+
+// buildDurable builds cmd/durable once per test binary.
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+func durableBinary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "durable-bin")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "durable")
+		out, err := exec.Command("go", "build", "-o", binPath, "github.com/durable-go/durable/cmd/durable").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binPath
+}
+
+// freePorts returns n distinct free TCP ports on 127.0.0.1.
+func freePorts(t *testing.T, n int) []int {
+	t.Helper()
+	var ports []int
+	var lns []net.Listener
+	for range n {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		lns = append(lns, ln)
+		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
+	}
+	for _, ln := range lns {
+		ln.Close()
+	}
+	return ports
+}
+
+// node is one `durable serve` process of a test cluster.
+type node struct {
+	name        string
+	http        string // base URL
+	clusterAddr string
+	args        []string
+	cmd         *exec.Cmd
+	log         *bytes.Buffer
+	mu          *sync.Mutex
+}
+
+type testCluster struct {
+	t     *testing.T
+	dir   string
+	nodes []*node
+}
+
+func startCluster(t *testing.T, n int) *testCluster {
+	t.Helper()
+	bin := durableBinary(t)
+	ports := freePorts(t, 2*n)
+	c := &testCluster{t: t, dir: t.TempDir()}
+	var peers []string
+	for i := range n {
+		peers = append(peers, fmt.Sprintf("127.0.0.1:%d", ports[n+i]))
+	}
+	for i := range n {
+		nd := &node{
+			name:        fmt.Sprintf("node%d", i+1),
+			http:        fmt.Sprintf("http://127.0.0.1:%d", ports[i]),
+			clusterAddr: peers[i],
+			log:         &bytes.Buffer{},
+			mu:          &sync.Mutex{},
+		}
+		nd.args = []string{"serve", "--addr", strings.TrimPrefix(nd.http, "http://"), "--data", c.dir,
+			"--cluster-addr", nd.clusterAddr, "--cluster-peers", strings.Join(peers, ","), "--log-level", "info"}
+		c.nodes = append(c.nodes, nd)
+		c.start(nd, bin)
+	}
+	t.Cleanup(func() {
+		for _, nd := range c.nodes {
+			if nd.cmd != nil && nd.cmd.ProcessState == nil {
+				_ = nd.cmd.Process.Kill()
+				_ = nd.cmd.Wait()
+			}
+		}
+		if t.Failed() {
+			for _, nd := range c.nodes {
+				nd.mu.Lock()
+				t.Logf("---- %s log (last 8 KB) ----\n%s", nd.name, tail(nd.log.String(), 8<<10))
+				nd.mu.Unlock()
+			}
+		}
+	})
+	for _, nd := range c.nodes {
+		c.waitHealthy(nd, 60*time.Second)
+	}
+	return c
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return s[len(s)-n:]
+	}
+	return s
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+func (c *testCluster) start(nd *node, bin string) {
+	cmd := exec.Command(bin, nd.args...)
+	cmd.Stdout = lockedWriter{nd.mu, nd.log}
+	cmd.Stderr = lockedWriter{nd.mu, nd.log}
+	if err := cmd.Start(); err != nil {
+		c.t.Fatal(err)
+	}
+	nd.cmd = cmd
+}
+
+func (c *testCluster) kill(nd *node) {
+	_ = nd.cmd.Process.Signal(syscall.SIGKILL)
+	_ = nd.cmd.Wait()
+}
+
+// stop ends a node gracefully (SIGTERM) and waits for it.
+func (c *testCluster) stop(nd *node) {
+	_ = nd.cmd.Process.Signal(syscall.SIGTERM)
+	_ = nd.cmd.Wait()
+}
+
+func (c *testCluster) restart(nd *node) {
+	c.start(nd, durableBinary(c.t))
+}
+
+func (c *testCluster) waitHealthy(nd *node, within time.Duration) {
+	c.t.Helper()
+	deadline := time.Now().Add(within)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get(nd.http + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	c.t.Fatalf("%s did not become healthy within %v", nd.name, within)
+}
+
+const hook = "/runtime/webhooks/durabletask"
+
+// do sends a request to a node, retrying while the node answers 503 or
+// cannot be reached (a cluster that is moving partitions) until within.
+func do(t *testing.T, method, url string, body any, within time.Duration) (int, []byte) {
+	t.Helper()
+	var b []byte
+	if body != nil {
+		b, _ = json.Marshal(body)
+	}
+	deadline := time.Now().Add(within)
+	for {
+		req, _ := http.NewRequest(method, url, bytes.NewReader(b))
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			out, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusServiceUnavailable {
+				return resp.StatusCode, out
+			}
+			err = fmt.Errorf("503: %s", out)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s %s: %v", method, url, err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+type status struct {
+	RuntimeStatus string          `json:"runtimeStatus"`
+	Output        json.RawMessage `json:"output"`
+}
+
+func getStatus(t *testing.T, base, id string) status {
+	t.Helper()
+	code, body := do(t, "GET", base+hook+"/instances/"+id, nil, 30*time.Second)
+	if code != http.StatusOK && code != http.StatusAccepted {
+		t.Fatalf("status of %s: %d %s", id, code, body)
+	}
+	var st status
+	if err := json.Unmarshal(body, &st); err != nil {
+		t.Fatalf("status of %s: %v: %s", id, err, body)
+	}
+	return st
+}
+
+// workload starts instances of every kind through every node in turn.
+type workload struct {
+	hello, fanout, approval []string
+	signals                 int
+}
+
+func startWorkload(t *testing.T, c *testCluster, each int) *workload {
+	t.Helper()
+	w := &workload{}
+	for i := range each {
+		nd := c.nodes[i%len(c.nodes)]
+		start := func(name, id string, input any) {
+			code, body := do(t, "POST", nd.http+hook+"/orchestrators/"+name+"/"+id, input, 30*time.Second)
+			if code != http.StatusAccepted {
+				t.Fatalf("start %s on %s: %d %s", id, nd.name, code, body)
+			}
+		}
+		id := fmt.Sprintf("hello-%d", i)
+		start("HelloCities", id, nil)
+		w.hello = append(w.hello, id)
+		id = fmt.Sprintf("fanout-%d", i)
+		start("FanOutFanIn", id, 20)
+		w.fanout = append(w.fanout, id)
+		id = fmt.Sprintf("approval-%d", i)
+		start("WaitForApproval", id, nil)
+		w.approval = append(w.approval, id)
+		for k := range 5 {
+			code, body := do(t, "POST", nd.http+hook+fmt.Sprintf("/entities/Counter/k%d?op=add", k), 1, 30*time.Second)
+			if code != http.StatusAccepted {
+				t.Fatalf("signal on %s: %d %s", nd.name, code, body)
+			}
+			w.signals++
+		}
+	}
+	return w
+}
+
+// approveAll raises Approval through every node in turn.
+func (w *workload) approveAll(t *testing.T, c *testCluster) {
+	for i, id := range w.approval {
+		nd := c.live()[i%len(c.live())]
+		code, body := do(t, "POST", nd.http+hook+"/instances/"+id+"/raiseEvent/Approval", true, 60*time.Second)
+		if code != http.StatusAccepted {
+			t.Fatalf("approve %s on %s: %d %s", id, nd.name, code, body)
+		}
+	}
+}
+
+func (c *testCluster) live() []*node {
+	var out []*node
+	for _, nd := range c.nodes {
+		if nd.cmd.ProcessState == nil {
+			out = append(out, nd)
+		}
+	}
+	return out
+}
+
+// verify waits, through every live node, for every instance to finish
+// right and every counter to be right.
+func (w *workload) verify(t *testing.T, c *testCluster, within time.Duration) {
+	t.Helper()
+	want := map[string]string{}
+	for _, id := range w.hello {
+		want[id] = `["Hello Tokyo!","Hello Seattle!","Hello London!"]`
+	}
+	for _, id := range w.fanout {
+		want[id] = "420" // 2 × (1+…+20)
+	}
+	for _, id := range w.approval {
+		want[id] = `"approved"`
+	}
+	deadline := time.Now().Add(within)
+	for id, out := range want {
+		for {
+			nd := c.live()[len(id)%len(c.live())]
+			st := getStatus(t, nd.http, id)
+			if st.RuntimeStatus == "Completed" {
+				if string(st.Output) != out {
+					t.Fatalf("%s: output %s, want %s", id, st.Output, out)
+				}
+				break
+			}
+			if st.RuntimeStatus == "Failed" || st.RuntimeStatus == "Terminated" {
+				t.Fatalf("%s: %s %s", id, st.RuntimeStatus, st.Output)
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s still %s after %v", id, st.RuntimeStatus, within)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	per := w.signals / 5
+	for k := range 5 {
+		for {
+			nd := c.live()[k%len(c.live())]
+			code, body := do(t, "GET", nd.http+hook+fmt.Sprintf("/entities/Counter/k%d", k), nil, 30*time.Second)
+			if code == http.StatusOK && strings.TrimSpace(string(body)) == fmt.Sprint(per) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("counter k%d: %d %s, want %d", k, code, body, per)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+}
+
+func TestClusterOfThreeServesEverythingFromAnyNode(t *testing.T) {
+	c := startCluster(t, 3)
+	w := startWorkload(t, c, 6)
+	w.approveAll(t, c)
+	w.verify(t, c, 60*time.Second)
+}
+
+func TestClusterSurvivesTheKillOfANode(t *testing.T) {
+	c := startCluster(t, 3)
+	w := startWorkload(t, c, 9)
+	killed := c.nodes[1]
+	c.kill(killed)
+	t.Logf("killed %s", killed.name)
+	start := time.Now()
+	w.approveAll(t, c)
+	w.verify(t, c, 90*time.Second)
+	t.Logf("every instance done %v after the kill", time.Since(start))
+}
+
+func TestClusterRollingRestartLosesNothing(t *testing.T) {
+	c := startCluster(t, 3)
+	w := startWorkload(t, c, 6)
+	for _, nd := range c.nodes {
+		c.stop(nd)
+		c.restart(nd)
+		c.waitHealthy(nd, 60*time.Second)
+	}
+	w.approveAll(t, c)
+	w.verify(t, c, 90*time.Second)
+}
+
