@@ -371,4 +371,3 @@ func TestClusterRollingRestartLosesNothing(t *testing.T) {
 	w.approveAll(t, c)
 	w.verify(t, c, 90*time.Second)
 }
-
