@@ -67,8 +67,10 @@ type Config struct {
 	// answered a probe for DropAfter is dropped (defaults 500ms and 3s).
 	ProbeInterval, DropAfter time.Duration
 	// RequestTimeout bounds one attempt of a request to another node's
-	// partition (default 5s); a request is retried while the partition
-	// moves, until its context ends.
+	// partition (default 2s); a request is retried, with its idempotency
+	// key, while the partition moves, until its context ends. An attempt
+	// sent to a node that just died waits this long, so it bounds what a
+	// failover adds to a request.
 	RequestTimeout time.Duration
 	// WakeInterval is how often a node pings the partitions it does not
 	// host, so that none stays unplaced (default 2s).
@@ -84,7 +86,7 @@ func (c *Config) withDefaults() {
 		c.Name = "durable"
 	}
 	if c.RequestTimeout <= 0 {
-		c.RequestTimeout = 5 * time.Second
+		c.RequestTimeout = 2 * time.Second
 	}
 	if c.WakeInterval <= 0 {
 		c.WakeInterval = 2 * time.Second

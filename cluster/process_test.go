@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/durable-go/durable/persistence"
 )
 
 // These tests run real `durable serve` processes on 127.0.0.1, sharing one
@@ -235,7 +237,7 @@ func getStatus(t *testing.T, base, id string) status {
 
 // workload starts instances of every kind through every node in turn.
 type workload struct {
-	hello, fanout, approval []string
+	hello, fanout, approval, tally []string
 	signals                 int
 }
 
@@ -259,6 +261,11 @@ func startWorkload(t *testing.T, c *testCluster, each int) *workload {
 		id = fmt.Sprintf("approval-%d", i)
 		start("WaitForApproval", id, nil)
 		w.approval = append(w.approval, id)
+		// A sub-orchestration, an entity signal and an entity call: messages
+		// between partitions, most of them on other nodes.
+		id = fmt.Sprintf("tally-%d", i)
+		start("Tally", id, fmt.Sprintf("t%d", i))
+		w.tally = append(w.tally, id)
 		for k := range 5 {
 			code, body := do(t, "POST", nd.http+hook+fmt.Sprintf("/entities/Counter/k%d?op=add", k), 1, 30*time.Second)
 			if code != http.StatusAccepted {
@@ -305,6 +312,9 @@ func (w *workload) verify(t *testing.T, c *testCluster, within time.Duration) {
 	for _, id := range w.approval {
 		want[id] = `"approved"`
 	}
+	for _, id := range w.tally {
+		want[id] = "1" // its own counter, signaled once
+	}
 	deadline := time.Now().Add(within)
 	for id, out := range want {
 		for {
@@ -348,16 +358,59 @@ func TestClusterOfThreeServesEverythingFromAnyNode(t *testing.T) {
 	w.verify(t, c, 60*time.Second)
 }
 
+// probeIDs returns one instance id in each partition of a cluster hub.
+func probeIDs() []string {
+	ids := make([]string, persistence.DefaultClusterPartitions)
+	for found, i := 0, 0; found < len(ids); i++ {
+		id := fmt.Sprintf("probe-%d", i)
+		if p := persistence.PartitionOf(id, len(ids)); ids[p] == "" {
+			ids[p] = id
+			found++
+		}
+	}
+	return ids
+}
+
+// allPartitionsServing returns how long it took, from now, until an
+// instance of every partition could be read through nd.
+func allPartitionsServing(t *testing.T, nd *node, probes []string) time.Duration {
+	t.Helper()
+	start := time.Now()
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var worst time.Duration
+	for _, id := range probes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			getStatus(t, nd.http, id)
+			mu.Lock()
+			worst = max(worst, time.Since(start))
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	return worst
+}
+
 func TestClusterSurvivesTheKillOfANode(t *testing.T) {
 	c := startCluster(t, 3)
+	probes := probeIDs()
+	for _, id := range probes {
+		code, body := do(t, "POST", c.nodes[0].http+hook+"/orchestrators/HelloCities/"+id, nil, 30*time.Second)
+		if code != http.StatusAccepted {
+			t.Fatalf("start %s: %d %s", id, code, body)
+		}
+	}
 	w := startWorkload(t, c, 9)
 	killed := c.nodes[1]
 	c.kill(killed)
-	t.Logf("killed %s", killed.name)
 	start := time.Now()
+	serving := allPartitionsServing(t, c.nodes[0], probes)
+	t.Logf("killed %s: every partition serving again after %v", killed.name, serving.Round(time.Millisecond))
 	w.approveAll(t, c)
 	w.verify(t, c, 90*time.Second)
-	t.Logf("every instance done %v after the kill", time.Since(start))
+	t.Logf("every instance done %v after the kill", time.Since(start).Round(time.Millisecond))
 }
 
 func TestClusterRollingRestartLosesNothing(t *testing.T) {

@@ -17,6 +17,9 @@ import (
 //	FanOutFanIn      input n: Double(1..n) in parallel, returns the sum
 //	WaitForApproval  waits for the event "Approval" (true or false) for at
 //	                 most ApprovalTimeout; returns "approved" or "rejected"
+//	Tally            input a key: HelloCities as a sub-orchestration, then
+//	                 signals Counter@key add 1 and returns what
+//	                 Counter@key get answers afterwards
 //	Hello, Double    the activities
 //	Counter          an entity whose state is a number: add N, reset, get,
 //	                 delete
@@ -147,6 +150,26 @@ func Counter(ctx *orchestration.EntityContext) error {
 	return fmt.Errorf("Counter has no operation %q (add, reset, get, delete)", ctx.Operation())
 }
 
+// Tally exercises the messages between instances and entities (in a
+// cluster, between partitions on different nodes): a sub-orchestration, an
+// entity signal through the durable outbox, and an entity call.
+func Tally(ctx *orchestration.Context) (any, error) {
+	var key string
+	if err := ctx.Input(&key); err != nil {
+		return nil, err
+	}
+	if _, err := orchestration.Await[[]string](ctx.CallSubOrchestrator("HelloCities", nil)); err != nil {
+		return nil, err
+	}
+	counter := orchestration.EntityID{Name: "Counter", Key: key}
+	if err := ctx.SignalEntity(counter, "add", 1); err != nil {
+		return nil, err
+	}
+	// Operations of one entity run in arrival order, and one sender's
+	// messages arrive in the order sent: get sees the add.
+	return orchestration.Await[int](ctx.CallEntity(counter, "get", nil))
+}
+
 // registerSampleApp registers the sample app's functions on rt.
 func registerSampleApp(rt *durable.Runtime) error {
 	for name, fn := range map[string]orchestration.Orchestrator{
@@ -154,6 +177,7 @@ func registerSampleApp(rt *durable.Runtime) error {
 		"HelloCities":     HelloCities,
 		"FanOutFanIn":     FanOutFanIn,
 		"WaitForApproval": WaitForApproval,
+		"Tally":           Tally,
 	} {
 		if err := rt.RegisterOrchestrator(name, fn); err != nil {
 			return err

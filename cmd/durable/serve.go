@@ -21,7 +21,7 @@ const shutdownTimeout = 15 * time.Second
 
 func (c *cli) serve(ctx context.Context, args []string) error {
 	fs := c.flags("serve", "[FLAGS]", "Runs a durable node hosting the sample function app (orchestrators Orchestrator,\n"+
-		"HelloCities, FanOutFanIn, WaitForApproval; entity Counter) behind the Durable Functions\n"+
+		"HelloCities, FanOutFanIn, WaitForApproval, Tally; entity Counter) behind the Durable Functions\n"+
 		"HTTP API, until SIGINT or SIGTERM.")
 	addr := fs.String("addr", "127.0.0.1:7071", "address to listen on (loopback by default)")
 	dir := fs.String("data", "data/durable", "directory of the task hub (created if missing)")
