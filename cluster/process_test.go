@@ -238,7 +238,7 @@ func getStatus(t *testing.T, base, id string) status {
 // workload starts instances of every kind through every node in turn.
 type workload struct {
 	hello, fanout, approval, tally []string
-	signals                 int
+	signals                        int
 }
 
 func startWorkload(t *testing.T, c *testCluster, each int) *workload {
