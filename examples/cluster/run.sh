@@ -9,7 +9,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 data=${DATA:-cluster-data}
-bin=$(mktemp -d)/durable
+tmp=$(mktemp -d)
+bin=$tmp/durable
 go build -o "$bin" ./cmd/durable
 rm -rf "$data"
 peers=127.0.0.1:7101,127.0.0.1:7102,127.0.0.1:7103
@@ -18,13 +19,13 @@ cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 
 trap cleanup EXIT
 for i in 1 2 3; do
   "$bin" serve --addr 127.0.0.1:707$i --data "$data" --cluster-addr 127.0.0.1:710$i \
-    --cluster-peers "$peers" --log-level warn 2>"$data-node$i.log" &
+    --cluster-peers "$peers" --log-level warn 2>"$tmp/node$i.log" &
   pids+=($!)
 done
 for i in 1 2 3; do
   until curl -sf http://127.0.0.1:707$i/healthz >/dev/null; do sleep 0.2; done
 done
-echo "three nodes up; every partition placed"
+echo "three nodes up; every partition placed (logs in $tmp)"
 
 node() { DURABLE_ADDR=http://127.0.0.1:707$1 "$bin" "${@:2}"; }
 # waitdone N ID: poll ID's status through node N until it has finished.
