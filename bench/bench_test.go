@@ -76,7 +76,7 @@ func TestFlags(t *testing.T) {
 	if o, err := parseFlags([]string{"-w", "all"}); err != nil || len(o.Workloads) != len(workloads) || !o.All {
 		t.Fatalf("all: %+v %v", o, err)
 	}
-	for _, bad := range [][]string{{"-w", "W9"}, {"-mode", "fast"}, {"-n", "-1"}, {"-rate", "-5"}, {"extra"}, {"-cpuprofile", "a", "-cpuprofile-timed", "b"}} {
+	for _, bad := range [][]string{{"-w", "W9"}, {"-mode", "fast"}, {"-n", "-1"}, {"-rate", "-5"}, {"extra"}, {"-cpuprofile", "a", "-cpuprofile-timed", "b"}, {"-cluster", "-1"}, {"-w", "W3", "-cluster", "3"}} {
 		if _, err := parseFlags(bad); err == nil {
 			t.Errorf("%q: no error", bad)
 		}
@@ -84,6 +84,9 @@ func TestFlags(t *testing.T) {
 	if o, err := parseFlags([]string{"-w", "W5,w6", "-entities", "10", "-idle", "250ms", "-c", "8"}); err != nil ||
 		len(o.Workloads) != 2 || o.Entities != 10 || o.Idle != 250*time.Millisecond || o.Concurrency != 8 {
 		t.Fatalf("W5/W6 flags: %+v %v", o, err)
+	}
+	if o, err := parseFlags([]string{"-w", "W1", "-cluster", "3"}); err != nil || o.Cluster != 3 {
+		t.Fatalf("-cluster: %+v %v", o, err)
 	}
 	// A workload without Run is an error when named.
 	workloads = append(workloads, &Workload{ID: "W9", Name: "future", NotYet: "testing"})

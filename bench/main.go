@@ -2,9 +2,11 @@
 // WORKLOADS.md (W1–W6) against the public API of durable, verifies every
 // result it times, measures the disk's fsync latency in the same run, and,
 // with -peer, runs W1–W3 on go-workflows (bench/peer, a separate module) in
-// the same run and prints durable/peer ratios.
+// the same run and prints durable/peer ratios. With -cluster N it also runs
+// W1 on a cluster of N runtimes in this process, next to the single-node row.
 //
 //	go run ./bench -w W1,W3 -n 500 -mode sync -peer -json out.jsonl
+//	go run ./bench -w W1 -cluster 3
 //
 // See bench/README.md.
 package main
@@ -19,6 +21,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
+	"slices"
 	"strings"
 	"time"
 )
@@ -41,7 +44,10 @@ type Options struct {
 	Idle        time.Duration
 	FsyncCount  int
 	Timeout     time.Duration
-	CPUProfile  string
+	// Cluster: also run the cluster-capable workloads (W1) on a cluster of
+	// this many runtimes in this process, after their single-node run.
+	Cluster    int
+	CPUProfile string
 	// TimedProfile: write a CPU profile of each timed phase only (the
 	// first to this path, the next ones to path.2, path.3, ...).
 	TimedProfile string
@@ -105,6 +111,7 @@ func parseFlags(args []string) (Options, error) {
 	fs.IntVar(&o.FanOut, "fanout", 0, "W2: activities per instance (0: 1000, as in WORKLOADS.md)")
 	fs.IntVar(&o.Entities, "entities", 0, "W6: Counter entities the signals are spread over (0: 1000, as in WORKLOADS.md)")
 	fs.DurationVar(&o.Idle, "idle", 0, "W5: idle timeout of the instances (durable.Options.IdleTimeout), after which waiting instances passivate (0: 1s)")
+	fs.IntVar(&o.Cluster, "cluster", 0, "W1: also run W1 on a cluster of this many durable runtimes in this process (loopback ports, one shared hub directory), next to the single-node row (0: off)")
 	fs.IntVar(&o.FsyncCount, "fsyncs", 300, "4 KiB writes + fsync to time the disk")
 	fs.DurationVar(&o.Timeout, "timeout", 10*time.Minute, "give up on a workload after this long")
 	fs.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file (go tool pprof)")
@@ -122,8 +129,8 @@ func parseFlags(args []string) (Options, error) {
 	if o.Mode != "sync" && o.Mode != "nosync" {
 		return o, fmt.Errorf("-mode %q: want sync or nosync", o.Mode)
 	}
-	if o.N < 0 || o.Concurrency < 0 || o.Rate < 0 || o.Partitions < 0 || o.FanOut < 0 || o.Entities < 0 || o.Idle < 0 {
-		return o, errors.New("-n, -c, -rate, -partitions, -fanout, -entities and -idle must not be negative")
+	if o.N < 0 || o.Concurrency < 0 || o.Rate < 0 || o.Partitions < 0 || o.FanOut < 0 || o.Entities < 0 || o.Idle < 0 || o.Cluster < 0 {
+		return o, errors.New("-n, -c, -rate, -partitions, -fanout, -entities, -idle and -cluster must not be negative")
 	}
 	for _, id := range strings.Split(*w, ",") {
 		id = strings.ToUpper(strings.TrimSpace(id))
@@ -143,7 +150,26 @@ func parseFlags(args []string) (Options, error) {
 	if len(o.Workloads) == 0 {
 		return o, errors.New("-w: no workload")
 	}
+	if o.Cluster > 0 && !slices.ContainsFunc(o.Workloads, func(id string) bool { return workloadByID(id).ClusterCapable }) {
+		return o, fmt.Errorf("-cluster %d: none of %v runs on a cluster (W1 does)", o.Cluster, o.Workloads)
+	}
 	return o, nil
+}
+
+// runOnCluster runs w on a cluster of opts.Cluster runtimes in this process
+// and compares its throughput with single, the single-node row of the same
+// run.
+func runOnCluster(w *Workload, cfg Config, opts Options, single *Result) *Result {
+	cfg.Cluster = opts.Cluster
+	fmt.Fprintf(os.Stderr, "running %s (%s) on a durable cluster of %d in this process, %s...\n", w.ID, w.Name, cfg.Cluster, cfg.mode())
+	ctx, cancel := context.WithTimeout(context.Background(), opts.Timeout)
+	defer cancel()
+	r := w.Run(ctx, w, cfg)
+	r.Machine = single.Machine
+	if r.Verified && single.Verified && r.PerSecond > 0 && single.PerSecond > 0 {
+		r.SingleNodeRatio = round(r.PerSecond/single.PerSecond, 2)
+	}
+	return r
 }
 
 // defaultPeerDir is bench/peer next to this source file.
@@ -214,6 +240,9 @@ func run(opts Options) ([]*Result, error) {
 		cancel()
 		r.Machine = machine
 		results = append(results, r)
+		if opts.Cluster > 0 && w.ClusterCapable {
+			results = append(results, runOnCluster(w, cfg, opts, r))
+		}
 		if peer != nil && w.PeerCapable {
 			fmt.Fprintf(os.Stderr, "running %s (%s) on go-workflows, %s...\n", w.ID, w.Name, cfg.mode())
 			prs, err := peer.run(w.ID, opts, dir)

@@ -86,6 +86,14 @@ type Result struct {
 	Entities   int  `json:"entities,omitempty"`
 	LateCounts *int `json:"late_counts,omitempty"`
 
+	// Cluster rows (-cluster): ClusterNodes runtimes in this process formed
+	// one cluster; ClusterReadyMs is the time from starting them until
+	// every one was Ready (untimed); SingleNodeRatio is this row's
+	// PerSecond divided by the single-node row's, same workload, same run.
+	ClusterNodes    int     `json:"cluster_nodes,omitempty"`
+	ClusterReadyMs  float64 `json:"cluster_ready_ms,omitempty"`
+	SingleNodeRatio float64 `json:"single_node_ratio,omitempty"`
+
 	// PeerRatios is durable's PerSecond divided by each peer's, for the
 	// same workload and mode (only on durable's results, with -peer).
 	PeerRatios map[string]float64 `json:"peer_ratios,omitempty"`
@@ -199,6 +207,12 @@ func (r *Result) extra() string {
 	}
 	if r.LateCounts != nil && *r.LateCounts > 0 {
 		parts = append(parts, fmt.Sprintf("counts-late=%d", *r.LateCounts))
+	}
+	if r.ClusterNodes > 0 {
+		parts = append(parts, fmt.Sprintf("partitions=%d ready-after=%.0fms", r.Partitions, r.ClusterReadyMs))
+	}
+	if r.SingleNodeRatio > 0 {
+		parts = append(parts, fmt.Sprintf("x%.2f vs single node", r.SingleNodeRatio))
 	}
 	for _, peer := range sortedKeys(r.PeerRatios) {
 		parts = append(parts, fmt.Sprintf("x%.2f vs %s", r.PeerRatios[peer], peer))

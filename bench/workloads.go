@@ -33,6 +33,10 @@ type Config struct {
 	Timeout     time.Duration
 	Logger      *slog.Logger
 	FsyncMs     float64
+	// Cluster, for W1, runs the workload on a cluster of this many
+	// runtimes in this process (loopback ports, one shared hub directory)
+	// instead of on one runtime (0: one runtime, no cluster).
+	Cluster int
 }
 
 func (c Config) mode() string {
@@ -59,10 +63,12 @@ type Workload struct {
 	Run         func(ctx context.Context, w *Workload, cfg Config) *Result // nil: not implemented yet
 	NotYet      string                                                     // why Run is nil
 	PeerCapable bool                                                       // the peer program runs it too
+	// ClusterCapable: Run honours Config.Cluster (-cluster).
+	ClusterCapable bool
 }
 
 var workloads = []*Workload{
-	{ID: "W1", Name: "hello-cities", DefaultN: 2000, Unit: "instances/s", LatencyOf: "start-to-completion per instance", Run: runW1, PeerCapable: true},
+	{ID: "W1", Name: "hello-cities", DefaultN: 2000, Unit: "instances/s", LatencyOf: "start-to-completion per instance", Run: runW1, PeerCapable: true, ClusterCapable: true},
 	{ID: "W2", Name: "fan-out/fan-in", DefaultN: 20, Unit: "activities/s", LatencyOf: "start-to-completion per instance", Run: runW2, PeerCapable: true},
 	{ID: "W3", Name: "long chain", DefaultN: 5000, Unit: "steps/s", LatencyOf: "gap between consecutive activity executions (one step)", Run: runW3, PeerCapable: true},
 	{ID: "W4", Name: "crash", DefaultN: 1000, Unit: "instances/s", LatencyOf: "restart to completion per instance", Run: runW4},
@@ -260,17 +266,19 @@ func parallel(n, conc int, fn func(i int) error) (bad int, first error) {
 }
 
 // runInstances starts n instances of orchestrator with input, at most conc
-// at a time, waits for each, and checks each output with check. It returns
-// the per-instance start-to-completion latencies, the span from the first
-// start to the last completion, and how many outputs were wrong.
-func runInstances(ctx context.Context, rt *durable.Runtime, n, conc int, orchestrator string, input any,
+// at a time, waits for each, and checks each output with check. Instance i
+// is started and waited for through the Client of rts[i mod len(rts)]
+// (round-robin over the nodes of a cluster; one runtime otherwise). It
+// returns the per-instance start-to-completion latencies, the span from the
+// first start to the last completion, and how many outputs were wrong.
+func runInstances(ctx context.Context, rts []*durable.Runtime, n, conc int, orchestrator string, input any,
 	check func(out json.RawMessage) error) (lat []time.Duration, sp *span, wrong int, firstErr error) {
 	lat = make([]time.Duration, n)
-	c := rt.Client()
-	sp = startSpan(rt)
+	clients := clientsOf(rts)
+	sp = startSpan(rts...)
 	wrong, firstErr = parallel(n, conc, func(i int) error {
 		var err error
-		lat[i], err = runOne(ctx, c, orchestrator, input, check, time.Now())
+		lat[i], err = runOne(ctx, clients[i%len(clients)], orchestrator, input, check, time.Now())
 		return err
 	})
 	return lat, sp.end(), wrong, firstErr
@@ -280,8 +288,9 @@ func runInstances(ctx context.Context, rt *durable.Runtime, n, conc int, orchest
 // per second, each at its scheduled time whatever the others do (an open
 // loop), waits for each and checks its output. A latency runs from the
 // instance's scheduled start, so a start that is late because the system
-// is slow counts against it.
-func runInstancesAtRate(ctx context.Context, rt *durable.Runtime, n int, rate float64, orchestrator string, input any,
+// is slow counts against it. Instances go round-robin over rts' Clients, as
+// in runInstances.
+func runInstancesAtRate(ctx context.Context, rts []*durable.Runtime, n int, rate float64, orchestrator string, input any,
 	check func(out json.RawMessage) error) (lat []time.Duration, sp *span, wrong int, firstErr error) {
 	lat = make([]time.Duration, n)
 	var (
@@ -289,8 +298,8 @@ func runInstancesAtRate(ctx context.Context, rt *durable.Runtime, n int, rate fl
 		wg   sync.WaitGroup
 	)
 	interval := time.Duration(float64(time.Second) / rate)
-	c := rt.Client()
-	sp = startSpan(rt)
+	clients := clientsOf(rts)
+	sp = startSpan(rts...)
 	for i := 0; i < n; i++ {
 		due := sp.start.Add(time.Duration(i) * interval)
 		if d := time.Until(due); d > 0 && !sleepCtx(ctx, d) {
@@ -301,13 +310,22 @@ func runInstancesAtRate(ctx context.Context, rt *durable.Runtime, n int, rate fl
 		go func() {
 			defer wg.Done()
 			var err error
-			if lat[i], err = runOne(ctx, c, orchestrator, input, check, due); err != nil {
+			if lat[i], err = runOne(ctx, clients[i%len(clients)], orchestrator, input, check, due); err != nil {
 				fail.add(1, err)
 			}
 		}()
 	}
 	wg.Wait()
 	return lat, sp.end(), int(fail.bad.Load()), fail.first
+}
+
+// clientsOf returns the Client of each runtime.
+func clientsOf(rts []*durable.Runtime) []*durable.Client {
+	clients := make([]*durable.Client, len(rts))
+	for i, rt := range rts {
+		clients[i] = rt.Client()
+	}
+	return clients
 }
 
 func checkHello(out json.RawMessage) error {
@@ -336,40 +354,50 @@ func checkInt(want int) func(json.RawMessage) error {
 
 // span times one timed phase of a workload: its wall-clock time, the CPU
 // time (user + system, every thread) the process spent in it, and the
-// runtime's commits and store transactions in it. CPU per operation is the
-// steadier figure on a shared machine, where other tenants stretch the wall
-// clock.
+// runtimes' commits and store transactions in it (summed over the nodes of
+// a cluster, each of which counts the partitions it hosts). CPU per
+// operation is the steadier figure on a shared machine, where other tenants
+// stretch the wall clock.
 type span struct {
 	start          time.Time
 	cpu0           time.Duration
 	Wall, CPU      time.Duration
-	rt             *durable.Runtime
+	rts            []*durable.Runtime
 	stats0, stats1 durable.Stats
 }
 
-// startSpan starts timing a phase of rt (nil: track it later with track).
-func startSpan(rt *durable.Runtime) *span {
+// startSpan starts timing a phase of rts (none, or nil: track them later
+// with track).
+func startSpan(rts ...*durable.Runtime) *span {
 	timedProfile.start()
 	s := &span{start: time.Now(), cpu0: processCPU()}
-	if rt != nil {
-		s.track(rt)
-	}
+	s.track(rts...)
 	return s
 }
 
-// track counts rt's commits from now on.
-func (s *span) track(rt *durable.Runtime) {
-	s.rt, s.stats0 = rt, rt.Stats()
+// track counts the commits of rts (nil entries skipped) from now on.
+func (s *span) track(rts ...*durable.Runtime) {
+	s.rts = slices.DeleteFunc(slices.Clone(rts), func(rt *durable.Runtime) bool { return rt == nil })
+	s.stats0 = sumStats(s.rts)
 }
 
 // end fixes the span's figures at now and returns the span.
 func (s *span) end() *span {
 	s.Wall, s.CPU = time.Since(s.start), processCPU()-s.cpu0
 	timedProfile.stop()
-	if s.rt != nil {
-		s.stats1 = s.rt.Stats()
-	}
+	s.stats1 = sumStats(s.rts)
 	return s
+}
+
+// sumStats adds up the commit counters of rts.
+func sumStats(rts []*durable.Runtime) durable.Stats {
+	var sum durable.Stats
+	for _, rt := range rts {
+		st := rt.Stats()
+		sum.Commits += st.Commits
+		sum.Transactions += st.Transactions
+	}
+	return sum
 }
 
 func fill(r *Result, lat []time.Duration, sp *span, count int, wrong int, err error) {
@@ -407,25 +435,46 @@ func runW1(ctx context.Context, w *Workload, cfg Config) *Result {
 	conc := orDefault(cfg.Concurrency, n)
 	r := newResult(w, cfg, n)
 	r.Concurrency = conc
-	rt, dir, err := openRuntime(cfg, "W1", registerHello)
-	if err != nil {
-		return failed(r, err)
+	var rts []*durable.Runtime
+	if cfg.Cluster > 0 {
+		markCluster(r, cfg.Cluster)
+		lc, err := openCluster(ctx, cfg, "W1", cfg.Cluster, registerHello)
+		if err != nil {
+			return failed(r, err)
+		}
+		defer lc.close()
+		lc.describe(r)
+		rts = lc.rts
+	} else {
+		rt, dir, err := openRuntime(cfg, "W1", registerHello)
+		if err != nil {
+			return failed(r, err)
+		}
+		defer os.RemoveAll(dir)
+		defer rt.Close()
+		rts = []*durable.Runtime{rt}
 	}
-	defer os.RemoveAll(dir)
-	defer rt.Close()
 	if cfg.Rate > 0 {
 		r.Concurrency = 0
 		r.Rate = cfg.Rate
-		lat, sp, wrong, err := runInstancesAtRate(ctx, rt, n, cfg.Rate, "HelloCities", nil, checkHello)
+		lat, sp, wrong, err := runInstancesAtRate(ctx, rts, n, cfg.Rate, "HelloCities", nil, checkHello)
 		fill(r, lat, sp, n, wrong, err)
 		r.Activities = 3 * n
-		r.Note = fmt.Sprintf("open loop: one start every %v (%.0f/s); latency from each instance's scheduled start to its verified completion", time.Duration(float64(time.Second)/cfg.Rate), cfg.Rate)
+		addNote(r, fmt.Sprintf("open loop: one start every %v (%.0f/s); latency from each instance's scheduled start to its verified completion", time.Duration(float64(time.Second)/cfg.Rate), cfg.Rate))
 		return r
 	}
-	lat, sp, wrong, err := runInstances(ctx, rt, n, conc, "HelloCities", nil, checkHello)
+	lat, sp, wrong, err := runInstances(ctx, rts, n, conc, "HelloCities", nil, checkHello)
 	fill(r, lat, sp, n, wrong, err)
 	r.Activities = 3 * n
 	return r
+}
+
+// addNote appends note to r's note.
+func addNote(r *Result, note string) {
+	if r.Note != "" {
+		r.Note += "; "
+	}
+	r.Note += note
 }
 
 // --- W2 ---------------------------------------------------------------------
@@ -444,7 +493,7 @@ func runW2(ctx context.Context, w *Workload, cfg Config) *Result {
 	}
 	defer os.RemoveAll(dir)
 	defer rt.Close()
-	lat, sp, wrong, err := runInstances(ctx, rt, n, conc, "FanOut", fan, checkInt(fanOutWant(fan)))
+	lat, sp, wrong, err := runInstances(ctx, []*durable.Runtime{rt}, n, conc, "FanOut", fan, checkInt(fanOutWant(fan)))
 	fill(r, lat, sp, n*fan, wrong, err)
 	r.Activities = n * fan
 	if fan != 1000 {
@@ -475,7 +524,7 @@ func runW3(ctx context.Context, w *Workload, cfg Config) *Result {
 	}
 	defer os.RemoveAll(dir)
 	defer rt.Close()
-	_, sp, wrong, err := runInstances(ctx, rt, 1, 1, "Chain", n, checkInt(n))
+	_, sp, wrong, err := runInstances(ctx, []*durable.Runtime{rt}, 1, 1, "Chain", n, checkInt(n))
 	fill(r, stepGaps(stamps), sp, n, wrong, err)
 	r.Activities = n
 	r.TimePerStepMs = round(ms(sp.Wall)/float64(n), 4)
