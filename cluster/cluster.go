@@ -323,6 +323,7 @@ func (m *Member) sender(p int, q chan *actors.PartitionMessage) {
 // again and resume their work.
 func (m *Member) wakeLoop() {
 	defer m.wg.Done()
+	m.awaitPeers()
 	tick := time.NewTicker(m.cfg.WakeInterval)
 	defer tick.Stop()
 	m.wakeAll()
@@ -334,6 +335,34 @@ func (m *Member) wakeLoop() {
 		case <-tick.C:
 		}
 		m.wakeAll()
+	}
+}
+
+// awaitPeers holds the first wake-up until every listed peer is a member,
+// or for at most the time it takes to drop one that does not answer: a
+// node that woke partitions before it saw the others would place every
+// partition on itself and claim them, only to be fenced out by their real
+// owners a moment later (and each of those claims costs a grace period).
+func (m *Member) awaitPeers() {
+	want := map[string]bool{m.cfg.Addr: true}
+	for _, p := range m.cfg.Peers {
+		want[p] = true
+	}
+	if m.cfg.Provider != nil {
+		return // another provider's peers are not ours to count
+	}
+	dropAfter := m.cfg.DropAfter
+	if dropAfter <= 0 {
+		dropAfter = defaultDropAfter
+	}
+	deadline := time.Now().Add(dropAfter)
+	for time.Now().Before(deadline) && m.cluster.MemberList.Members().Len() < len(want) {
+		select {
+		case <-m.stop:
+			return
+		case <-m.topology:
+		case <-time.After(50 * time.Millisecond):
+		}
 	}
 }
 
