@@ -167,22 +167,20 @@ func (c *Client) ListEntities(ctx context.Context, q EntityQuery) (*EntityPage, 
 		}
 		after = string(b)
 	}
-	parts, err := c.rt.partitions()
+	// Each partition gives its first size+1 entities with state after the
+	// cursor; the merged first size are the page.
+	answers, err := c.eachPartition(ctx, func(p int32) *seam.Request {
+		return &seam.Request{Op: &seam.Request_ListEntities{ListEntities: &seam.ListEntities{
+			Partition: p, Name: name, After: after, Limit: int32(size + 1),
+			LastOperationFromUnixNano: unixNanoOf(q.LastOperationFrom), LastOperationToUnixNano: unixNanoOf(q.LastOperationTo),
+			FetchState: q.FetchState,
+		}}}
+	})
 	if err != nil {
 		return nil, err
 	}
-	// Each partition gives its first size+1 entities with state after the
-	// cursor; the merged first size are the page.
 	var hits []*seam.EntityState
-	for i := 0; i < parts.Count(); i++ {
-		resp, err := c.call(ctx, &seam.Request{Op: &seam.Request_ListEntities{ListEntities: &seam.ListEntities{
-			Partition: int32(i), Name: name, After: after, Limit: int32(size + 1),
-			LastOperationFromUnixNano: unixNanoOf(q.LastOperationFrom), LastOperationToUnixNano: unixNanoOf(q.LastOperationTo),
-			FetchState: q.FetchState,
-		}}})
-		if err != nil {
-			return nil, err
-		}
+	for _, resp := range answers {
 		hits = append(hits, resp.GetEntities()...)
 	}
 	sort.Slice(hits, func(i, j int) bool { return hits[i].GetEntityId() < hits[j].GetEntityId() })

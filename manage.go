@@ -110,19 +110,14 @@ func (c *Client) PurgeBy(ctx context.Context, f PurgeFilter) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	parts, err := c.rt.partitions()
-	if err != nil {
-		return 0, err
-	}
+	answers, err := c.eachPartition(ctx, func(p int32) *seam.Request {
+		return &seam.Request{Op: &seam.Request_PurgeInstances{PurgeInstances: &seam.PurgeInstances{Partition: p, Filter: filter}}}
+	})
 	deleted := 0
-	for i := 0; i < parts.Count(); i++ {
-		resp, err := c.call(ctx, &seam.Request{Op: &seam.Request_PurgeInstances{PurgeInstances: &seam.PurgeInstances{Partition: int32(i), Filter: filter}}})
+	for _, resp := range answers {
 		deleted += int(resp.GetPurged())
-		if err != nil {
-			return deleted, err
-		}
 	}
-	return deleted, nil
+	return deleted, err
 }
 
 // Restart starts the orchestrator of an existing instance again with its

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/durable-go/durable/seam"
@@ -64,20 +65,18 @@ func (c *Client) List(ctx context.Context, q Query) (*Page, error) {
 	if err != nil {
 		return nil, err
 	}
-	parts, err := c.rt.partitions()
+	// Each partition gives its first size+1 matches after the cursor; the
+	// merged first size are the page, and a size+1th says there is more.
+	answers, err := c.eachPartition(ctx, func(p int32) *seam.Request {
+		return &seam.Request{Op: &seam.Request_ListInstances{ListInstances: &seam.ListInstances{
+			Partition: p, Filter: filter, After: after, Limit: int32(size + 1),
+		}}}
+	})
 	if err != nil {
 		return nil, err
 	}
-	// Each partition gives its first size+1 matches after the cursor; the
-	// merged first size are the page, and a size+1th says there is more.
 	var all []*seam.InstanceStatus
-	for i := 0; i < parts.Count(); i++ {
-		resp, err := c.call(ctx, &seam.Request{Op: &seam.Request_ListInstances{ListInstances: &seam.ListInstances{
-			Partition: int32(i), Filter: filter, After: after, Limit: int32(size + 1),
-		}}})
-		if err != nil {
-			return nil, err
-		}
+	for _, resp := range answers {
 		all = append(all, resp.GetInstances()...)
 	}
 	sort.Slice(all, func(i, j int) bool { return cursorLess(cursorOf(all[i]), cursorOf(all[j])) })
@@ -90,6 +89,34 @@ func (c *Client) List(ctx context.Context, q Query) (*Page, error) {
 		page.Instances = append(page.Instances, statusFromSeam(st))
 	}
 	return page, nil
+}
+
+// eachPartition sends the request build makes for each partition to all of
+// them at once (in a cluster they are on several nodes) and returns their
+// answers in partition order, with the first error. An answer that carries
+// an error may carry partial results too (a purge's count).
+func (c *Client) eachPartition(ctx context.Context, build func(p int32) *seam.Request) ([]*seam.Response, error) {
+	parts, err := c.rt.partitions()
+	if err != nil {
+		return nil, err
+	}
+	answers := make([]*seam.Response, parts.Count())
+	errs := make([]error, parts.Count())
+	var wg sync.WaitGroup
+	for i := range answers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			answers[i], errs[i] = c.call(ctx, build(int32(i)))
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return answers, err
+		}
+	}
+	return answers, nil
 }
 
 // seamFilter is the seam's form of a filter by statuses and created time.
