@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -38,7 +39,7 @@ type tally struct{ N int }
 
 func (t *tally) Add(n int) { t.N += n }
 
-func newSeamRegistry(t *testing.T) *seamRegistry {
+func newSeamRegistry(t testing.TB) *seamRegistry {
 	t.Helper()
 	tallyFn, err := orchestration.EntityFromStruct[tally]()
 	if err != nil {
@@ -56,7 +57,7 @@ func newSeamRegistry(t *testing.T) *seamRegistry {
 }
 
 // startSeamNode runs a node on a fresh in-memory hub of four partitions.
-func startSeamNode(t *testing.T) *Node {
+func startSeamNode(t testing.TB) *Node {
 	t.Helper()
 	hub, err := persistence.Open(persistence.Options{Partitions: 4})
 	if err != nil {
@@ -373,4 +374,34 @@ func startSeamNodeF(f *testing.F) *Node {
 		_ = hub.Close()
 	})
 	return n
+}
+
+// BenchmarkSeamSignal compares the two ways a request reaches a partition
+// on this node: Node.Call's in-process shortcut (a channel reply, reads on
+// the caller's goroutine) and a *seam.Request sent to the partition actor's
+// PID with a protoactor future, as a caller in another process does. Many
+// callers at once, as under load.
+func BenchmarkSeamSignal(b *testing.B) {
+	for _, via := range []string{"in-process", "by PID"} {
+		b.Run(via, func(b *testing.B) {
+			n := startSeamNode(b)
+			var p seam.Partitions = n
+			if via == "by PID" {
+				p = pidPartitions(n)
+			}
+			b.SetParallelism(32)
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				i := 0
+				for pb.Next() {
+					i++
+					req := signalReq("@tally@"+strconv.Itoa(i%64), "Add", []byte("1"), seam.NewIdempotencyKey())
+					if _, err := p.Call(context.Background(), req); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		})
+	}
 }
