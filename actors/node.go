@@ -81,7 +81,12 @@ type Node struct {
 	system *actor.ActorSystem
 	// parts holds the partitions this node hosts, by number (nil: not
 	// here): all of them on a single node, those placed on it in a cluster.
-	parts      []atomic.Pointer[hosted]
+	parts []atomic.Pointer[hosted]
+	// keepKeys: the actors record the idempotency keys of requests served
+	// in-process too. In a cluster a request can be sent again (while its
+	// partition moves); on a single node only requests that come by
+	// message can.
+	keepKeys   bool
 	gate       *activityGate
 	dispatcher *poolDispatcher // runs instance and entity actors
 	// instanceStrategy supervises every instance and entity actor through
@@ -133,6 +138,7 @@ func StartNode(cfg Config) (*Node, error) {
 		n.system = actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return ProtoactorLogger(cfg.Logger) }))
 	}
 	n.parts = make([]atomic.Pointer[hosted], cfg.Hub.Partitions())
+	n.keepKeys = cfg.Remote != nil
 	if cfg.Remote == nil {
 		for i := 0; i < cfg.Hub.Partitions(); i++ {
 			p := cfg.Hub.Partition(i)

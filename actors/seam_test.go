@@ -184,6 +184,7 @@ func TestSeamRetriedWritesHaveOneEffect(t *testing.T) {
 	for name, via := range seamImplementations(t) {
 		t.Run(name, func(t *testing.T) {
 			n := startSeamNode(t)
+			n.keepKeys = true // as in a cluster, where in-process requests are retried too
 			p := via(n)
 			// A start retried with its key is the same start, not a
 			// conflict with itself.
@@ -222,6 +223,21 @@ func TestSeamRetriedWritesHaveOneEffect(t *testing.T) {
 			call(t, p, proto.Clone(term).(*seam.Request))
 		})
 	}
+}
+
+// On a single node a request served in-process is never sent twice, so
+// its key is not recorded: the record does not grow with keys, and a
+// second start with the same key is an ordinary second start. By message
+// the key is recorded.
+func TestSeamRecordsKeysOnlyWhereARetryCanHappen(t *testing.T) {
+	n := startSeamNode(t)
+	call(t, n, startReq("local", "Approve", nil, "k-local"))
+	if _, err := n.Call(context.Background(), startReq("local", "Approve", nil, "k-local")); !errors.Is(err, seam.ErrInstanceExists) {
+		t.Fatalf("in-process, a second start with the same key: %v, want ErrInstanceExists", err)
+	}
+	p := pidPartitions(n)
+	call(t, p, startReq("remote", "Approve", nil, "k-remote"))
+	call(t, p, startReq("remote", "Approve", nil, "k-remote")) // the same request again
 }
 
 func TestSeamErrorsKeepTheirIdentityAcrossPIDs(t *testing.T) {

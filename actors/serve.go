@@ -80,7 +80,7 @@ func (n *Node) serve(ctx context.Context, p int, req *seam.Request) (*seam.Respo
 		return seam.Failed(nil), nil
 	}
 	reply := make(chanReply, 1)
-	msg, err := writeMessage(req, reply)
+	msg, err := writeMessage(req, reply, n.keepKeys)
 	if err != nil {
 		return seam.Failed(err), nil
 	}
@@ -88,8 +88,16 @@ func (n *Node) serve(ctx context.Context, p int, req *seam.Request) (*seam.Respo
 }
 
 // writeMessage turns a write request into the message its actor serves.
-func writeMessage(req *seam.Request, reply replier) (routed, error) {
+// With keepKey the actor records the request's idempotency key, so that a
+// retry of it has no second effect; without, the key is dropped: a request
+// that can never be retried (the in-process path of a single node, where
+// nothing below the Client sends a request twice) does not pay for
+// recording it.
+func writeMessage(req *seam.Request, reply replier, keepKey bool) (routed, error) {
 	key := req.GetIdempotencyKey()
+	if !keepKey {
+		key = ""
+	}
 	switch op := req.GetOp().(type) {
 	case *seam.Request_StartInstance:
 		s := op.StartInstance
@@ -469,7 +477,7 @@ func (p *partitionActor) serveRemote(ctx actor.Context, req *seam.Request) {
 		reply.answer(seam.Failed(nil)) // it is started and claimed: it serves
 		return
 	case *seam.Request_StartInstance, *seam.Request_RaiseEvent, *seam.Request_ControlInstance, *seam.Request_SignalEntity:
-		msg, err := writeMessage(req, reply)
+		msg, err := writeMessage(req, reply, true) // a caller by message may send it again
 		if err != nil {
 			reply.answer(seam.Failed(err))
 			return
