@@ -3,6 +3,8 @@
 // terminal.
 //
 //	durable serve [--addr 127.0.0.1:7071] [--data DIR | --memory] [--api-key KEY]
+//	              [--cluster-addr HOST:PORT --cluster-peers HOST:PORT,...
+//	               [--cluster-tls-cert F --cluster-tls-key F --cluster-tls-ca F]]
 //	durable start NAME [INPUT] [--id ID] [--wait [--timeout D]]
 //	durable status ID
 //	durable list [--status S,...] [--prefix P] [--from T] [--to T] [--top N] [--all]
@@ -21,6 +23,10 @@
 // tables, or the API's JSON with --json. Flags may come before or after the
 // arguments. Exit status: 0 done, 1 failed (for start --wait: the instance
 // did not complete), 2 bad usage.
+//
+// With --cluster-addr, serve joins a cluster of nodes that share the task
+// hub in --data (see CLUSTER.md); GET /healthz answers 200 once the node
+// serves requests.
 package main
 
 import (
