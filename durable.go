@@ -88,9 +88,14 @@ var (
 	ErrPayloadTooLarge           = errors.New("payload too large")
 	ErrNotStarted                = errors.New("runtime is not started")
 	ErrClosed                    = errors.New("runtime is closed")
-	ErrAlreadyRegistered         = errors.New("name is already registered")
-	ErrLocked                    = persistence.ErrLocked
-	ErrPartitionMismatch         = persistence.ErrPartitionMismatch
+	// ErrUnavailable: the partition of the instance or entity cannot serve
+	// now (in a cluster: it is moving, or this node does not see a
+	// majority of the members); the request may be sent again later or to
+	// another node.
+	ErrUnavailable       = seam.ErrUnavailable
+	ErrAlreadyRegistered = errors.New("name is already registered")
+	ErrLocked            = persistence.ErrLocked
+	ErrPartitionMismatch = persistence.ErrPartitionMismatch
 )
 
 // Runtime is an embedded durable node: the store, the registered functions

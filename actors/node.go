@@ -72,6 +72,10 @@ type Config struct {
 	System *actor.ActorSystem
 	Remote func(partition int, msg *PartitionMessage)
 	Owner  string
+	// MayClaim, when set, is asked before a partition actor claims its
+	// store; false stops the actor instead (a cluster member that does not
+	// see a majority of the members must not take partitions).
+	MayClaim func() bool
 }
 
 // Node hosts the partition actors of one hub.

@@ -159,6 +159,11 @@ func (p *partitionActor) claim(ctx actor.Context) bool {
 		return false
 	}
 	p.index = index
+	if n.cfg.MayClaim != nil && !n.cfg.MayClaim() {
+		n.log.Warn("not claiming partition: this node does not see a majority of the cluster", "partition", index)
+		ctx.Stop(ctx.Self())
+		return false
+	}
 	cctx, cancel := context.WithTimeout(context.Background(), claimTimeout)
 	defer cancel()
 	store, err := n.cfg.Hub.Claim(cctx, index, n.cfg.Owner)

@@ -148,6 +148,7 @@ func Start(cfg Config, nodeCfg actors.Config) (*Member, error) {
 	nodeCfg.System = m.system
 	nodeCfg.Remote = m.sendRemote
 	nodeCfg.Owner = cfg.Addr
+	nodeCfg.MayClaim = m.hasQuorum
 	node, err := actors.StartNode(nodeCfg)
 	if err != nil {
 		return nil, fmt.Errorf("start node: %w", err)
@@ -201,13 +202,39 @@ func (m *Member) Node() *actors.Node { return m.node }
 // Count implements seam.Partitions.
 func (m *Member) Count() int { return m.count }
 
-// Ready reports whether every partition has answered a ping since the
-// member joined: the cluster serves every request.
+// Ready reports whether the member serves every request: it sees a
+// majority of the cluster, and every partition has answered a ping since
+// it joined.
 func (m *Member) Ready() bool {
 	m.readyMu.Lock()
 	defer m.readyMu.Unlock()
-	return m.ready
+	return m.ready && m.hasQuorum()
 }
+
+// quorum is how many members a node must see to claim partitions and serve
+// requests: a majority of the listed peers (this node included). A node cut
+// off from the others (a network partition, a certificate the others do
+// not accept) then stops serving instead of taking every partition for
+// itself from the members that still form the cluster. With another
+// Provider the listed peers are not known: no quorum is asked.
+func (m *Member) quorum() int {
+	if m.cfg.Provider != nil {
+		return 1
+	}
+	want := map[string]bool{m.cfg.Addr: true}
+	for _, p := range m.cfg.Peers {
+		want[p] = true
+	}
+	return len(want)/2 + 1
+}
+
+// hasQuorum reports whether this node sees a majority of the cluster.
+func (m *Member) hasQuorum() bool {
+	return m.cluster != nil && m.cluster.MemberList.Members().Len() >= m.quorum()
+}
+
+// errNoQuorum answers requests while this node does not see a majority.
+var errNoQuorum = fmt.Errorf("this node does not see a majority of the cluster's members: %w", seam.ErrUnavailable)
 
 // Call implements seam.Partitions: a request for a partition hosted here is
 // served in-process; any other goes to the partition's node. While the
@@ -219,6 +246,11 @@ func (m *Member) Call(ctx context.Context, req *seam.Request) (*seam.Response, e
 		return nil, err
 	}
 	for attempt := 0; ; attempt++ {
+		if !m.hasQuorum() {
+			// Retrying would only wait: answer at once, and the caller
+			// (an HTTP client: 503) goes to another node.
+			return nil, fmt.Errorf("call partition %d: %w", p, errNoQuorum)
+		}
 		resp, err := m.callOnce(ctx, p, req)
 		if err == nil || !errors.Is(err, seam.ErrUnavailable) || ctx.Err() != nil {
 			return resp, err
@@ -367,6 +399,12 @@ func (m *Member) awaitPeers() {
 }
 
 func (m *Member) wakeAll() {
+	if !m.hasQuorum() {
+		m.readyMu.Lock()
+		m.ready = false
+		m.readyMu.Unlock()
+		return
+	}
 	var wg sync.WaitGroup
 	answered := make([]bool, m.count)
 	for p := 0; p < m.count; p++ {

@@ -108,25 +108,28 @@ func startCluster(t *testing.T, n int) *testCluster {
 		c.nodes = append(c.nodes, nd)
 		c.start(nd, bin)
 	}
-	t.Cleanup(func() {
-		for _, nd := range c.nodes {
-			if nd.cmd != nil && nd.cmd.ProcessState == nil {
-				_ = nd.cmd.Process.Kill()
-				_ = nd.cmd.Wait()
-			}
-		}
-		if t.Failed() {
-			for _, nd := range c.nodes {
-				nd.mu.Lock()
-				t.Logf("---- %s log (last 8 KB) ----\n%s", nd.name, tail(nd.log.String(), 8<<10))
-				nd.mu.Unlock()
-			}
-		}
-	})
+	t.Cleanup(c.killAll)
 	for _, nd := range c.nodes {
 		c.waitHealthy(nd, 60*time.Second)
 	}
 	return c
+}
+
+// killAll kills what still runs and, if the test failed, shows the logs.
+func (c *testCluster) killAll() {
+	for _, nd := range c.nodes {
+		if nd.cmd != nil && nd.cmd.ProcessState == nil {
+			_ = nd.cmd.Process.Kill()
+			_ = nd.cmd.Wait()
+		}
+	}
+	if c.t.Failed() {
+		for _, nd := range c.nodes {
+			nd.mu.Lock()
+			c.t.Logf("---- %s log (last 8 KB) ----\n%s", nd.name, tail(nd.log.String(), 8<<10))
+			nd.mu.Unlock()
+		}
+	}
 }
 
 func tail(s string, n int) string {

@@ -50,7 +50,7 @@ func classify(err error) (status int, code string, ok bool) {
 		return http.StatusBadRequest, "InvalidInstanceId", true
 	case errors.Is(err, durable.ErrInvalidInput), errors.As(err, new(*badRequest)):
 		return http.StatusBadRequest, "BadRequest", true
-	case errors.Is(err, durable.ErrClosed), errors.Is(err, durable.ErrNotStarted):
+	case errors.Is(err, durable.ErrClosed), errors.Is(err, durable.ErrNotStarted), errors.Is(err, durable.ErrUnavailable):
 		return http.StatusServiceUnavailable, "Unavailable", true
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		// The caller went away or the server is shutting down.
@@ -77,6 +77,9 @@ func (h *Handler) WriteError(w http.ResponseWriter, r *http.Request, err error) 
 		h.log.Error("httpapi: request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 		h.fail(w, r, status, code, "something went wrong while processing your request")
 		return
+	}
+	if status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", "1") // a partition moves in seconds
 	}
 	h.fail(w, r, status, code, err.Error())
 }
