@@ -20,10 +20,10 @@ var engineDir = func() string {
 // while replaying, resolving them costs more and is rare.
 type callers [10]uintptr
 
-// callers captures the stack of the code's call that reached here, while
+// callStack captures the stack of the code's call that reached here, while
 // the code's goroutine runs. Actions the engine asks for on its own side (a
 // retry scheduled by a completion listener) have no such call: zero.
-func (e *Execution) callers() callers {
+func (e *Execution) callStack() callers {
 	var c callers
 	if e.running {
 		runtime.Callers(2, c[:])

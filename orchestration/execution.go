@@ -467,7 +467,7 @@ func (e *Execution) schedule(ev *history.Event) {
 		if e.unmatched == nil {
 			e.unmatched = make(map[int64]askedAction)
 		}
-		e.unmatched[ev.TaskID] = askedAction{ev: ev, site: e.callers()}
+		e.unmatched[ev.TaskID] = askedAction{ev: ev, site: e.callStack()}
 		e.cursor++
 		return
 	}
@@ -586,7 +586,7 @@ func (e *Execution) runUntilBlocked() {
 func (e *Execution) block(t *taskState) {
 	e.waiting = t
 	if e.replaying {
-		e.waitSite = e.callers()
+		e.waitSite = e.callStack()
 	}
 	e.yield <- struct{}{}
 	select {

@@ -42,7 +42,7 @@ func (e *Execution) patch(name string, deprecated bool) bool {
 	}
 	recorded, nd := e.recordedPatch(name)
 	if nd != nil {
-		site := e.callers()
+		site := e.callStack()
 		nd.CallSite = site.String()
 		if !e.running {
 			// Asked on the engine's side (a retry predicate): end here.
