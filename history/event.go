@@ -80,6 +80,11 @@ const (
 	EntityOperationFailed Type = 24
 	// CustomStatusSet records a new custom status (Payload).
 	CustomStatusSet Type = 25
+	// PatchMarker records that the code, running new (not replaying),
+	// asked whether patch Name is in effect (Context.IsPatched): the
+	// execution takes the patched path from then on, on every replay too.
+	// It opens no task and carries no TaskID.
+	PatchMarker Type = 26
 )
 
 // Failure describes why a task or an execution failed.
@@ -137,7 +142,7 @@ func (e *Event) Describe() string {
 		return fmt.Sprintf("%s(taskId=%d, fireAt=%s)", e.Type, e.TaskID, e.FireAt.UTC().Format(time.RFC3339Nano))
 	case SubOrchestrationCreated, EntityOperationCalled:
 		return fmt.Sprintf("%s(name=%q, instanceId=%q, taskId=%d)", e.Type, e.Name, e.InstanceID, e.TaskID)
-	case EventRaised, EventSent:
+	case EventRaised, EventSent, PatchMarker:
 		return fmt.Sprintf("%s(name=%q)", e.Type, e.Name)
 	default:
 		return e.Type.String()

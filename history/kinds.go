@@ -77,6 +77,8 @@ var kinds = [...]kind{
 	EntityOperationCompleted: {name: "EntityOperationCompleted", closes: EntityOperationCalled, result: true},
 	EntityOperationFailed:    {name: "EntityOperationFailed", closes: EntityOperationCalled, failure: true},
 	CustomStatusSet:          {name: "CustomStatusSet"},
+	// Durable Functions has no patches; the name says what the event is.
+	PatchMarker: {name: "PatchMarker", action: true},
 }
 
 // info returns t's entry; an unknown type (a newer writer's) is the zero

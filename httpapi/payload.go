@@ -213,8 +213,8 @@ func historyEvents(events []*history.Event, showOutput bool) []HistoryEvent {
 			he.InstanceID = ev.InstanceID
 			he.Input = result(ev.Payload)
 		default:
-			// Entity operations, custom status: their names (completions
-			// have their outcome above).
+			// Entity operations, custom status, patch markers: their names
+			// (completions have their outcome above).
 			he.Name = ev.Name
 			he.InstanceID = ev.InstanceID
 		}

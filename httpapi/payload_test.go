@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"encoding/json"
 	"testing"
 	"time"
 
@@ -23,6 +24,7 @@ func TestHistoryRendersTheOutcomeOfEveryCompletion(t *testing.T) {
 		{Type: history.EntityLockRequested, Timestamp: at, TaskID: 3, Payload: []byte(`["@counter@b"]`)},
 		{Type: history.EntityOperationCalled, Timestamp: at, TaskID: 4, Name: "fail", InstanceID: "@counter@a"},
 		{Type: history.OrchestratorStarted, Timestamp: at},
+		{Type: history.PatchMarker, Timestamp: at, Name: "v2"},
 		{Type: history.TaskCompleted, Timestamp: at, TaskID: 0, Payload: []byte(`"act"`)},
 		{Type: history.EntityOperationCompleted, Timestamp: at, TaskID: 1, Payload: []byte(`7`)},
 		{Type: history.TimerFired, Timestamp: at, TaskID: 2, FireAt: at},
@@ -57,5 +59,29 @@ func TestHistoryRendersTheOutcomeOfEveryCompletion(t *testing.T) {
 	}
 	if he := shown["TimerFired"]; he.FireAt == "" {
 		t.Errorf("TimerFired without FireAt: %+v", he)
+	}
+}
+
+// A patch marker shows as its own event with the patch's name (with or
+// without showHistoryOutput: it has no payload).
+func TestHistoryRendersPatchMarkersWithTheirName(t *testing.T) {
+	at := time.Date(2024, 5, 1, 10, 0, 0, 0, time.UTC)
+	events := []*history.Event{
+		{Type: history.OrchestratorStarted, Timestamp: at},
+		{Type: history.ExecutionStarted, Timestamp: at, Name: "Orch"},
+		{Type: history.PatchMarker, Timestamp: at, Name: "v2"},
+	}
+	for _, output := range []bool{false, true} {
+		h := historyEvents(events, output)
+		if len(h) != 2 {
+			t.Fatalf("showHistoryOutput=%v: %+v", output, h)
+		}
+		b, err := json.Marshal(h[1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := string(b), `{"EventType":"PatchMarker","Name":"v2","Timestamp":"2024-05-01T10:00:00Z"}`; got != want {
+			t.Errorf("showHistoryOutput=%v: %s, want %s", output, got, want)
+		}
 	}
 }

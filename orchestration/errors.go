@@ -42,9 +42,16 @@ type NonDeterminismError struct {
 	// Recorded is what history holds there ("" when history holds nothing
 	// more), Requested what the code asked for ("" when it asked nothing).
 	Recorded, Requested string
+	// CallSite is the file:line, in the orchestrator's code, of the call
+	// that asked for Requested (CallActivity, CreateTimer, IsPatched, ...)
+	// or, when the code asked for nothing, of the Await it was blocked in.
+	// It is "" when no such call is known: the code returned (Requested is
+	// then the completion), or the engine asked on its own side (a retry).
+	CallSite string
 }
 
-// Error names the position, what history holds and what the code asked for.
+// Error names the position, what history holds, what the code asked for
+// and, when known, where in the code it asked.
 func (e *NonDeterminismError) Error() string {
 	recorded, requested := e.Recorded, e.Requested
 	if recorded == "" {
@@ -53,8 +60,12 @@ func (e *NonDeterminismError) Error() string {
 	if requested == "" {
 		requested = "nothing"
 	}
-	return fmt.Sprintf("non-deterministic orchestrator: at history event %d the history holds %s but the code asked for %s",
+	msg := fmt.Sprintf("non-deterministic orchestrator: at history event %d the history holds %s but the code asked for %s",
 		e.Position, recorded, requested)
+	if e.CallSite != "" {
+		msg += " (orchestrator call at " + e.CallSite + ")"
+	}
+	return msg
 }
 
 // ErrExecutionDone is returned by Apply once the execution has completed.

@@ -70,8 +70,24 @@ type Execution struct {
 
 	nextTaskID  int64
 	uuidCounter int
-	open        map[int64]*openTask      // scheduled and not yet completed
-	unmatched   map[int64]*history.Event // actions asked for while replaying, not yet found in history
+	open        map[int64]*openTask   // scheduled and not yet completed
+	unmatched   map[int64]askedAction // actions asked for while replaying, not yet found in history
+
+	// While replaying: the events of the running Replay call (the first at
+	// history position replayBase), and cursor, the position at which the
+	// action the code asks for next was recorded. A code run triggered by
+	// the event at position p records its actions at p+1, p+2, ... (Apply
+	// emits them right after the event), so cursor starts at p+1 and each
+	// action asked for moves it on. IsPatched reads the marker there.
+	replayEvents []*history.Event
+	replayBase   int
+	cursor       int
+
+	// Patches: each name's answer, decided on the first ask and kept for
+	// the execution; and, while replaying, the positions of the recorded
+	// markers the code asked for that replay has not reached yet.
+	patches map[string]bool
+	patchAt []int
 
 	// External events: those received and not yet consumed, in arrival
 	// order, and the code's waits not yet satisfied, by lower-cased name.
@@ -96,7 +112,10 @@ type Execution struct {
 	abort    chan struct{}
 	exited   chan struct{}
 	waiting  *taskState
-	returned bool // the code returned (or panicked); result below
+	waitSite callers // while replaying: where the code called the Await it is blocked in
+	running  bool    // the code's goroutine has control (set by the engine around each run)
+	halted   error   // a non-determinism the code's goroutine found itself; the engine fails with it
+	returned bool    // the code returned (or panicked); result below
 	result   any
 	err      error
 	panicked *FailureDetails
@@ -173,6 +192,7 @@ func (e *Execution) Replay(events []*history.Event) (*Turn, error) {
 	}
 	e.turn = &Turn{}
 	e.replaying = true
+	e.replayEvents, e.replayBase = events, e.position
 	for _, ev := range events {
 		if e.done {
 			break
@@ -182,9 +202,10 @@ func (e *Execution) Replay(events []*history.Event) (*Turn, error) {
 		e.process(ev, pos)
 	}
 	e.replaying = false
+	e.replayEvents = nil
 	if !e.done {
-		if first := e.firstUnmatched(); first != nil {
-			e.fail(&NonDeterminismError{Position: e.position, Requested: first.Describe()})
+		if first := e.firstUnmatched(); first.ev != nil {
+			e.fail(e.mismatch(e.position, nil, first))
 		}
 	}
 	return e.finishTurn(), nil
@@ -240,13 +261,14 @@ func (e *Execution) emit(ev *history.Event) int {
 }
 
 func (e *Execution) process(ev *history.Event, pos int) {
+	e.cursor = pos + 1 // where a code run this event triggers recorded its first action
 	switch ev.Type {
 	case history.OrchestratorStarted:
 		// A turn boundary: every action of the previous turn was recorded
 		// before this event, so anything unmatched now was never recorded.
 		if e.replaying {
-			if first := e.firstUnmatched(); first != nil {
-				e.fail(&NonDeterminismError{Position: pos, Recorded: ev.Describe(), Requested: first.Describe()})
+			if first := e.firstUnmatched(); first.ev != nil {
+				e.fail(e.mismatch(pos, ev, first))
 				return
 			}
 		}
@@ -275,20 +297,28 @@ func (e *Execution) process(ev *history.Event, pos int) {
 		}
 	case history.ContinuedAsNew:
 		if e.pendingCompletion == nil || e.pendingCompletion.Type != history.ContinuedAsNew {
-			e.fail(&NonDeterminismError{Position: pos, Recorded: ev.Describe(), Requested: e.describeFirstUnmatched()})
+			e.fail(e.mismatch(pos, ev, e.firstUnmatched()))
 			return
 		}
 		e.pendingCompletion = nil
 		e.done = true
 	case history.ExecutionCompleted:
 		if e.pendingCompletion == nil || e.pendingCompletion.Type != history.ExecutionCompleted {
-			e.fail(&NonDeterminismError{Position: pos, Recorded: ev.Describe(), Requested: e.describeFirstUnmatched()})
+			e.fail(e.mismatch(pos, ev, e.firstUnmatched()))
 			return
 		}
 		e.pendingCompletion = nil
 		e.done = true
 		e.output = ev.Payload
 		e.failure = ev.Failure
+	case history.PatchMarker:
+		// Only replay meets a marker here (Apply takes no actions as
+		// input); the code must have asked for it at this very position.
+		if len(e.patchAt) > 0 && e.patchAt[0] == pos {
+			e.patchAt = e.patchAt[1:]
+			return
+		}
+		e.fail(e.mismatch(pos, ev, e.firstUnmatched()))
 	default:
 		switch {
 		case ev.Type.IsAction(): // the ending ones have their cases above
@@ -308,23 +338,41 @@ func (e *Execution) process(ev *history.Event, pos int) {
 }
 
 func (e *Execution) matchRecordedAction(ev *history.Event, pos int) {
-	asked, ok := e.unmatched[ev.TaskID]
-	if !ok || asked.Type != ev.Type || asked.Name != ev.Name || asked.InstanceID != ev.InstanceID {
-		requested := e.describeFirstUnmatched()
-		if ok {
-			requested = asked.Describe()
+	a, ok := e.unmatched[ev.TaskID]
+	if !ok || a.ev.Type != ev.Type || a.ev.Name != ev.Name || a.ev.InstanceID != ev.InstanceID {
+		if !ok {
+			a = e.firstUnmatched()
 		}
-		e.fail(&NonDeterminismError{Position: pos, Recorded: ev.Describe(), Requested: requested})
+		e.fail(e.mismatch(pos, ev, a))
 		return
 	}
 	delete(e.unmatched, ev.TaskID)
 }
 
-func (e *Execution) describeFirstUnmatched() string {
-	if first := e.firstUnmatched(); first != nil {
-		return first.Describe()
+// askedAction is an action the code asked for while replaying, with the
+// stack of the call that asked, for the error if history disagrees.
+type askedAction struct {
+	ev   *history.Event
+	site callers
+}
+
+// mismatch is the error for history event recorded (nil: history holds
+// nothing more) at pos against the code's request asked (zero: the code
+// asked for nothing). When the code asked for nothing, the call it is
+// blocked in is the one that diverged.
+func (e *Execution) mismatch(pos int, recorded *history.Event, asked askedAction) *NonDeterminismError {
+	nd := &NonDeterminismError{Position: pos}
+	if recorded != nil {
+		nd.Recorded = recorded.Describe()
 	}
-	return ""
+	site := &asked.site
+	if asked.ev != nil {
+		nd.Requested = asked.ev.Describe()
+	} else if e.waiting != nil {
+		site = &e.waitSite
+	}
+	nd.CallSite = site.String()
+	return nd
 }
 
 // deliver hands a completion or an external event to the code.
@@ -387,15 +435,18 @@ func (e *Execution) takeBuffered(name string) *history.Event {
 	return nil
 }
 
-func (e *Execution) firstUnmatched() *history.Event {
-	var first *history.Event
-	for _, ev := range e.unmatched {
-		if first == nil || ev.TaskID < first.TaskID {
-			first = ev
+// firstUnmatched returns the first action (by task id) the code asked for
+// while replaying that history has not matched yet, else the completion
+// it asked for by returning, else the zero askedAction.
+func (e *Execution) firstUnmatched() askedAction {
+	var first askedAction
+	for _, a := range e.unmatched {
+		if first.ev == nil || a.ev.TaskID < first.ev.TaskID {
+			first = a
 		}
 	}
-	if first == nil && e.pendingCompletion != nil {
-		return e.pendingCompletion
+	if first.ev == nil && e.pendingCompletion != nil {
+		first.ev = e.pendingCompletion
 	}
 	return first
 }
@@ -414,9 +465,10 @@ func (e *Execution) takeOpen(id int64) *openTask {
 func (e *Execution) schedule(ev *history.Event) {
 	if e.replaying {
 		if e.unmatched == nil {
-			e.unmatched = make(map[int64]*history.Event)
+			e.unmatched = make(map[int64]askedAction)
 		}
-		e.unmatched[ev.TaskID] = ev
+		e.unmatched[ev.TaskID] = askedAction{ev: ev, site: e.callStack()}
+		e.cursor++
 		return
 	}
 	e.emit(ev)
@@ -506,6 +558,7 @@ func (e *Execution) run() {
 // runUntilBlocked hands control to the code and waits until it blocks on a
 // task or returns.
 func (e *Execution) runUntilBlocked() {
+	e.running = true
 	e.resume <- struct{}{}
 	select {
 	case <-e.yield:
@@ -517,6 +570,12 @@ func (e *Execution) runUntilBlocked() {
 			e.panicked = &FailureDetails{ErrorType: ErrorTypePanic, Message: "orchestrator goroutine exited without returning"}
 		}
 	}
+	e.running = false
+	if err := e.halted; err != nil {
+		e.halted = nil
+		e.fail(err) // stops the code's goroutine, blocked in halt
+		return
+	}
 	if e.returned {
 		e.codeReturned()
 	}
@@ -526,6 +585,9 @@ func (e *Execution) runUntilBlocked() {
 // engine until resumed, or exits the goroutine if the execution is closed.
 func (e *Execution) block(t *taskState) {
 	e.waiting = t
+	if e.replaying {
+		e.waitSite = e.callStack()
+	}
 	e.yield <- struct{}{}
 	select {
 	case <-e.resume:
@@ -533,6 +595,14 @@ func (e *Execution) block(t *taskState) {
 		runtime.Goexit()
 	}
 	e.waiting = nil
+}
+
+// halt is called on the code's goroutine when it finds a non-determinism
+// itself (IsPatched): it hands err to the engine, which ends the execution
+// with it and makes this goroutine exit. It does not return.
+func (e *Execution) halt(err error) {
+	e.halted = err
+	e.block(&taskState{e: e, kind: "halt", id: -1}) // never completes
 }
 
 func (e *Execution) resumeIfReady() {

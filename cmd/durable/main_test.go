@@ -13,17 +13,25 @@ import (
 
 	"github.com/durable-go/durable"
 	"github.com/durable-go/durable/httpapi"
+	"github.com/durable-go/durable/orchestration"
 )
 
 // node is the sample app on an in-memory runtime behind an httptest server.
 func node(t *testing.T, key string) string {
+	t.Helper()
+	url, _ := nodeWith(t, key, registerSampleApp)
+	return url
+}
+
+// nodeWith is node with the functions register registers.
+func nodeWith(t *testing.T, key string, register func(rt *durable.Runtime) error) (string, *durable.Runtime) {
 	t.Helper()
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	rt, err := durable.Open(durable.Options{Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := registerSampleApp(rt); err != nil {
+	if err := register(rt); err != nil {
 		t.Fatal(err)
 	}
 	if err := rt.Start(); err != nil {
@@ -36,7 +44,7 @@ func node(t *testing.T, key string) string {
 		srv.Close()
 		_ = rt.Close()
 	})
-	return srv.URL
+	return srv.URL, rt
 }
 
 type result struct {
@@ -360,4 +368,22 @@ func TestSignalAndReadTheCounterEntity(t *testing.T) {
 		t.Fatalf("unknown entity: %+v", r)
 	}
 	durableCmd(t, addr, nil, "signal", "Counter", "c1", "add", "{x").expect(t, 2)
+}
+
+func TestHistoryShowsPatchMarkers(t *testing.T) {
+	addr, rt := nodeWith(t, "", func(rt *durable.Runtime) error {
+		return rt.RegisterOrchestrator("Patched", func(ctx *orchestration.Context) (any, error) {
+			return ctx.IsPatched("v2"), nil
+		})
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	id, err := rt.Client().Start(ctx, "Patched", nil, durable.WithInstanceID("p-1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rt.Client().WaitForCompletion(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	durableCmd(t, addr, nil, "history", "p-1").expect(t, 0, "PatchMarker", "v2", "ExecutionCompleted", "result true")
 }
