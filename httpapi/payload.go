@@ -69,6 +69,10 @@ type PurgeResult struct {
 // ScheduledTime), turn markers (OrchestratorStarted) are left out, and
 // results (and event payloads, as Input) appear only with
 // showHistoryOutput=true.
+//
+// The fields after Timestamp are not Durable Functions': they carry what a
+// replay of the history needs (durabletest.ReplayJSON rebuilds the events
+// from them), and its clients ignore them.
 type HistoryEvent struct {
 	EventType           string          `json:"EventType"`
 	Name                string          `json:"Name,omitempty"`
@@ -83,6 +87,32 @@ type HistoryEvent struct {
 	FireAt              string          `json:"FireAt,omitempty"`
 	ScheduledTime       string          `json:"ScheduledTime,omitempty"`
 	Timestamp           string          `json:"Timestamp"`
+
+	// Position is the event's index in the execution's history, counting
+	// the events left out or folded (what a NonDeterminismError names).
+	Position *int `json:"Position,omitempty"`
+	// TaskID is the task the event opens, closes or records an action
+	// under (the id that pairs a completion with its scheduling).
+	TaskID *int64 `json:"TaskId,omitempty"`
+	// ExecutionID is the execution an ExecutionStarted event begins.
+	ExecutionID string `json:"ExecutionId,omitempty"`
+	// Scheduled is the scheduling event folded into this completion, as
+	// it would be shown on its own (with its input under showHistoryOutput).
+	Scheduled *HistoryEvent `json:"Scheduled,omitempty"`
+	// OrchestratorStartedTime is the Timestamp of the turn marker
+	// (OrchestratorStarted, left out) right before this event, at
+	// Position-1: the time the code saw as Now during that turn.
+	OrchestratorStartedTime string `json:"OrchestratorStartedTime,omitempty"`
+}
+
+// carriesTaskID reports whether events of type t name a task: the actions
+// matched by task id on replay and the completions.
+func carriesTaskID(t history.Type) bool {
+	switch t {
+	case history.ExecutionCompleted, history.ContinuedAsNew, history.PatchMarker:
+		return false
+	}
+	return t.IsAction() || t.IsCompletion()
 }
 
 func formatTime(t time.Time) string {
@@ -162,13 +192,26 @@ func historyEvents(events []*history.Event, showOutput bool) []HistoryEvent {
 		}
 		return json.RawMessage(b)
 	}
-	for _, ev := range events {
-		he := HistoryEvent{EventType: ev.Type.String(), Timestamp: formatEventTime(ev.Timestamp)}
+	turnStarted := "" // the Timestamp of a turn marker not shown yet
+	for i, ev := range events {
+		if ev.Type == history.OrchestratorStarted {
+			turnStarted = formatEventTime(ev.Timestamp)
+			continue
+		}
+		pos := i
+		he := HistoryEvent{EventType: ev.Type.String(), Timestamp: formatEventTime(ev.Timestamp), Position: &pos, OrchestratorStartedTime: turnStarted}
+		turnStarted = ""
+		if carriesTaskID(ev.Type) {
+			id := ev.TaskID
+			he.TaskID = &id
+		}
 		if ev.Type.IsCompletion() {
 			// The outcome of a task, with the scheduling it closes folded in.
 			if s, ok := folded[ev.TaskID]; ok && s.typ == ev.Type.Closes() {
 				he.FunctionName = s.name
 				he.ScheduledTime = formatEventTime(s.at)
+				sched := out[s.index]
+				he.Scheduled = &sched
 				drop[s.index] = true
 				delete(folded, ev.TaskID)
 			}
@@ -182,16 +225,18 @@ func historyEvents(events []*history.Event, showOutput bool) []HistoryEvent {
 			}
 		}
 		switch ev.Type {
-		case history.OrchestratorStarted:
-			continue
 		case history.ExecutionStarted:
 			he.FunctionName = ev.Name
+			he.InstanceID = ev.InstanceID
+			he.ExecutionID = ev.ExecutionID
+			he.Input = result(ev.Payload)
 		case history.TaskScheduled, history.SubOrchestrationCreated:
 			// Durable Functions shows these only folded into their
 			// completion (kept while the task is open).
 			folded[ev.TaskID] = scheduled{index: len(out), typ: ev.Type, name: ev.Name, at: ev.Timestamp}
 			he.Name = ev.Name
 			he.InstanceID = ev.InstanceID
+			he.Input = result(ev.Payload)
 		case history.TimerCreated, history.TimerFired:
 			he.FireAt = formatEventTime(ev.FireAt)
 		case history.ExecutionCompleted:

@@ -80,8 +80,38 @@ func TestHistoryRendersPatchMarkersWithTheirName(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got, want := string(b), `{"EventType":"PatchMarker","Name":"v2","Timestamp":"2024-05-01T10:00:00Z"}`; got != want {
+		if got, want := string(b), `{"EventType":"PatchMarker","Name":"v2","Timestamp":"2024-05-01T10:00:00Z","Position":2}`; got != want {
 			t.Errorf("showHistoryOutput=%v: %s, want %s", output, got, want)
 		}
+	}
+}
+
+// The fields a replay needs ride along the Durable Functions ones: each
+// event's position, task ids, the folded scheduling event whole, and the
+// time of the turn marker left out before an event.
+func TestHistoryCarriesWhatAReplayNeeds(t *testing.T) {
+	at := time.Date(2024, 5, 1, 10, 0, 0, 0, time.UTC)
+	later := at.Add(time.Second)
+	events := []*history.Event{
+		{Type: history.OrchestratorStarted, Timestamp: at},
+		{Type: history.ExecutionStarted, Timestamp: at, Name: "Orch", InstanceID: "i", ExecutionID: "e", Payload: []byte(`"in"`)},
+		{Type: history.TaskScheduled, Timestamp: at, TaskID: 0, Name: "A", Payload: []byte(`1`)},
+		{Type: history.OrchestratorStarted, Timestamp: later},
+		{Type: history.TaskCompleted, Timestamp: later, TaskID: 0, Payload: []byte(`2`)},
+	}
+	h := historyEvents(events, true)
+	if len(h) != 2 {
+		t.Fatalf("%+v", h)
+	}
+	started, done := h[0], h[1]
+	if *started.Position != 1 || started.OrchestratorStartedTime != formatEventTime(at) || started.InstanceID != "i" ||
+		started.ExecutionID != "e" || string(started.Input) != `"in"` || started.TaskID != nil {
+		t.Errorf("ExecutionStarted: %+v", started)
+	}
+	if *done.Position != 4 || *done.TaskID != 0 || done.OrchestratorStartedTime != formatEventTime(later) || done.FunctionName != "A" {
+		t.Errorf("TaskCompleted: %+v", done)
+	}
+	if s := done.Scheduled; s == nil || s.EventType != "TaskScheduled" || *s.Position != 2 || *s.TaskID != 0 || s.Name != "A" || string(s.Input) != "1" {
+		t.Errorf("Scheduled: %+v", done.Scheduled)
 	}
 }

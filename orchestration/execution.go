@@ -120,7 +120,8 @@ type Execution struct {
 	err      error
 	panicked *FailureDetails
 
-	pendingCompletion *history.Event // completion asked for while replaying
+	pendingCompletion *history.Event       // completion asked for while replaying
+	nonDeterminism    *NonDeterminismError // what ended the execution, if a mismatch did
 	done              bool
 	output            []byte
 	failure           *FailureDetails
@@ -158,6 +159,16 @@ func (e *Execution) IsOpen(taskID int64) bool {
 	_, ok := e.open[taskID]
 	return ok
 }
+
+// NonDeterminism returns the mismatch between code and history that ended
+// the execution (the details its failure only spells out as text), or nil
+// when none did. Replay checks (package durabletest) report it as it is.
+func (e *Execution) NonDeterminism() *NonDeterminismError { return e.nonDeterminism }
+
+// Position returns the history index of the next event: after a Replay
+// that ended the execution itself (a panic, a mismatch), Position()-1 is
+// the index of the ExecutionCompleted event it produced.
+func (e *Execution) Position() int { return e.position }
 
 // ExecutionID returns the id of the execution.
 func (e *Execution) ExecutionID() string { return e.executionID }
@@ -499,6 +510,9 @@ func (e *Execution) finishTurn() *Turn {
 // (non-determinism, a panic); the ExecutionCompleted event is new even while
 // replaying.
 func (e *Execution) fail(err error) {
+	if nd, ok := err.(*NonDeterminismError); ok {
+		e.nonDeterminism = nd
+	}
 	f, ok := err.(*FailureDetails)
 	if !ok {
 		f = failureFromError(err)

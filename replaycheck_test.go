@@ -1,0 +1,94 @@
+package durable_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/durable-go/durable"
+	"github.com/durable-go/durable/history"
+	"github.com/durable-go/durable/orchestration"
+)
+
+// prepareThenWait calls activity, then waits for Go.
+func prepareThenWait(activity string) orchestration.Orchestrator {
+	return func(ctx *orchestration.Context) (any, error) {
+		if err := ctx.CallActivity(activity, nil).Await(nil); err != nil {
+			return nil, err
+		}
+		return nil, ctx.WaitForExternalEvent("Go").Await(nil)
+	}
+}
+
+func TestCheckRunningReportsTheInstancesChangedCodeWouldFail(t *testing.T) {
+	dir := t.TempDir()
+	ctx := waitCtx(t)
+	noop := func(context.Context) error { return nil }
+	rt := open(t, durable.Options{Dir: dir}, func(rt *durable.Runtime) {
+		must(rt.RegisterOrchestrator("Changed", prepareThenWait("A")))
+		must(rt.RegisterOrchestrator("Kept", prepareThenWait("A")))
+		must(rt.RegisterOrchestrator("Dropped", prepareThenWait("A")))
+		must(rt.RegisterActivity("A", noop))
+	})
+	starts := map[string]string{"changed-1": "Changed", "changed-2": "Changed", "kept-1": "Kept", "dropped-1": "Dropped"}
+	for id, name := range starts {
+		if _, err := rt.Client().Start(ctx, name, nil, durable.WithInstanceID(id)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for id := range starts {
+		waitFor(t, id+" to wait for Go", func() bool {
+			events, _ := rt.Client().History(ctx, id)
+			return len(events) > 0 && events[len(events)-1].Type == history.TaskCompleted
+		})
+	}
+	must(rt.Close())
+
+	// The new deployment: Changed calls B where history has A, Kept is
+	// the same, Dropped is gone.
+	rt2 := open(t, durable.Options{Dir: dir}, func(rt *durable.Runtime) {
+		must(rt.RegisterOrchestrator("Changed", prepareThenWait("B")))
+		must(rt.RegisterOrchestrator("Kept", prepareThenWait("A")))
+		must(rt.RegisterActivity("A", noop))
+		must(rt.RegisterActivity("B", noop))
+	})
+	report, err := rt2.CheckRunning(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if report.OK() {
+		t.Fatalf("report is OK:\n%s", report)
+	}
+	for _, want := range []durable.OrchestratorReplay{
+		{Name: "Changed", Instances: 2, Replayed: 2, WouldFail: 2},
+		{Name: "Dropped", Instances: 1, Unregistered: 1},
+		{Name: "Kept", Instances: 1, Replayed: 1, Fine: 1},
+	} {
+		got := report.Orchestrator(want.Name)
+		if got == nil {
+			t.Fatalf("no %s in\n%s", want.Name, report)
+		}
+		if got.Instances != want.Instances || got.Replayed != want.Replayed || got.Fine != want.Fine ||
+			got.WouldFail != want.WouldFail || got.Unregistered != want.Unregistered || len(got.Failures) != want.WouldFail {
+			t.Errorf("%s: got %+v, want %+v", want.Name, got, want)
+		}
+		for _, f := range got.Failures {
+			var nd *orchestration.NonDeterminismError
+			if !strings.HasPrefix(f.InstanceID, "changed-") || !errors.As(f.Err, &nd) || nd.Position != 2 ||
+				!strings.Contains(nd.Recorded, `name="A"`) || !strings.Contains(nd.Requested, `name="B"`) {
+				t.Errorf("failure %s: %v", f.InstanceID, f.Err)
+			}
+		}
+	}
+	if s := report.String(); !strings.Contains(s, "Changed: 2 running, 2 replayed, 0 fine, 2 would fail") || !strings.Contains(s, "history event 2") {
+		t.Errorf("report text:\n%s", s)
+	}
+	// The check changed nothing: the instances still wait.
+	for id := range starts {
+		st, err := rt2.Client().Status(ctx, id)
+		if err != nil || st.RuntimeStatus != durable.StatusRunning {
+			t.Errorf("%s after the check: %v %+v", id, err, st)
+		}
+	}
+}
