@@ -151,7 +151,12 @@ func codeEnd(last *history.Event, got outcome, turn *orchestration.Turn) (string
 		return "nothing", false // not reached: the engine matched a completion
 	}
 	if got.err != nil {
+		// As the engine records a returned error (failureFromError).
 		f := &history.Failure{ErrorType: fmt.Sprintf("%T", got.err), Message: got.err.Error()}
+		var nd *orchestration.NonDeterminismError
+		if errors.As(got.err, &nd) {
+			f.ErrorType = orchestration.ErrorTypeNonDeterminism
+		}
 		return describeEnd(history.ExecutionCompleted, nil, f), sameFailure(last.Failure, f)
 	}
 	var out []byte

@@ -189,6 +189,9 @@ func TestReplayOfRealHistoriesFindsTheFirstDivergence(t *testing.T) {
 			`TaskScheduled(name="Prepare", taskId=0)`, `TaskScheduled(name="Check", taskId=0)`, true},
 		{"activity removed", "waiting", changed("", nil, nil), 2, `TaskScheduled(name="Prepare", taskId=0)`, "", true},
 		{"new timer before the wait", "waiting", changed("Prepare", timer, nil), 5, "", "TimerCreated(taskId=1", true},
+		{"returns without waiting", "waiting", func(ctx *orchestration.Context) (any, error) {
+			return nil, ctx.CallActivity("Prepare", nil).Await(nil)
+		}, 5, "", "ExecutionCompleted", false},
 		{"same code, completed", "done", approval, -1, "", "", false},
 		{"same output built differently, completed", "done", changed("Prepare", nil, nil), -1, "", "", false},
 		{"other output, completed", "done", changed("Prepare", nil, func(p string, ok bool) (any, error) { return p + "!", nil }), 7,
@@ -230,5 +233,85 @@ func TestReplayJSONRefusesHistoriesWithoutPositions(t *testing.T) {
 	old := `{"historyEvents":[{"EventType":"ExecutionStarted","FunctionName":"Approval","Timestamp":"2026-01-01T00:00:00Z"}]}`
 	if err := durabletest.ReplayJSON(approval, []byte(old)); err == nil || !strings.Contains(err.Error(), "no Position") {
 		t.Fatalf("got %v", err)
+	}
+}
+
+// history runs fn as the runtime would, turn by turn: it starts, then each
+// of deliveries is applied in a turn of its own.
+func historyOf(t *testing.T, fn orchestration.Orchestrator, deliveries ...*history.Event) []*history.Event {
+	t.Helper()
+	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	exec := orchestration.NewExecution("i", "e", fn, quiet)
+	defer exec.Close()
+	turn, err := exec.Apply([]*history.Event{
+		{Type: history.OrchestratorStarted, Timestamp: at},
+		{Type: history.ExecutionStarted, Timestamp: at, Name: "Orch", InstanceID: "i", ExecutionID: "e", Payload: []byte(`1`)},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	events := turn.Events
+	for _, d := range deliveries {
+		if exec.Done() {
+			break
+		}
+		at = at.Add(time.Second)
+		if turn, err = exec.Apply([]*history.Event{{Type: history.OrchestratorStarted, Timestamp: at}, d}); err != nil {
+			t.Fatal(err)
+		}
+		events = append(events, turn.Events...)
+	}
+	return events
+}
+
+func TestReplayComparesHowTheExecutionEnded(t *testing.T) {
+	approve := &history.Event{Type: history.EventRaised, Name: "Go", Payload: []byte(`true`)}
+	panics := func(ctx *orchestration.Context) (any, error) {
+		if err := ctx.WaitForExternalEvent("Go").Await(nil); err != nil {
+			return nil, err
+		}
+		panic("boom")
+	}
+	continues := func(next int) orchestration.Orchestrator {
+		return func(ctx *orchestration.Context) (any, error) {
+			var n int
+			if err := ctx.Input(&n); err != nil {
+				return nil, err
+			}
+			if err := ctx.WaitForExternalEvent("Go").Await(nil); err != nil {
+				return nil, err
+			}
+			return nil, ctx.ContinueAsNew(n + next)
+		}
+	}
+	waits := func(ctx *orchestration.Context) (any, error) {
+		return nil, ctx.WaitForExternalEvent("Go").Await(nil)
+	}
+	for _, tc := range []struct {
+		name      string
+		recorded  orchestration.Orchestrator
+		replayed  orchestration.Orchestrator
+		position  int // -1: fine
+		requested string
+	}{
+		{"a panic replays to the same panic", panics, panics, -1, ""},
+		{"a panic where history completed", waits, panics, 4, "ExecutionCompleted(failed: panic: boom)"},
+		{"continue-as-new with the same input", continues(1), continues(1), -1, ""},
+		{"continue-as-new with other input", continues(1), continues(2), 4, "ContinuedAsNew(input=3)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			events := historyOf(t, tc.recorded, approve)
+			err := durabletest.Replay(tc.replayed, events)
+			if tc.position < 0 {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			var nd *orchestration.NonDeterminismError
+			if !errors.As(err, &nd) || nd.Position != tc.position || nd.Requested != tc.requested {
+				t.Fatalf("got %v (%+v)", err, nd)
+			}
+		})
 	}
 }
