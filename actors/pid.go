@@ -47,15 +47,19 @@ func (c *PIDPartitions) Call(ctx context.Context, req *seam.Request) (*seam.Resp
 		if deadline, ok := ctx.Deadline(); ok {
 			timeout = time.Until(deadline)
 		}
-		if w := req.GetWaitForInstance(); w != nil {
+		wait := req.GetWaitForInstance()
+		if wait != nil {
 			// (This sets the caller's request: a wait request is made for
-			// one call.)
-			// The partition answers ErrWaitExpired a little before the
-			// future would time out, so the wait can be renewed.
-			w.TimeoutMillis = max(1, (timeout - timeout/10).Milliseconds())
+			// one call.) The partition ends the subscription at half the
+			// future's time, so its answer comes back before the future
+			// times out and the wait is renewed.
+			wait.TimeoutMillis = max(1, (timeout / 2).Milliseconds())
 		}
 		resp, err := c.callOnce(ctx, c.PIDs[p], req, timeout)
 		if err != nil {
+			if wait != nil && ctx.Err() == nil && errors.Is(err, seam.ErrUnavailable) {
+				continue // the answer to a subscription was late: subscribe again
+			}
 			return nil, err
 		}
 		err = resp.GetError().Err()

@@ -291,7 +291,7 @@ func TestSeamWaitSubscriptionExpiresAndIsRenewed(t *testing.T) {
 	}
 	// PIDPartitions renews short subscriptions until the end comes.
 	p := pidPartitions(n)
-	p.Timeout = 50 * time.Millisecond
+	p.Timeout = 100 * time.Millisecond
 	done := make(chan error, 1)
 	go func() {
 		resp, err := p.Call(context.Background(), waitReq("slow"))
