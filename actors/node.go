@@ -148,7 +148,7 @@ func StartNode(cfg Config) (*Node, error) {
 			p := cfg.Hub.Partition(i)
 			idx := i
 			props := actor.PropsFromProducer(func() actor.Actor { return newPartitionActor(n, idx, p) },
-				actor.WithSupervisor(n.instanceStrategy))
+				actor.WithSupervisor(n.instanceStrategy), actor.WithDispatcher(n.dispatcher))
 			h := &hosted{store: p, waiters: newWaiters()}
 			n.parts[i].Store(h)
 			pid, err := n.system.Root.SpawnNamed(props, PartitionActorName(i))
