@@ -142,12 +142,21 @@ func Open(opts Options) (*Runtime, error) {
 	return &Runtime{opts: opts, log: opts.Logger, hub: hub, reg: newRegistry()}, nil
 }
 
-// RegisterOrchestrator registers an orchestrator function under name.
-func (r *Runtime) RegisterOrchestrator(name string, fn orchestration.Orchestrator) error {
+// RegisterOrchestrator registers an orchestrator function under name:
+// its only version, or with the Version option one of several (see
+// Version and AsDefault).
+func (r *Runtime) RegisterOrchestrator(name string, fn orchestration.Orchestrator, opts ...RegisterOption) error {
 	if name == "" || fn == nil {
 		return fmt.Errorf("register orchestrator %q: %w", name, ErrInvalidInput)
 	}
-	return r.reg.addOrchestrator(name, fn)
+	var o registerOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if err := validateVersion(o.version); err != nil {
+		return fmt.Errorf("register orchestrator %q: %w", name, err)
+	}
+	return r.reg.addOrchestrator(name, fn, o)
 }
 
 // RegisterActivity registers an activity under name. fn must be a function
@@ -289,6 +298,12 @@ type Stats struct {
 	// one fsync each in sync mode, that carried them: Commits/Transactions
 	// is how many commits group commit merged per fsync.
 	Commits, Transactions int64
+	// WaitingForVersion counts the instances this node has loaded and left
+	// waiting because it has their orchestrator's name registered but not
+	// the version they run (each is logged once, at Warn, as it loads; its
+	// status says VersionNotRegistered). A node with that version runs
+	// them.
+	WaitingForVersion int
 }
 
 // Stats reports the node's load. Actors is zero before Start and after
@@ -312,6 +327,7 @@ func (r *Runtime) Stats() Stats {
 	}
 	if node != nil {
 		st.Actors = node.Actors()
+		st.WaitingForVersion = node.WaitingForVersion()
 	}
 	return st
 }

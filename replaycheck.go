@@ -15,22 +15,27 @@ import (
 const MaxReplayFailures = 5
 
 // ReplayReport is the result of CheckRunning: one entry per orchestrator
-// name found among the instances still running, sorted by name.
+// name and version found among the instances still running, sorted by
+// name, then version.
 type ReplayReport struct {
 	Orchestrators []*OrchestratorReplay
 }
 
 // OrchestratorReplay is what CheckRunning found for the instances of one
-// orchestrator name.
+// orchestrator name and version.
 type OrchestratorReplay struct {
 	Name string
+	// Version is the version the instances recorded when they started
+	// (empty: unversioned); they are replayed against that version's code.
+	Version string
 	// Instances counts the instances of this name that were Pending,
 	// Running or Suspended; Replayed those replayed against the registered
 	// code, Fine those that replayed to the end of their history, and
 	// WouldFail those the code diverges from (a NonDeterminismError) or
 	// whose history could not be replayed. Unregistered counts the
-	// instances of a name no orchestrator is registered under (nothing is
-	// replayed): they would wait until code for it is registered.
+	// instances of a name and version no orchestrator is registered under
+	// (nothing is replayed): they would wait until code for it is
+	// registered.
 	Instances, Replayed, Fine, WouldFail, Unregistered int
 	// Failures are the first MaxReplayFailures of WouldFail.
 	Failures []ReplayFailure
@@ -56,8 +61,9 @@ func (r *ReplayReport) OK() bool {
 	return true
 }
 
-// Orchestrator returns the entry of name, or nil when no running instance
-// has that name.
+// Orchestrator returns the entry of name (its unversioned instances, or
+// the first version's when it has none), or nil when no running instance
+// has that name. OrchestratorVersion finds a given version's.
 func (r *ReplayReport) Orchestrator(name string) *OrchestratorReplay {
 	for _, o := range r.Orchestrators {
 		if o.Name == name {
@@ -67,13 +73,28 @@ func (r *ReplayReport) Orchestrator(name string) *OrchestratorReplay {
 	return nil
 }
 
+// OrchestratorVersion returns the entry of version of name, or nil when no
+// running instance runs it.
+func (r *ReplayReport) OrchestratorVersion(name, version string) *OrchestratorReplay {
+	for _, o := range r.Orchestrators {
+		if o.Name == name && o.Version == version {
+			return o
+		}
+	}
+	return nil
+}
+
 // String renders the report for a log or a CI step's output: a line per
-// orchestrator name, then one per kept failure.
+// orchestrator name and version, then one per kept failure.
 func (r *ReplayReport) String() string {
 	var b strings.Builder
 	for _, o := range r.Orchestrators {
+		name := o.Name
+		if o.Version != "" {
+			name = fmt.Sprintf("%s version %q", o.Name, o.Version)
+		}
 		fmt.Fprintf(&b, "%s: %d running, %d replayed, %d fine, %d would fail, %d without registered code\n",
-			o.Name, o.Instances, o.Replayed, o.Fine, o.WouldFail, o.Unregistered)
+			name, o.Instances, o.Replayed, o.Fine, o.WouldFail, o.Unregistered)
 		for _, f := range o.Failures {
 			fmt.Fprintf(&b, "  %s: %v\n", f.InstanceID, f.Err)
 		}
@@ -82,9 +103,10 @@ func (r *ReplayReport) String() string {
 }
 
 // CheckRunning replays the history of every instance that is Pending,
-// Running or Suspended against the orchestrator registered under its name,
-// in this process and without changing anything, and reports per name how
-// many replay fine and which would fail with a NonDeterminismError. Call it
+// Running or Suspended against the orchestrator registered under its name
+// and the version it recorded when it started, in this process and without
+// changing anything, and reports per name and version how many replay fine
+// and which would fail with a NonDeterminismError. Call it
 // with the new code registered, for example in a deployment's CI step on a
 // copy of the production store, and refuse the deployment unless the
 // report is OK.
@@ -98,7 +120,8 @@ func (r *ReplayReport) String() string {
 // end while the check runs are skipped.
 func (r *Runtime) CheckRunning(ctx context.Context) (*ReplayReport, error) {
 	c := r.Client()
-	byName := map[string]*OrchestratorReplay{}
+	type nameVersion struct{ name, version string }
+	byName := map[nameVersion]*OrchestratorReplay{}
 	q := Query{Statuses: []RuntimeStatus{StatusPending, StatusRunning, StatusSuspended}, PageSize: MaxPageSize}
 	for {
 		page, err := c.List(ctx, q)
@@ -106,10 +129,11 @@ func (r *Runtime) CheckRunning(ctx context.Context) (*ReplayReport, error) {
 			return nil, fmt.Errorf("check running instances: list: %w", err)
 		}
 		for _, st := range page.Instances {
-			o := byName[st.Name]
+			key := nameVersion{st.Name, st.Version}
+			o := byName[key]
 			if o == nil {
-				o = &OrchestratorReplay{Name: st.Name}
-				byName[st.Name] = o
+				o = &OrchestratorReplay{Name: st.Name, Version: st.Version}
+				byName[key] = o
 			}
 			if err := r.checkInstance(ctx, c, st, o); err != nil {
 				return nil, err
@@ -126,14 +150,17 @@ func (r *Runtime) CheckRunning(ctx context.Context) (*ReplayReport, error) {
 			report.Orchestrators = append(report.Orchestrators, o)
 		}
 	}
-	sort.Slice(report.Orchestrators, func(i, j int) bool { return report.Orchestrators[i].Name < report.Orchestrators[j].Name })
+	sort.Slice(report.Orchestrators, func(i, j int) bool {
+		a, b := report.Orchestrators[i], report.Orchestrators[j]
+		return a.Name < b.Name || a.Name == b.Name && a.Version < b.Version
+	})
 	return report, nil
 }
 
 // checkInstance replays one instance into o. Only a failure to read
 // (other than the instance having gone) is returned.
 func (r *Runtime) checkInstance(ctx context.Context, c *Client, st *Status, o *OrchestratorReplay) error {
-	fn, ok := r.reg.Orchestrator(st.Name)
+	fn, ok := r.reg.OrchestratorVersion(st.Name, st.Version)
 	if !ok {
 		o.Instances++
 		o.Unregistered++

@@ -92,3 +92,45 @@ func TestCheckRunningReportsTheInstancesChangedCodeWouldFail(t *testing.T) {
 		}
 	}
 }
+
+func TestCheckRunningReplaysEachInstanceAgainstTheVersionItRecorded(t *testing.T) {
+	dir := t.TempDir()
+	ctx := waitCtx(t)
+	noop := func(context.Context) error { return nil }
+	rt := open(t, durable.Options{Dir: dir}, func(rt *durable.Runtime) {
+		must(rt.RegisterOrchestrator("Order", prepareThenWait("A"), durable.Version("1")))
+		must(rt.RegisterOrchestrator("Order", prepareThenWait("B"), durable.Version("2")))
+		must(rt.RegisterActivity("A", noop))
+		must(rt.RegisterActivity("B", noop))
+	})
+	for id, v := range map[string]string{"on-1": "1", "on-2": "2"} {
+		if _, err := rt.Client().Start(ctx, "Order", nil, durable.WithInstanceID(id), durable.WithVersion(v)); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, id+" to wait for Go", func() bool { return hasEvent(t, rt, id, history.TaskCompleted) })
+	}
+	must(rt.Close())
+
+	// The new deployment keeps version 1, drops 2 and adds 3 (the default,
+	// whose code would fail both histories).
+	rt2 := open(t, durable.Options{Dir: dir}, func(rt *durable.Runtime) {
+		must(rt.RegisterOrchestrator("Order", prepareThenWait("A"), durable.Version("1")))
+		must(rt.RegisterOrchestrator("Order", prepareThenWait("C"), durable.Version("3")))
+		must(rt.RegisterActivity("A", noop))
+		must(rt.RegisterActivity("C", noop))
+	})
+	report, err := rt2.CheckRunning(ctx)
+	must(err)
+	if report.OK() || len(report.Orchestrators) != 2 {
+		t.Fatalf("report:\n%s", report)
+	}
+	if o := report.OrchestratorVersion("Order", "1"); o == nil || o.Replayed != 1 || o.Fine != 1 || o.WouldFail != 0 {
+		t.Fatalf("version 1: %+v\n%s", o, report)
+	}
+	if o := report.OrchestratorVersion("Order", "2"); o == nil || o.Unregistered != 1 || o.Replayed != 0 {
+		t.Fatalf("version 2: %+v\n%s", o, report)
+	}
+	if s := report.String(); !strings.Contains(s, `Order version "2": 1 running, 0 replayed, 0 fine, 0 would fail, 1 without registered code`) {
+		t.Fatalf("report text:\n%s", s)
+	}
+}

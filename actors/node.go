@@ -104,6 +104,10 @@ type Node struct {
 	activityCtx    context.Context
 	cancelActivity context.CancelFunc
 
+	// waitingForVersion counts the loaded instances whose orchestrator
+	// version is not registered here (see WaitingForVersion).
+	waitingForVersion atomic.Int64
+
 	mu       sync.RWMutex // send reads, Shutdown writes
 	stopping bool
 	stopped  chan struct{} // closed when Shutdown begins

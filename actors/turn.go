@@ -178,12 +178,17 @@ type continuation struct {
 // execution: a new generation with the new input and, in its inbox, the
 // ExecutionStarted event and the external events carried over.
 func (a *instanceActor) prepareContinueAsNew(b *persistence.Batch, rec *persistence.InstanceRecord, turn *orchestration.Turn) *continuation {
-	fn, ok := a.node.cfg.Registry.Orchestrator(rec.Name)
+	version := rec.Version
+	fn, ok := a.node.orchestratorVersion(rec.Name, version)
+	if turn.DefaultVersion {
+		version, fn, ok = a.node.defaultOrchestrator(rec.Name)
+	}
 	if !ok {
 		rec.Status = persistence.StatusFailed
-		rec.Failure = &persistence.Failure{ErrorType: "OrchestratorNotRegistered", Message: fmt.Sprintf("continue as new: orchestrator %q is not registered", rec.Name)}
+		rec.Failure = &persistence.Failure{ErrorType: "OrchestratorNotRegistered", Message: fmt.Sprintf("continue as new: orchestrator %q version %q is not registered", rec.Name, version)}
 		return nil
 	}
+	rec.Version = version
 	now := unixTime(a.now())
 	rec.Generation++
 	if !turn.KeepHistory {
@@ -197,7 +202,7 @@ func (a *instanceActor) prepareContinueAsNew(b *persistence.Batch, rec *persiste
 	rec.Failure = nil
 	rec.LastUpdatedAt = now
 	started := &history.Event{
-		Type: history.ExecutionStarted, Timestamp: now, Name: rec.Name, Payload: turn.NewInput,
+		Type: history.ExecutionStarted, Timestamp: now, Name: rec.Name, Version: rec.Version, Payload: turn.NewInput,
 		InstanceID: a.id, ExecutionID: rec.ExecutionID,
 		ParentInstanceID: rec.ParentInstanceID, ParentExecutionID: rec.ParentExecutionID, ParentTaskID: rec.ParentTaskID,
 	}
@@ -378,9 +383,9 @@ func (a *instanceActor) rewind(ctx actor.Context, m *control) error {
 	case a.rec.Status != persistence.StatusFailed:
 		return fmt.Errorf("%w (status %s)", seam.ErrNotFailed, a.rec.Status)
 	}
-	fn, ok := a.node.cfg.Registry.Orchestrator(a.rec.Name)
+	fn, ok := a.node.orchestratorVersion(a.rec.Name, a.rec.Version)
 	if !ok {
-		return fmt.Errorf("orchestrator %q: %w", a.rec.Name, seam.ErrOrchestratorNotRegistered)
+		return fmt.Errorf("orchestrator %q version %q: %w", a.rec.Name, a.rec.Version, seam.ErrOrchestratorNotRegistered)
 	}
 	events, err := a.loadHistory(a.rec.Generation)
 	if err != nil {
