@@ -7,7 +7,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/durable-go/durable/durabletest"
+	"github.com/durable-go/durable/internal/replay"
 )
 
 // MaxReplayFailures is how many failures a ReplayReport keeps per
@@ -182,7 +182,7 @@ func (r *Runtime) checkInstance(ctx context.Context, c *Client, st *Status, o *O
 		return nil
 	}
 	o.Replayed++
-	if err := durabletest.Replay(fn, events); err != nil {
+	if err := replay.History(fn, events); err != nil {
 		o.WouldFail++
 		if len(o.Failures) < MaxReplayFailures {
 			o.Failures = append(o.Failures, ReplayFailure{InstanceID: st.InstanceID, Err: err})
