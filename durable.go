@@ -71,6 +71,10 @@ type Options struct {
 	// call works from any node. Partitions defaults to 12 for a new hub
 	// then, so they spread over a handful of nodes. See CLUSTER.md.
 	Cluster *cluster.Config
+	// Clock, when set, replaces the system clock for workflow time: event
+	// timestamps (what Context.Now returns) and when durable timers fire.
+	// For tests; durabletest.Env drives one. Nil: the system clock.
+	Clock Clock
 }
 
 // DefaultMaxPayloadBytes is the default for Options.MaxPayloadBytes.
@@ -198,6 +202,7 @@ func (r *Runtime) Start() error {
 		Logger:                  r.log,
 		IdleTimeout:             r.opts.IdleTimeout,
 		MaxConcurrentActivities: r.opts.MaxConcurrentActivities,
+		Clock:                   r.opts.Clock,
 	}
 	if r.opts.Cluster != nil {
 		member, err := cluster.Start(*r.opts.Cluster, cfg)

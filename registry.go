@@ -50,6 +50,13 @@ func (r *registry) addActivity(name string, fn actors.ActivityFunc) error {
 	return nil
 }
 
+// replaceActivity registers fn under name, in place of what is there.
+func (r *registry) replaceActivity(name string, fn actors.ActivityFunc) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.activities[name] = fn
+}
+
 func (r *registry) addEntity(name string, fn orchestration.EntityFunc) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()

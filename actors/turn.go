@@ -241,9 +241,10 @@ func (a *instanceActor) notifyParentOf(parent, parentExecution string, task int6
 	if parent == "" || isEntityID(parent) {
 		return // an entity that started an orchestration does not wait for it
 	}
-	ev := &history.Event{Type: history.SubOrchestrationCompleted, Timestamp: time.Now().UTC(), TaskID: task, Payload: output}
+	now := a.node.cfg.Now().UTC()
+	ev := &history.Event{Type: history.SubOrchestrationCompleted, Timestamp: now, TaskID: task, Payload: output}
 	if failure != nil {
-		ev = &history.Event{Type: history.SubOrchestrationFailed, Timestamp: time.Now().UTC(), TaskID: task, Failure: failure}
+		ev = &history.Event{Type: history.SubOrchestrationFailed, Timestamp: now, TaskID: task, Failure: failure}
 	}
 	_ = a.node.send(parent, &subOrchestrationDone{id: parent, executionID: parentExecution, event: ev})
 }
