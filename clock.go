@@ -2,6 +2,7 @@ package durable
 
 import (
 	"fmt"
+	"sort"
 	"time"
 )
 
@@ -35,10 +36,13 @@ func (r *Runtime) ReplaceActivity(name string, fn any) error {
 // Backlog is the work a node has durably queued and not finished, read
 // from the store's recovery indexes (see Runtime.Backlog).
 type Backlog struct {
-	// WithWork counts the instances and entities with a pending activity
-	// or sub-orchestration, an undelivered message or an unacknowledged
-	// outgoing one.
-	WithWork int
+	// Tasks are the instances with a scheduled task not completed yet: an
+	// activity (to run, or running) or a sub-orchestration (starting,
+	// running or with its outcome on the way), sorted.
+	Tasks []string
+	// Messages counts the instances and entities with an undelivered
+	// message or an unacknowledged outgoing one.
+	Messages int
 	// NextTimer is when the earliest durable timer is due (zero: none);
 	// a timer stays until the turn that consumes its firing commits.
 	NextTimer time.Time
@@ -46,10 +50,11 @@ type Backlog struct {
 	Committing bool
 }
 
-// Settled reports whether nothing is left to do before now: no instance
-// or entity has work, no commit is under way and no timer is due by now.
+// Settled reports whether nothing is left to do before now: no task is
+// open, no message is on its way, no commit is under way and no timer is
+// due by now.
 func (b Backlog) Settled(now time.Time) bool {
-	return b.WithWork == 0 && !b.Committing && (b.NextTimer.IsZero() || b.NextTimer.After(now))
+	return len(b.Tasks) == 0 && b.Messages == 0 && !b.Committing && (b.NextTimer.IsZero() || b.NextTimer.After(now))
 }
 
 // Backlog reads the work the partitions this node hosts have queued: the
@@ -73,7 +78,26 @@ func (r *Runtime) Backlog() (Backlog, error) {
 		if err != nil {
 			return Backlog{}, fmt.Errorf("backlog: %w", err)
 		}
-		b.WithWork += len(ids)
+		for _, id := range ids {
+			tasks, err := p.PendingActivities(id)
+			if err != nil {
+				return Backlog{}, fmt.Errorf("backlog: %w", err)
+			}
+			if len(tasks) > 0 {
+				b.Tasks = append(b.Tasks, id)
+			}
+			in, err := p.LoadInbox(id)
+			if err != nil {
+				return Backlog{}, fmt.Errorf("backlog: %w", err)
+			}
+			out, err := p.LoadOutbox(id)
+			if err != nil {
+				return Backlog{}, fmt.Errorf("backlog: %w", err)
+			}
+			if len(in) > 0 || len(out) > 0 {
+				b.Messages++
+			}
+		}
 		next, err := p.DueTimers(time.Unix(0, 1<<62), 1)
 		if err != nil {
 			return Backlog{}, fmt.Errorf("backlog: %w", err)
@@ -82,5 +106,6 @@ func (r *Runtime) Backlog() (Backlog, error) {
 			b.NextTimer = next[0].Due
 		}
 	}
+	sort.Strings(b.Tasks)
 	return b, nil
 }

@@ -190,12 +190,17 @@ func (e *Env) settle() error {
 			return fmt.Errorf("durabletest: read the backlog: %w", err)
 		}
 		now := e.clock.Now()
+		busy, err := e.busyTasks(b.Tasks)
+		if err != nil {
+			return err
+		}
+		b.Tasks = busy
 		if b.Settled(now) {
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("durabletest: the runtime did not settle in %s at %s: %d instances or entities with work, committing %v, next timer %s",
-				SettleTimeout, now.Format(time.RFC3339Nano), b.WithWork, b.Committing, b.NextTimer.Format(time.RFC3339Nano))
+			return fmt.Errorf("durabletest: the runtime did not settle in %s at %s: open tasks of %v, %d with messages on the way, committing %v, next timer %s",
+				SettleTimeout, now.Format(time.RFC3339Nano), b.Tasks, b.Messages, b.Committing, b.NextTimer.Format(time.RFC3339Nano))
 		}
 		select {
 		case <-e.ctx().Done():
@@ -203,6 +208,47 @@ func (e *Env) settle() error {
 		case <-time.After(200 * time.Microsecond):
 		}
 	}
+}
+
+// busyTasks returns those of the instances with open tasks whose tasks are
+// under way: an activity (to run or running), or a sub-orchestration that
+// has not started yet or whose outcome has not reached its parent. A
+// sub-orchestration that runs and waits (for its own timer, an event) is
+// not: its own work, if any, is in the backlog under its own id.
+func (e *Env) busyTasks(ids []string) ([]string, error) {
+	var busy []string
+	for _, id := range ids {
+		events, err := e.Client().History(e.ctx(), id)
+		if err != nil {
+			return nil, fmt.Errorf("durabletest: history of %s: %w", id, err)
+		}
+		open := map[int64]*history.Event{}
+		for _, ev := range events {
+			switch {
+			case ev.Type == history.TaskScheduled || ev.Type == history.SubOrchestrationCreated:
+				open[ev.TaskID] = ev
+			case ev.Type.IsCompletion():
+				delete(open, ev.TaskID)
+			}
+		}
+		for _, ev := range open {
+			if ev.Type == history.TaskScheduled || !e.childWaits(ev.InstanceID) {
+				busy = append(busy, id)
+				break
+			}
+		}
+		if len(open) == 0 {
+			busy = append(busy, id) // the index is ahead of the history read: look again
+		}
+	}
+	return busy, nil
+}
+
+// childWaits reports whether sub-orchestration id has started and not
+// ended.
+func (e *Env) childWaits(id string) bool {
+	st, err := e.Client().Status(e.ctx(), id)
+	return err == nil && !st.RuntimeStatus.IsTerminal() && st.RuntimeStatus != durable.StatusPending
 }
 
 // Advance moves workflow time d forward: the durable timers due in that
