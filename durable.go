@@ -186,8 +186,14 @@ func (r *Runtime) RegisterActivity(name string, fn any) error {
 }
 
 // Start runs the node: it reactivates every instance that has pending work
-// (found from the store's indexes), then serves new requests.
-func (r *Runtime) Start() error {
+// (found from the store's indexes), then serves new requests. With
+// CheckRunningFirst it first checks the running instances against the
+// registered code and refuses to start if one would fail.
+func (r *Runtime) Start(opts ...RuntimeStartOption) error {
+	var o runtimeStart
+	for _, opt := range opts {
+		opt(&o)
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.closed {
@@ -195,6 +201,15 @@ func (r *Runtime) Start() error {
 	}
 	if r.node != nil {
 		return nil
+	}
+	if o.checkRunning {
+		report, err := r.checkStore()
+		if err != nil {
+			return fmt.Errorf("start durable runtime: %w", err)
+		}
+		if !report.OK() {
+			return &ReplayCheckError{Report: report}
+		}
 	}
 	cfg := actors.Config{
 		Hub:                     r.hub,

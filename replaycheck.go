@@ -7,7 +7,9 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/durable-go/durable/history"
 	"github.com/durable-go/durable/internal/replay"
+	"github.com/durable-go/durable/orchestration"
 )
 
 // MaxReplayFailures is how many failures a ReplayReport keeps per
@@ -120,7 +122,6 @@ func (r *ReplayReport) String() string {
 // end while the check runs are skipped.
 func (r *Runtime) CheckRunning(ctx context.Context) (*ReplayReport, error) {
 	c := r.Client()
-	type nameVersion struct{ name, version string }
 	byName := map[nameVersion]*OrchestratorReplay{}
 	q := Query{Statuses: []RuntimeStatus{StatusPending, StatusRunning, StatusSuspended}, PageSize: MaxPageSize}
 	for {
@@ -129,13 +130,7 @@ func (r *Runtime) CheckRunning(ctx context.Context) (*ReplayReport, error) {
 			return nil, fmt.Errorf("check running instances: list: %w", err)
 		}
 		for _, st := range page.Instances {
-			key := nameVersion{st.Name, st.Version}
-			o := byName[key]
-			if o == nil {
-				o = &OrchestratorReplay{Name: st.Name, Version: st.Version}
-				byName[key] = o
-			}
-			if err := r.checkInstance(ctx, c, st, o); err != nil {
+			if err := r.checkInstance(ctx, c, st, entryOf(byName, st.Name, st.Version)); err != nil {
 				return nil, err
 			}
 		}
@@ -144,6 +139,25 @@ func (r *Runtime) CheckRunning(ctx context.Context) (*ReplayReport, error) {
 		}
 		q.ContinuationToken = page.ContinuationToken
 	}
+	return reportOf(byName), nil
+}
+
+// nameVersion keys the entries of a ReplayReport.
+type nameVersion struct{ name, version string }
+
+// entryOf returns the entry of name and version in byName, made if new.
+func entryOf(byName map[nameVersion]*OrchestratorReplay, name, version string) *OrchestratorReplay {
+	key := nameVersion{name, version}
+	o := byName[key]
+	if o == nil {
+		o = &OrchestratorReplay{Name: name, Version: version}
+		byName[key] = o
+	}
+	return o
+}
+
+// reportOf sorts the entries that counted instances into a report.
+func reportOf(byName map[nameVersion]*OrchestratorReplay) *ReplayReport {
 	report := &ReplayReport{}
 	for _, o := range byName {
 		if o.Instances > 0 {
@@ -154,7 +168,7 @@ func (r *Runtime) CheckRunning(ctx context.Context) (*ReplayReport, error) {
 		a, b := report.Orchestrators[i], report.Orchestrators[j]
 		return a.Name < b.Name || a.Name == b.Name && a.Version < b.Version
 	})
-	return report, nil
+	return report
 }
 
 // checkInstance replays one instance into o. Only a failure to read
@@ -176,19 +190,29 @@ func (r *Runtime) checkInstance(ctx context.Context, c *Client, st *Status, o *O
 	if done, err := c.Status(ctx, st.InstanceID); err == nil && done.RuntimeStatus.IsTerminal() {
 		return nil // ended since the listing: nothing will replay it
 	}
+	replayInto(o, st.InstanceID, fn, events)
+	return nil
+}
+
+// replayInto replays the history of instance id against fn and counts the
+// outcome in o.
+func replayInto(o *OrchestratorReplay, id string, fn orchestration.Orchestrator, events []*history.Event) {
 	o.Instances++
 	if len(events) == 0 {
 		o.Fine++ // not started yet: nothing recorded to diverge from
-		return nil
+		return
 	}
 	o.Replayed++
 	if err := replay.History(fn, events); err != nil {
 		o.WouldFail++
-		if len(o.Failures) < MaxReplayFailures {
-			o.Failures = append(o.Failures, ReplayFailure{InstanceID: st.InstanceID, Err: err})
-		}
-		return nil
+		o.fail(id, err)
+		return
 	}
 	o.Fine++
-	return nil
+}
+
+func (o *OrchestratorReplay) fail(id string, err error) {
+	if len(o.Failures) < MaxReplayFailures {
+		o.Failures = append(o.Failures, ReplayFailure{InstanceID: id, Err: err})
+	}
 }
