@@ -85,10 +85,18 @@ func TestUnansweredRequestEscalatesAfterAnHourAndExpiresAfterTwo(t *testing.T) {
 	}
 }
 
+// The README's "Testing" example.
 func TestManagerAnswerAfterTheEscalationDecides(t *testing.T) {
 	env, _ := approvalEnv(t)
 	id := env.StartOrchestration("Approval", Request{ID: "r2", Approver: "alice", Manager: "carol", Timeout: time.Hour})
-	env.Advance(90 * time.Minute)
+	env.Advance(59 * time.Minute)
+	if st := env.Status(id); string(st.CustomStatus) != `"waiting for alice"` {
+		t.Fatalf("before the timeout: %s", st.CustomStatus)
+	}
+	env.Advance(time.Minute)
+	if st := env.Status(id); string(st.CustomStatus) != `"escalated to carol"` {
+		t.Fatalf("at the timeout: %s", st.CustomStatus)
+	}
 	env.RaiseEvent(id, EventName, Answer{Approved: true, By: "carol"})
 	if d := decision(t, env, id); d != (Decision{RequestID: "r2", Outcome: "Approved", By: "carol", Escalated: true}) {
 		t.Fatalf("decision %+v", d)
