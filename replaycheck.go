@@ -118,8 +118,10 @@ func (r *ReplayReport) String() string {
 // reactivates the instances that have pending work (an activity to run
 // again, an undelivered message) and those replay the new code at once: a
 // diverging one fails before the check sees it. Run the check on a copy of
-// the store, not on the directory the deployment will serve. Instances that
-// end while the check runs are skipped.
+// the store, not on the directory the deployment will serve, or check the
+// store itself before the node takes any instance with
+// Start(CheckRunningFirst()). Instances that end while the check runs are
+// skipped.
 func (r *Runtime) CheckRunning(ctx context.Context) (*ReplayReport, error) {
 	c := r.Client()
 	byName := map[nameVersion]*OrchestratorReplay{}

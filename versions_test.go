@@ -281,3 +281,33 @@ func TestContinueAsNewMovesToTheDefaultVersionOnlyWhenAsked(t *testing.T) {
 		t.Fatalf("staying instance: %s on %q", st.RuntimeStatus, st.Version)
 	}
 }
+
+func TestAWaitingInstanceCanStillBeTerminated(t *testing.T) {
+	dir := t.TempDir()
+	rt := open(t, durable.Options{Dir: dir}, registerOrders("1", "2"))
+	id, err := rt.Client().Start(waitCtx(t), "Order", nil)
+	must(err)
+	must(rt.Close())
+
+	rt = open(t, durable.Options{Dir: dir}, registerOrders("1"))
+	if err := rt.Client().RaiseEvent(waitCtx(t), id, "go", nil); !errors.Is(err, durable.ErrOrchestratorNotRegistered) {
+		t.Fatalf("an event to the waiting instance: %v", err)
+	}
+	if n := rt.Stats().WaitingForVersion; n != 1 {
+		t.Fatalf("%d instances wait for a version", n)
+	}
+	must(rt.Client().Terminate(waitCtx(t), id, "version 2 is withdrawn"))
+	st, err := rt.Client().WaitForCompletion(waitCtx(t), id)
+	must(err)
+	if st.RuntimeStatus != durable.StatusTerminated || st.VersionNotRegistered || st.Version != "2" {
+		t.Fatalf("after terminate: %s, version %q, not registered %v", st.RuntimeStatus, st.Version, st.VersionNotRegistered)
+	}
+	// The actor hears of its commit right after the waiters do.
+	waitFor(t, "the terminated instance to leave the count", func() bool { return rt.Stats().WaitingForVersion == 0 })
+	// The id is free again, for the version this node has.
+	again, err := rt.Client().Start(waitCtx(t), "Order", nil, durable.WithInstanceID(id))
+	must(err)
+	if st := finish(t, rt, again); string(st.Output) != `"v1@1"` {
+		t.Fatalf("the id started again ran %s", st.Output)
+	}
+}

@@ -354,6 +354,7 @@ func (a *instanceActor) terminate(ctx actor.Context, m *control) {
 			return
 		}
 		a.rec = &rec
+		a.endWaitForVersion()
 		a.sendOutbox(ctx, sent, acks)
 		a.cancelActivities()
 		if a.exec != nil {

@@ -103,6 +103,15 @@ func (a *instanceActor) waitForVersion(rec *persistence.InstanceRecord) {
 		"orchestrator", rec.Name, "version", rec.Version)
 }
 
+// endWaitForVersion: the instance ended (terminated) while it waited for
+// its version, so nothing of it needs that code any more.
+func (a *instanceActor) endWaitForVersion() {
+	if a.waitingVersion {
+		a.broken = nil
+		a.stopWaitingForVersion()
+	}
+}
+
 // stopWaitingForVersion takes the instance out of the node's count.
 func (a *instanceActor) stopWaitingForVersion() {
 	if a.waitingVersion {
