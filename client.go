@@ -56,6 +56,13 @@ type Status struct {
 	Failure       *FailureDetails `json:"failureDetails,omitempty"`
 	CreatedAt     time.Time       `json:"createdTime"`
 	LastUpdatedAt time.Time       `json:"lastUpdatedTime"`
+	// Version is the version of the orchestrator the instance runs, as
+	// recorded when its execution started (empty: unversioned).
+	Version string `json:"version,omitempty"`
+	// VersionNotRegistered: the instance has not ended and the node that
+	// serves it has no code for its name and Version, so it waits, as it
+	// is on disk, until a node with that version registered serves it.
+	VersionNotRegistered bool `json:"versionNotRegistered,omitempty"`
 }
 
 // DecodeOutput decodes the instance's JSON output into v.
@@ -74,13 +81,23 @@ type Client struct {
 // StartOption is an option of Client.Start.
 type StartOption func(*startOptions)
 
-type startOptions struct{ instanceID string }
+type startOptions struct {
+	instanceID string
+	version    *string
+}
 
 // WithInstanceID starts the instance under a chosen id instead of a new
 // UUID. Starting an id that is pending or running is ErrInstanceExists; a
 // finished instance with that id is replaced.
 func WithInstanceID(id string) StartOption {
 	return func(o *startOptions) { o.instanceID = id }
+}
+
+// WithVersion starts the instance on version v of the orchestrator (see
+// Version) instead of its default version. A version that is not
+// registered is ErrOrchestratorNotRegistered.
+func WithVersion(v string) StartOption {
+	return func(o *startOptions) { o.version = &v }
 }
 
 // MaxInstanceIDLength is the longest instance id accepted.
@@ -122,12 +139,20 @@ func (c *Client) Start(ctx context.Context, orchestrator string, input any, opts
 	if _, ok := c.rt.reg.Orchestrator(orchestrator); !ok {
 		return "", fmt.Errorf("start %q: %w", orchestrator, ErrOrchestratorNotRegistered)
 	}
+	if v := o.version; v != nil {
+		if err := validateVersion(*v); err != nil {
+			return "", fmt.Errorf("start %q: %w", orchestrator, err)
+		}
+		if _, ok := c.rt.reg.OrchestratorVersion(orchestrator, *v); !ok {
+			return "", fmt.Errorf("start %q version %q: %w", orchestrator, *v, ErrOrchestratorNotRegistered)
+		}
+	}
 	payload, err := c.encodePayload(input)
 	if err != nil {
 		return "", fmt.Errorf("start %q: %w", orchestrator, err)
 	}
 	_, err = c.call(ctx, &seam.Request{Op: &seam.Request_StartInstance{StartInstance: &seam.StartInstance{
-		InstanceId: id, Name: orchestrator, Input: payload,
+		InstanceId: id, Name: orchestrator, Input: payload, Version: o.version,
 	}}})
 	if err != nil {
 		return "", err
@@ -200,6 +225,9 @@ func statusFromSeam(st *seam.InstanceStatus) *Status {
 		Failure:       failureFromSeam(st.GetFailure()),
 		CreatedAt:     timeFromUnixNano(st.GetCreatedUnixNano()),
 		LastUpdatedAt: timeFromUnixNano(st.GetLastUpdatedUnixNano()),
+
+		Version:              st.GetVersion(),
+		VersionNotRegistered: st.GetVersionNotRegistered(),
 	}
 }
 

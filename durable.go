@@ -71,6 +71,10 @@ type Options struct {
 	// call works from any node. Partitions defaults to 12 for a new hub
 	// then, so they spread over a handful of nodes. See CLUSTER.md.
 	Cluster *cluster.Config
+	// Clock, when set, replaces the system clock for workflow time: event
+	// timestamps (what Context.Now returns) and when durable timers fire.
+	// For tests; durabletest.Env drives one. Nil: the system clock.
+	Clock Clock
 }
 
 // DefaultMaxPayloadBytes is the default for Options.MaxPayloadBytes.
@@ -142,12 +146,21 @@ func Open(opts Options) (*Runtime, error) {
 	return &Runtime{opts: opts, log: opts.Logger, hub: hub, reg: newRegistry()}, nil
 }
 
-// RegisterOrchestrator registers an orchestrator function under name.
-func (r *Runtime) RegisterOrchestrator(name string, fn orchestration.Orchestrator) error {
+// RegisterOrchestrator registers an orchestrator function under name:
+// its only version, or with the Version option one of several (see
+// Version and AsDefault).
+func (r *Runtime) RegisterOrchestrator(name string, fn orchestration.Orchestrator, opts ...RegisterOption) error {
 	if name == "" || fn == nil {
 		return fmt.Errorf("register orchestrator %q: %w", name, ErrInvalidInput)
 	}
-	return r.reg.addOrchestrator(name, fn)
+	var o registerOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if err := validateVersion(o.version); err != nil {
+		return fmt.Errorf("register orchestrator %q: %w", name, err)
+	}
+	return r.reg.addOrchestrator(name, fn, o)
 }
 
 // RegisterActivity registers an activity under name. fn must be a function
@@ -173,8 +186,14 @@ func (r *Runtime) RegisterActivity(name string, fn any) error {
 }
 
 // Start runs the node: it reactivates every instance that has pending work
-// (found from the store's indexes), then serves new requests.
-func (r *Runtime) Start() error {
+// (found from the store's indexes), then serves new requests. With
+// CheckRunningFirst it first checks the running instances against the
+// registered code and refuses to start if one would fail.
+func (r *Runtime) Start(opts ...RuntimeStartOption) error {
+	var o runtimeStart
+	for _, opt := range opts {
+		opt(&o)
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.closed {
@@ -183,12 +202,22 @@ func (r *Runtime) Start() error {
 	if r.node != nil {
 		return nil
 	}
+	if o.checkRunning {
+		report, err := r.checkStore()
+		if err != nil {
+			return fmt.Errorf("start durable runtime: %w", err)
+		}
+		if !report.OK() {
+			return &ReplayCheckError{Report: report}
+		}
+	}
 	cfg := actors.Config{
 		Hub:                     r.hub,
 		Registry:                r.reg,
 		Logger:                  r.log,
 		IdleTimeout:             r.opts.IdleTimeout,
 		MaxConcurrentActivities: r.opts.MaxConcurrentActivities,
+		Clock:                   r.opts.Clock,
 	}
 	if r.opts.Cluster != nil {
 		member, err := cluster.Start(*r.opts.Cluster, cfg)
@@ -289,6 +318,12 @@ type Stats struct {
 	// one fsync each in sync mode, that carried them: Commits/Transactions
 	// is how many commits group commit merged per fsync.
 	Commits, Transactions int64
+	// WaitingForVersion counts the instances this node has loaded and left
+	// waiting because it has their orchestrator's name registered but not
+	// the version they run (each is logged once, at Warn, as it loads; its
+	// status says VersionNotRegistered). A node with that version runs
+	// them.
+	WaitingForVersion int
 }
 
 // Stats reports the node's load. Actors is zero before Start and after
@@ -312,6 +347,7 @@ func (r *Runtime) Stats() Stats {
 	}
 	if node != nil {
 		st.Actors = node.Actors()
+		st.WaitingForVersion = node.WaitingForVersion()
 	}
 	return st
 }

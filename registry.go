@@ -16,27 +16,28 @@ import (
 // registry holds the registered functions by name.
 type registry struct {
 	mu            sync.RWMutex
-	orchestrators map[string]orchestration.Orchestrator
+	orchestrators map[string]*orchestratorVersions
 	activities    map[string]actors.ActivityFunc
 	entities      map[string]orchestration.EntityFunc // by lower-cased name
 }
 
 func newRegistry() *registry {
 	return &registry{
-		orchestrators: map[string]orchestration.Orchestrator{},
+		orchestrators: map[string]*orchestratorVersions{},
 		activities:    map[string]actors.ActivityFunc{},
 		entities:      map[string]orchestration.EntityFunc{},
 	}
 }
 
-func (r *registry) addOrchestrator(name string, fn orchestration.Orchestrator) error {
+func (r *registry) addOrchestrator(name string, fn orchestration.Orchestrator, o registerOptions) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if _, ok := r.orchestrators[name]; ok {
-		return fmt.Errorf("register orchestrator %q: %w", name, ErrAlreadyRegistered)
+	vs := r.orchestrators[name]
+	if vs == nil {
+		vs = &orchestratorVersions{byVersion: map[string]orchestration.Orchestrator{}}
+		r.orchestrators[name] = vs
 	}
-	r.orchestrators[name] = fn
-	return nil
+	return vs.add(name, fn, o)
 }
 
 func (r *registry) addActivity(name string, fn actors.ActivityFunc) error {
@@ -47,6 +48,13 @@ func (r *registry) addActivity(name string, fn actors.ActivityFunc) error {
 	}
 	r.activities[name] = fn
 	return nil
+}
+
+// replaceActivity registers fn under name, in place of what is there.
+func (r *registry) replaceActivity(name string, fn actors.ActivityFunc) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.activities[name] = fn
 }
 
 func (r *registry) addEntity(name string, fn orchestration.EntityFunc) error {
@@ -68,12 +76,35 @@ func (r *registry) Entity(name string) (orchestration.EntityFunc, bool) {
 	return fn, ok
 }
 
-// Orchestrator implements actors.Registry.
+// Orchestrator implements actors.Registry: the default version of name.
 func (r *registry) Orchestrator(name string) (orchestration.Orchestrator, bool) {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	fn, ok := r.orchestrators[name]
-	return fn, ok
+	if vs := r.orchestrators[name]; vs != nil {
+		return vs.byVersion[vs.def], true
+	}
+	return nil, false
+}
+
+// OrchestratorVersion implements actors.Versions.
+func (r *registry) OrchestratorVersion(name, version string) (orchestration.Orchestrator, bool) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	if vs := r.orchestrators[name]; vs != nil {
+		fn, ok := vs.byVersion[version]
+		return fn, ok
+	}
+	return nil, false
+}
+
+// DefaultVersion implements actors.Versions.
+func (r *registry) DefaultVersion(name string) (string, bool) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	if vs := r.orchestrators[name]; vs != nil {
+		return vs.def, true
+	}
+	return "", false
 }
 
 // Activity implements actors.Registry.

@@ -7,7 +7,9 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/durable-go/durable/durabletest"
+	"github.com/durable-go/durable/history"
+	"github.com/durable-go/durable/internal/replay"
+	"github.com/durable-go/durable/orchestration"
 )
 
 // MaxReplayFailures is how many failures a ReplayReport keeps per
@@ -15,22 +17,27 @@ import (
 const MaxReplayFailures = 5
 
 // ReplayReport is the result of CheckRunning: one entry per orchestrator
-// name found among the instances still running, sorted by name.
+// name and version found among the instances still running, sorted by
+// name, then version.
 type ReplayReport struct {
 	Orchestrators []*OrchestratorReplay
 }
 
 // OrchestratorReplay is what CheckRunning found for the instances of one
-// orchestrator name.
+// orchestrator name and version.
 type OrchestratorReplay struct {
 	Name string
+	// Version is the version the instances recorded when they started
+	// (empty: unversioned); they are replayed against that version's code.
+	Version string
 	// Instances counts the instances of this name that were Pending,
 	// Running or Suspended; Replayed those replayed against the registered
 	// code, Fine those that replayed to the end of their history, and
 	// WouldFail those the code diverges from (a NonDeterminismError) or
 	// whose history could not be replayed. Unregistered counts the
-	// instances of a name no orchestrator is registered under (nothing is
-	// replayed): they would wait until code for it is registered.
+	// instances of a name and version no orchestrator is registered under
+	// (nothing is replayed): they would wait until code for it is
+	// registered.
 	Instances, Replayed, Fine, WouldFail, Unregistered int
 	// Failures are the first MaxReplayFailures of WouldFail.
 	Failures []ReplayFailure
@@ -56,8 +63,9 @@ func (r *ReplayReport) OK() bool {
 	return true
 }
 
-// Orchestrator returns the entry of name, or nil when no running instance
-// has that name.
+// Orchestrator returns the entry of name (its unversioned instances, or
+// the first version's when it has none), or nil when no running instance
+// has that name. OrchestratorVersion finds a given version's.
 func (r *ReplayReport) Orchestrator(name string) *OrchestratorReplay {
 	for _, o := range r.Orchestrators {
 		if o.Name == name {
@@ -67,13 +75,28 @@ func (r *ReplayReport) Orchestrator(name string) *OrchestratorReplay {
 	return nil
 }
 
+// OrchestratorVersion returns the entry of version of name, or nil when no
+// running instance runs it.
+func (r *ReplayReport) OrchestratorVersion(name, version string) *OrchestratorReplay {
+	for _, o := range r.Orchestrators {
+		if o.Name == name && o.Version == version {
+			return o
+		}
+	}
+	return nil
+}
+
 // String renders the report for a log or a CI step's output: a line per
-// orchestrator name, then one per kept failure.
+// orchestrator name and version, then one per kept failure.
 func (r *ReplayReport) String() string {
 	var b strings.Builder
 	for _, o := range r.Orchestrators {
+		name := o.Name
+		if o.Version != "" {
+			name = fmt.Sprintf("%s version %q", o.Name, o.Version)
+		}
 		fmt.Fprintf(&b, "%s: %d running, %d replayed, %d fine, %d would fail, %d without registered code\n",
-			o.Name, o.Instances, o.Replayed, o.Fine, o.WouldFail, o.Unregistered)
+			name, o.Instances, o.Replayed, o.Fine, o.WouldFail, o.Unregistered)
 		for _, f := range o.Failures {
 			fmt.Fprintf(&b, "  %s: %v\n", f.InstanceID, f.Err)
 		}
@@ -82,9 +105,10 @@ func (r *ReplayReport) String() string {
 }
 
 // CheckRunning replays the history of every instance that is Pending,
-// Running or Suspended against the orchestrator registered under its name,
-// in this process and without changing anything, and reports per name how
-// many replay fine and which would fail with a NonDeterminismError. Call it
+// Running or Suspended against the orchestrator registered under its name
+// and the version it recorded when it started, in this process and without
+// changing anything, and reports per name and version how many replay fine
+// and which would fail with a NonDeterminismError. Call it
 // with the new code registered, for example in a deployment's CI step on a
 // copy of the production store, and refuse the deployment unless the
 // report is OK.
@@ -94,11 +118,13 @@ func (r *ReplayReport) String() string {
 // reactivates the instances that have pending work (an activity to run
 // again, an undelivered message) and those replay the new code at once: a
 // diverging one fails before the check sees it. Run the check on a copy of
-// the store, not on the directory the deployment will serve. Instances that
-// end while the check runs are skipped.
+// the store, not on the directory the deployment will serve, or check the
+// store itself before the node takes any instance with
+// Start(CheckRunningFirst()). Instances that end while the check runs are
+// skipped.
 func (r *Runtime) CheckRunning(ctx context.Context) (*ReplayReport, error) {
 	c := r.Client()
-	byName := map[string]*OrchestratorReplay{}
+	byName := map[nameVersion]*OrchestratorReplay{}
 	q := Query{Statuses: []RuntimeStatus{StatusPending, StatusRunning, StatusSuspended}, PageSize: MaxPageSize}
 	for {
 		page, err := c.List(ctx, q)
@@ -106,12 +132,7 @@ func (r *Runtime) CheckRunning(ctx context.Context) (*ReplayReport, error) {
 			return nil, fmt.Errorf("check running instances: list: %w", err)
 		}
 		for _, st := range page.Instances {
-			o := byName[st.Name]
-			if o == nil {
-				o = &OrchestratorReplay{Name: st.Name}
-				byName[st.Name] = o
-			}
-			if err := r.checkInstance(ctx, c, st, o); err != nil {
+			if err := r.checkInstance(ctx, c, st, entryOf(byName, st.Name, st.Version)); err != nil {
 				return nil, err
 			}
 		}
@@ -120,20 +141,42 @@ func (r *Runtime) CheckRunning(ctx context.Context) (*ReplayReport, error) {
 		}
 		q.ContinuationToken = page.ContinuationToken
 	}
+	return reportOf(byName), nil
+}
+
+// nameVersion keys the entries of a ReplayReport.
+type nameVersion struct{ name, version string }
+
+// entryOf returns the entry of name and version in byName, made if new.
+func entryOf(byName map[nameVersion]*OrchestratorReplay, name, version string) *OrchestratorReplay {
+	key := nameVersion{name, version}
+	o := byName[key]
+	if o == nil {
+		o = &OrchestratorReplay{Name: name, Version: version}
+		byName[key] = o
+	}
+	return o
+}
+
+// reportOf sorts the entries that counted instances into a report.
+func reportOf(byName map[nameVersion]*OrchestratorReplay) *ReplayReport {
 	report := &ReplayReport{}
 	for _, o := range byName {
 		if o.Instances > 0 {
 			report.Orchestrators = append(report.Orchestrators, o)
 		}
 	}
-	sort.Slice(report.Orchestrators, func(i, j int) bool { return report.Orchestrators[i].Name < report.Orchestrators[j].Name })
-	return report, nil
+	sort.Slice(report.Orchestrators, func(i, j int) bool {
+		a, b := report.Orchestrators[i], report.Orchestrators[j]
+		return a.Name < b.Name || a.Name == b.Name && a.Version < b.Version
+	})
+	return report
 }
 
 // checkInstance replays one instance into o. Only a failure to read
 // (other than the instance having gone) is returned.
 func (r *Runtime) checkInstance(ctx context.Context, c *Client, st *Status, o *OrchestratorReplay) error {
-	fn, ok := r.reg.Orchestrator(st.Name)
+	fn, ok := r.reg.OrchestratorVersion(st.Name, st.Version)
 	if !ok {
 		o.Instances++
 		o.Unregistered++
@@ -149,19 +192,29 @@ func (r *Runtime) checkInstance(ctx context.Context, c *Client, st *Status, o *O
 	if done, err := c.Status(ctx, st.InstanceID); err == nil && done.RuntimeStatus.IsTerminal() {
 		return nil // ended since the listing: nothing will replay it
 	}
+	replayInto(o, st.InstanceID, fn, events)
+	return nil
+}
+
+// replayInto replays the history of instance id against fn and counts the
+// outcome in o.
+func replayInto(o *OrchestratorReplay, id string, fn orchestration.Orchestrator, events []*history.Event) {
 	o.Instances++
 	if len(events) == 0 {
 		o.Fine++ // not started yet: nothing recorded to diverge from
-		return nil
+		return
 	}
 	o.Replayed++
-	if err := durabletest.Replay(fn, events); err != nil {
+	if err := replay.History(fn, events); err != nil {
 		o.WouldFail++
-		if len(o.Failures) < MaxReplayFailures {
-			o.Failures = append(o.Failures, ReplayFailure{InstanceID: st.InstanceID, Err: err})
-		}
-		return nil
+		o.fail(id, err)
+		return
 	}
 	o.Fine++
-	return nil
+}
+
+func (o *OrchestratorReplay) fail(id string, err error) {
+	if len(o.Failures) < MaxReplayFailures {
+		o.Failures = append(o.Failures, ReplayFailure{InstanceID: id, Err: err})
+	}
 }

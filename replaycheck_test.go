@@ -92,3 +92,104 @@ func TestCheckRunningReportsTheInstancesChangedCodeWouldFail(t *testing.T) {
 		}
 	}
 }
+
+func TestCheckRunningReplaysEachInstanceAgainstTheVersionItRecorded(t *testing.T) {
+	dir := t.TempDir()
+	ctx := waitCtx(t)
+	noop := func(context.Context) error { return nil }
+	rt := open(t, durable.Options{Dir: dir}, func(rt *durable.Runtime) {
+		must(rt.RegisterOrchestrator("Order", prepareThenWait("A"), durable.Version("1")))
+		must(rt.RegisterOrchestrator("Order", prepareThenWait("B"), durable.Version("2")))
+		must(rt.RegisterActivity("A", noop))
+		must(rt.RegisterActivity("B", noop))
+	})
+	for id, v := range map[string]string{"on-1": "1", "on-2": "2"} {
+		if _, err := rt.Client().Start(ctx, "Order", nil, durable.WithInstanceID(id), durable.WithVersion(v)); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, id+" to wait for Go", func() bool { return hasEvent(t, rt, id, history.TaskCompleted) })
+	}
+	must(rt.Close())
+
+	// The new deployment keeps version 1, drops 2 and adds 3 (the default,
+	// whose code would fail both histories).
+	rt2 := open(t, durable.Options{Dir: dir}, func(rt *durable.Runtime) {
+		must(rt.RegisterOrchestrator("Order", prepareThenWait("A"), durable.Version("1")))
+		must(rt.RegisterOrchestrator("Order", prepareThenWait("C"), durable.Version("3")))
+		must(rt.RegisterActivity("A", noop))
+		must(rt.RegisterActivity("C", noop))
+	})
+	report, err := rt2.CheckRunning(ctx)
+	must(err)
+	if report.OK() || len(report.Orchestrators) != 2 {
+		t.Fatalf("report:\n%s", report)
+	}
+	if o := report.OrchestratorVersion("Order", "1"); o == nil || o.Replayed != 1 || o.Fine != 1 || o.WouldFail != 0 {
+		t.Fatalf("version 1: %+v\n%s", o, report)
+	}
+	if o := report.OrchestratorVersion("Order", "2"); o == nil || o.Unregistered != 1 || o.Replayed != 0 {
+		t.Fatalf("version 2: %+v\n%s", o, report)
+	}
+	if s := report.String(); !strings.Contains(s, `Order version "2": 1 running, 0 replayed, 0 fine, 0 would fail, 1 without registered code`) {
+		t.Fatalf("report text:\n%s", s)
+	}
+}
+
+func TestStartWithCheckRunningFirstRefusesCodeThatRunningInstancesWouldFailOn(t *testing.T) {
+	dir := t.TempDir()
+	ctx := waitCtx(t)
+	noop := func(context.Context) error { return nil }
+	rt := open(t, durable.Options{Dir: dir}, func(rt *durable.Runtime) {
+		must(rt.RegisterOrchestrator("Order", prepareThenWait("A")))
+		must(rt.RegisterActivity("A", noop))
+	})
+	id, err := rt.Client().Start(ctx, "Order", nil, durable.WithInstanceID("order-1"))
+	must(err)
+	waitFor(t, "order-1 to wait for Go", func() bool { return hasEvent(t, rt, id, history.TaskCompleted) })
+	must(rt.Close())
+
+	for _, tt := range []struct {
+		name     string
+		register func(rt *durable.Runtime)
+		check    func(o *durable.OrchestratorReplay) bool
+	}{
+		{"changed code", func(rt *durable.Runtime) {
+			must(rt.RegisterOrchestrator("Order", prepareThenWait("B")))
+		}, func(o *durable.OrchestratorReplay) bool { return o.WouldFail == 1 && len(o.Failures) == 1 }},
+		{"only a new version", func(rt *durable.Runtime) {
+			must(rt.RegisterOrchestrator("Order", prepareThenWait("B"), durable.Version("2")))
+		}, func(o *durable.OrchestratorReplay) bool { return o.Unregistered == 1 }},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			rt, err := durable.Open(durable.Options{Dir: dir, Logger: quiet})
+			must(err)
+			defer rt.Close()
+			tt.register(rt)
+			must(rt.RegisterActivity("A", noop))
+			must(rt.RegisterActivity("B", noop))
+			err = rt.Start(durable.CheckRunningFirst())
+			var refused *durable.ReplayCheckError
+			if !errors.Is(err, durable.ErrRunningWouldFail) || !errors.As(err, &refused) {
+				t.Fatalf("start: %v", err)
+			}
+			if o := refused.Report.Orchestrator("Order"); o == nil || !tt.check(o) {
+				t.Fatalf("report:\n%s", refused.Report)
+			}
+			if _, err := rt.Client().Status(ctx, id); !errors.Is(err, durable.ErrNotStarted) {
+				t.Fatalf("a refused runtime serves: %v", err)
+			}
+		})
+	}
+
+	// The code the instance started with passes, and the instance goes on.
+	rt, err = durable.Open(durable.Options{Dir: dir, Logger: quiet})
+	must(err)
+	defer rt.Close()
+	must(rt.RegisterOrchestrator("Order", prepareThenWait("A")))
+	must(rt.RegisterActivity("A", noop))
+	must(rt.Start(durable.CheckRunningFirst()))
+	must(rt.Client().RaiseEvent(ctx, id, "Go", nil))
+	if st, err := rt.Client().WaitForCompletion(ctx, id); err != nil || st.RuntimeStatus != durable.StatusCompleted {
+		t.Fatalf("after the check: %v %+v", err, st)
+	}
+}

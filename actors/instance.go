@@ -30,6 +30,9 @@ type instanceActor struct {
 	// broken is set when the instance cannot be loaded (corrupt history,
 	// orchestrator not registered): it stays on disk as it is, untouched.
 	broken error
+	// waitingVersion: broken because this node lacks the instance's
+	// orchestrator version; counted in Node.WaitingForVersion.
+	waitingVersion bool
 
 	// Events waiting for the next turn, the inbox keys they came from, and
 	// the callers to answer once they are committed.
@@ -130,6 +133,7 @@ func (a *instanceActor) Receive(ctx actor.Context) {
 	case *resendTick:
 		a.resender.resend(ctx, a.node, a.id, a.outbox)
 	case *actor.Stopping, *actor.Restarting:
+		a.stopWaitingForVersion()
 		a.idle.stop()
 		a.resender.stop()
 		a.release()
@@ -221,8 +225,12 @@ func (a *instanceActor) load(ctx actor.Context) {
 	if rec.Status.IsTerminal() {
 		return
 	}
-	fn, ok := a.node.cfg.Registry.Orchestrator(rec.Name)
+	fn, ok := a.node.orchestratorVersion(rec.Name, rec.Version)
 	if !ok {
+		if _, _, named := a.node.defaultOrchestrator(rec.Name); named {
+			a.waitForVersion(rec)
+			return
+		}
 		a.setBroken(fmt.Errorf("load instance %s: orchestrator %q: %w", a.id, rec.Name, seam.ErrOrchestratorNotRegistered))
 		return
 	}
@@ -406,9 +414,9 @@ func (a *instanceActor) handleStart(ctx actor.Context, msg *startInstance) {
 		fail(fmt.Errorf("start instance %s: %w (status %s)", a.id, seam.ErrInstanceExists, a.rec.Status))
 		return
 	}
-	fn, ok := a.node.cfg.Registry.Orchestrator(req.Name)
-	if !ok {
-		fail(fmt.Errorf("start instance %s: orchestrator %q: %w", a.id, req.Name, seam.ErrOrchestratorNotRegistered))
+	version, fn, err := a.node.startVersion(&req)
+	if err != nil {
+		fail(fmt.Errorf("start instance %s: %w", a.id, err))
 		return
 	}
 	now := a.now()
@@ -422,6 +430,7 @@ func (a *instanceActor) handleStart(ctx actor.Context, msg *startInstance) {
 	rec := &persistence.InstanceRecord{
 		ID:                a.id,
 		Name:              req.Name,
+		Version:           version,
 		ExecutionID:       uuid.NewString(),
 		Generation:        gen,
 		Status:            persistence.StatusPending,
@@ -440,6 +449,7 @@ func (a *instanceActor) handleStart(ctx actor.Context, msg *startInstance) {
 		Type:              history.ExecutionStarted,
 		Timestamp:         unixTime(now),
 		Name:              req.Name,
+		Version:           version,
 		Payload:           req.Input,
 		InstanceID:        a.id,
 		ExecutionID:       rec.ExecutionID,

@@ -20,6 +20,10 @@ type startRequest struct {
 	InstanceID string
 	Name       string
 	Input      []byte
+	// Version is the orchestrator version to run when PickVersion is
+	// set; otherwise the instance starts on the default version.
+	Version     string
+	PickVersion bool
 	// Set when a parent orchestration starts this instance as its
 	// sub-orchestration.
 	ParentInstanceID  string

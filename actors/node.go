@@ -59,8 +59,12 @@ type Config struct {
 	// MaxConcurrentActivities bounds the activities running at once on the
 	// node. Default 64 × GOMAXPROCS.
 	MaxConcurrentActivities int
-	// Now is the clock stamped on new events. Default time.Now.
+	// Now is the clock stamped on new events. Default time.Now, or
+	// Clock.Now when Clock is set.
 	Now func() time.Time
+	// Clock, when set, is the clock of durable timers too (see Clock):
+	// for tests. Nil: the system clock.
+	Clock Clock
 
 	// Cluster mode. System is the actor system to run on (one whose remote
 	// and cluster the caller configures; nil: a local one of the node's
@@ -104,6 +108,10 @@ type Node struct {
 	activityCtx    context.Context
 	cancelActivity context.CancelFunc
 
+	// waitingForVersion counts the loaded instances whose orchestrator
+	// version is not registered here (see WaitingForVersion).
+	waitingForVersion atomic.Int64
+
 	mu       sync.RWMutex // send reads, Shutdown writes
 	stopping bool
 	stopped  chan struct{} // closed when Shutdown begins
@@ -128,6 +136,9 @@ func StartNode(cfg Config) (*Node, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+		if cfg.Clock != nil {
+			cfg.Now = cfg.Clock.Now
+		}
 	}
 	n := &Node{cfg: cfg, log: cfg.Logger, gate: newActivityGate(cfg.MaxConcurrentActivities), stopped: make(chan struct{})}
 	n.activityCtx, n.cancelActivity = context.WithCancel(context.Background())

@@ -37,9 +37,9 @@ type partitionActor struct {
 	// of the due-timer index. Fired entries stay in the index until their
 	// instance commits the TimerFired event; until then they are not sent
 	// again (unless resendAfter passes, in case the message was lost).
-	timer   *time.Timer
-	timerAt time.Time
-	fired   map[timerRef]time.Time
+	stopTimer func() bool // nil until armed
+	timerAt   time.Time
+	fired     map[timerRef]time.Time
 }
 
 const (
@@ -120,8 +120,8 @@ func (p *partitionActor) Receive(ctx actor.Context) {
 			}
 		}
 	case *actor.Stopping:
-		if p.timer != nil {
-			p.timer.Stop()
+		if p.stopTimer != nil {
+			p.stopTimer()
 		}
 		// The instance and entity actors are not children (see route):
 		// stop them here, after their in-flight commits, and wait.
@@ -305,10 +305,10 @@ func (p *partitionActor) scanTimers(ctx actor.Context) {
 }
 
 func (p *partitionActor) arm(ctx actor.Context, at time.Time) {
-	if p.timer != nil {
-		p.timer.Stop()
+	if p.stopTimer != nil {
+		p.stopTimer()
 	}
 	p.timerAt = at
 	self, root := ctx.Self(), ctx.ActorSystem().Root
-	p.timer = time.AfterFunc(time.Until(at), func() { root.Send(self, &timerTick{}) })
+	p.stopTimer = p.node.afterFunc(at, func() { root.Send(self, &timerTick{}) })
 }

@@ -63,11 +63,11 @@ func (n *Node) serve(ctx context.Context, p int, req *seam.Request) (*seam.Respo
 	}
 	switch op := req.GetOp().(type) {
 	case *seam.Request_GetInstance:
-		return getInstance(h, op.GetInstance.GetInstanceId()), nil
+		return n.markCodeMissing(getInstance(h, op.GetInstance.GetInstanceId())), nil
 	case *seam.Request_GetHistory:
 		return getHistory(h, op.GetHistory), nil
 	case *seam.Request_ListInstances:
-		return listInstances(h, op.ListInstances), nil
+		return n.markCodeMissing(listInstances(h, op.ListInstances)), nil
 	case *seam.Request_GetEntity:
 		return getEntity(h, op.GetEntity.GetEntityId()), nil
 	case *seam.Request_ListEntities:
@@ -104,7 +104,8 @@ func writeMessage(req *seam.Request, reply replier, keepKey bool) (routed, error
 		if s.GetInstanceId() == "" || s.GetName() == "" {
 			return nil, fmt.Errorf("%w: start needs an instance id and an orchestrator name", seam.ErrInvalidInput)
 		}
-		return &startInstance{req: startRequest{InstanceID: s.GetInstanceId(), Name: s.GetName(), Input: nilIfEmpty(s.GetInput())}, key: key, reply: reply}, nil
+		return &startInstance{req: startRequest{InstanceID: s.GetInstanceId(), Name: s.GetName(), Input: nilIfEmpty(s.GetInput()),
+			Version: s.GetVersion(), PickVersion: s.Version != nil}, key: key, reply: reply}, nil
 	case *seam.Request_RaiseEvent:
 		r := op.RaiseEvent
 		if r.GetInstanceId() == "" || r.GetName() == "" {
@@ -410,6 +411,7 @@ func statusOf(rec *persistence.InstanceRecord) *seam.InstanceStatus {
 	st := &seam.InstanceStatus{
 		InstanceId:       rec.ID,
 		Name:             rec.Name,
+		Version:          rec.Version,
 		RuntimeStatus:    seam.RuntimeStatus(rec.Status),
 		Input:            rec.Input,
 		Output:           rec.Output,

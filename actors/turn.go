@@ -178,12 +178,17 @@ type continuation struct {
 // execution: a new generation with the new input and, in its inbox, the
 // ExecutionStarted event and the external events carried over.
 func (a *instanceActor) prepareContinueAsNew(b *persistence.Batch, rec *persistence.InstanceRecord, turn *orchestration.Turn) *continuation {
-	fn, ok := a.node.cfg.Registry.Orchestrator(rec.Name)
+	version := rec.Version
+	fn, ok := a.node.orchestratorVersion(rec.Name, version)
+	if turn.DefaultVersion {
+		version, fn, ok = a.node.defaultOrchestrator(rec.Name)
+	}
 	if !ok {
 		rec.Status = persistence.StatusFailed
-		rec.Failure = &persistence.Failure{ErrorType: "OrchestratorNotRegistered", Message: fmt.Sprintf("continue as new: orchestrator %q is not registered", rec.Name)}
+		rec.Failure = &persistence.Failure{ErrorType: "OrchestratorNotRegistered", Message: fmt.Sprintf("continue as new: orchestrator %q version %q is not registered", rec.Name, version)}
 		return nil
 	}
+	rec.Version = version
 	now := unixTime(a.now())
 	rec.Generation++
 	if !turn.KeepHistory {
@@ -197,7 +202,7 @@ func (a *instanceActor) prepareContinueAsNew(b *persistence.Batch, rec *persiste
 	rec.Failure = nil
 	rec.LastUpdatedAt = now
 	started := &history.Event{
-		Type: history.ExecutionStarted, Timestamp: now, Name: rec.Name, Payload: turn.NewInput,
+		Type: history.ExecutionStarted, Timestamp: now, Name: rec.Name, Version: rec.Version, Payload: turn.NewInput,
 		InstanceID: a.id, ExecutionID: rec.ExecutionID,
 		ParentInstanceID: rec.ParentInstanceID, ParentExecutionID: rec.ParentExecutionID, ParentTaskID: rec.ParentTaskID,
 	}
@@ -236,9 +241,10 @@ func (a *instanceActor) notifyParentOf(parent, parentExecution string, task int6
 	if parent == "" || isEntityID(parent) {
 		return // an entity that started an orchestration does not wait for it
 	}
-	ev := &history.Event{Type: history.SubOrchestrationCompleted, Timestamp: time.Now().UTC(), TaskID: task, Payload: output}
+	now := a.node.cfg.Now().UTC()
+	ev := &history.Event{Type: history.SubOrchestrationCompleted, Timestamp: now, TaskID: task, Payload: output}
 	if failure != nil {
-		ev = &history.Event{Type: history.SubOrchestrationFailed, Timestamp: time.Now().UTC(), TaskID: task, Failure: failure}
+		ev = &history.Event{Type: history.SubOrchestrationFailed, Timestamp: now, TaskID: task, Failure: failure}
 	}
 	_ = a.node.send(parent, &subOrchestrationDone{id: parent, executionID: parentExecution, event: ev})
 }
@@ -348,6 +354,7 @@ func (a *instanceActor) terminate(ctx actor.Context, m *control) {
 			return
 		}
 		a.rec = &rec
+		a.endWaitForVersion()
 		a.sendOutbox(ctx, sent, acks)
 		a.cancelActivities()
 		if a.exec != nil {
@@ -378,9 +385,9 @@ func (a *instanceActor) rewind(ctx actor.Context, m *control) error {
 	case a.rec.Status != persistence.StatusFailed:
 		return fmt.Errorf("%w (status %s)", seam.ErrNotFailed, a.rec.Status)
 	}
-	fn, ok := a.node.cfg.Registry.Orchestrator(a.rec.Name)
+	fn, ok := a.node.orchestratorVersion(a.rec.Name, a.rec.Version)
 	if !ok {
-		return fmt.Errorf("orchestrator %q: %w", a.rec.Name, seam.ErrOrchestratorNotRegistered)
+		return fmt.Errorf("orchestrator %q version %q: %w", a.rec.Name, a.rec.Version, seam.ErrOrchestratorNotRegistered)
 	}
 	events, err := a.loadHistory(a.rec.Generation)
 	if err != nil {

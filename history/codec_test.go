@@ -15,6 +15,7 @@ func TestEventsRoundTripThroughTheEncoding(t *testing.T) {
 	}{
 		{"minimal", Event{Type: OrchestratorStarted}},
 		{"execution started", Event{Type: ExecutionStarted, Timestamp: ts, Name: "Orchestrator", Payload: []byte(`{"a":1}`), InstanceID: "abc", ExecutionID: "e1", ParentInstanceID: "p", ParentTaskID: 7, ParentExecutionID: "pe"}},
+		{"versioned execution started", Event{Type: ExecutionStarted, Timestamp: ts, Name: "Order", Version: "2", InstanceID: "abc", ExecutionID: "e1"}},
 		{"retry attempt", Event{Type: TaskScheduled, TaskID: 5, Name: "Flaky", Attempt: 3}},
 		{"task scheduled", Event{Type: TaskScheduled, Timestamp: ts, TaskID: 42, Name: "Hello", Payload: []byte(`"Tokyo"`)}},
 		{"negative task id", Event{Type: TaskCompleted, TaskID: -1, Payload: []byte(`null`)}},
@@ -46,6 +47,27 @@ func TestUnknownFieldsAreSkipped(t *testing.T) {
 	}
 	if got.Name != "Hello" || got.TaskID != 2 {
 		t.Fatalf("got %#v", got)
+	}
+}
+
+// An ExecutionStarted event written before versions existed has no version
+// field: it decodes with the empty (unversioned) version, and the event
+// with a version decodes in a decoder that only skips the field.
+func TestExecutionStartedWithoutVersionDecodesUnversioned(t *testing.T) {
+	old := Marshal(&Event{Type: ExecutionStarted, Name: "Order", InstanceID: "i"})
+	got, err := Unmarshal(old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Version != "" || got.Name != "Order" {
+		t.Fatalf("old event decoded as %#v", got)
+	}
+	withVersion := Marshal(&Event{Type: ExecutionStarted, Name: "Order", InstanceID: "i", Version: "2"})
+	if len(withVersion) <= len(old) {
+		t.Fatalf("the version is not encoded: %x vs %x", withVersion, old)
+	}
+	if string(withVersion[:len(old)]) != string(old) {
+		t.Fatalf("the version is not an appended field: %x vs %x", withVersion, old)
 	}
 }
 

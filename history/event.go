@@ -21,9 +21,10 @@ type Type uint8
 // What each type is (an action, a completion, which index its task needs)
 // is in the kinds table (kinds.go): a new type needs an entry there.
 const (
-	// ExecutionStarted begins an execution: Name is the orchestrator, Payload
-	// its input, InstanceID the instance, ExecutionID the execution,
-	// ParentInstanceID/ParentTaskID the caller of a sub-orchestration.
+	// ExecutionStarted begins an execution: Name is the orchestrator,
+	// Version its version, Payload its input, InstanceID the instance,
+	// ExecutionID the execution, ParentInstanceID/ParentTaskID the caller
+	// of a sub-orchestration.
 	ExecutionStarted Type = 1
 	// OrchestratorStarted opens a turn; its Timestamp is what Context.Now
 	// returns for the whole turn.
@@ -127,6 +128,10 @@ type Event struct {
 	// ParentExecutionID is the execution of the parent that started a
 	// sub-orchestration (in its ExecutionStarted event).
 	ParentExecutionID string
+	// Version is the version of the orchestrator an execution runs (in its
+	// ExecutionStarted event); empty for an unversioned orchestrator and
+	// in histories written before versions existed.
+	Version string
 }
 
 // Describe renders the event for error messages: its type and the fields

@@ -60,6 +60,10 @@ func (h *Handler) startAndRespond(w http.ResponseWriter, r *http.Request, name, 
 	if id != "" {
 		opts = append(opts, durable.WithInstanceID(id))
 	}
+	if q := r.URL.Query(); q.Has("version") {
+		// Not Durable Functions': picks the orchestrator version to run.
+		opts = append(opts, durable.WithVersion(q.Get("version")))
+	}
 	var in any
 	if input != nil {
 		in = input

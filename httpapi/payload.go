@@ -34,6 +34,12 @@ type StatusPayload struct {
 	FailureDetails *FailureDetails `json:"failureDetails,omitempty"`
 	// HistoryEvents is present only when showHistory=true.
 	HistoryEvents *[]HistoryEvent `json:"historyEvents,omitempty"`
+	// Version is the orchestrator version the instance runs (absent when
+	// unversioned), and VersionNotRegistered says the serving node has no
+	// code for it, so the instance waits (not in Durable Functions'
+	// payload).
+	Version              string `json:"version,omitempty"`
+	VersionNotRegistered bool   `json:"versionNotRegistered,omitempty"`
 }
 
 // FailureDetails describes a failure, with Durable Task's field names.
@@ -148,6 +154,9 @@ func statusPayload(st *durable.Status, showInput bool) *StatusPayload {
 		Output:          orNull(st.Output),
 		CreatedTime:     formatTime(st.CreatedAt),
 		LastUpdatedTime: formatTime(st.LastUpdatedAt),
+
+		Version:              st.Version,
+		VersionNotRegistered: st.VersionNotRegistered,
 	}
 	if showInput {
 		p.Input = orNull(st.Input)

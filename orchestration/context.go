@@ -33,6 +33,10 @@ func (c *Context) ExecutionID() string { return c.e.executionID }
 // Name returns the orchestrator's registered name.
 func (c *Context) Name() string { return c.e.name }
 
+// Version returns the version of the orchestrator this execution runs, as
+// recorded when it started: empty for an unversioned orchestrator.
+func (c *Context) Version() string { return c.e.version }
+
 // Input decodes the instance's JSON input into v. With no input, v is left
 // unchanged.
 func (c *Context) Input(v any) error {
@@ -245,8 +249,9 @@ func (c *Context) ContinueAsNew(input any, opts ...ContinueAsNewOption) error {
 }
 
 type continueAsNew struct {
-	input       []byte
-	keepHistory bool
+	input          []byte
+	keepHistory    bool
+	defaultVersion bool
 }
 
 // ContinueAsNewOption is an option of ContinueAsNew.
@@ -256,6 +261,15 @@ type ContinueAsNewOption func(*continueAsNew)
 // dropped by default). Purging the instance removes it.
 func KeepHistory() ContinueAsNewOption {
 	return func(c *continueAsNew) { c.keepHistory = true }
+}
+
+// OnDefaultVersion runs the next execution on the orchestrator's default
+// version at the time it starts (the version new instances get), instead
+// of the version this execution runs. It is how a long-lived instance (an
+// eternal monitor) moves to new code: each execution replays only its own
+// history, so the new version never meets the old version's events.
+func OnDefaultVersion() ContinueAsNewOption {
+	return func(c *continueAsNew) { c.defaultVersion = true }
 }
 
 // CallOption is an option of CallActivity and CallSubOrchestrator.

@@ -49,6 +49,10 @@ type Turn struct {
 	NewInput       []byte
 	CarryOver      []*history.Event
 	KeepHistory    bool
+	// DefaultVersion asks for the next execution to run the orchestrator's
+	// default version instead of the version this one ran
+	// (OnDefaultVersion).
+	DefaultVersion bool
 }
 
 // Execution is the in-memory state of one execution of an orchestrator: the
@@ -62,6 +66,7 @@ type Execution struct {
 	ctx                     *Context
 
 	name      string
+	version   string
 	input     []byte
 	now       time.Time
 	replaying bool
@@ -289,6 +294,7 @@ func (e *Execution) process(ev *history.Event, pos int) {
 			return
 		}
 		e.name = ev.Name
+		e.version = ev.Version
 		e.input = ev.Payload
 		if e.now.IsZero() {
 			e.now = ev.Timestamp
@@ -498,6 +504,7 @@ func (e *Execution) finishTurn() *Turn {
 		t.ContinuedAsNew = true
 		t.NewInput = e.continueAsNew.input
 		t.KeepHistory = e.continueAsNew.keepHistory
+		t.DefaultVersion = e.continueAsNew.defaultVersion
 		t.Output = nil
 		for _, ev := range e.buffered {
 			t.CarryOver = append(t.CarryOver, &history.Event{Type: history.EventRaised, Timestamp: ev.Timestamp, Name: ev.Name, Payload: ev.Payload})

@@ -84,8 +84,12 @@ const maxFailureDepth = 64
 // InstanceRecord is the stored state of one orchestration instance (the i/
 // family). The history itself is stored separately, one key per event.
 type InstanceRecord struct {
-	ID               string
-	Name             string
+	ID   string
+	Name string
+	// Version is the version of orchestrator Name the current execution
+	// runs: empty for an unversioned orchestrator (and in records written
+	// before versions existed).
+	Version          string
 	ExecutionID      string // uuid of the current execution
 	Generation       uint32 // execution number; history keys include it
 	Status           Status
@@ -177,6 +181,7 @@ const (
 	fFlags            protowire.Number = 16
 	fHistoryFloor     protowire.Number = 17
 	fRequestKey       protowire.Number = 18 // repeated
+	fVersion          protowire.Number = 19
 
 	fFailureErrorType  protowire.Number = 1
 	fFailureMessage    protowire.Number = 2
@@ -242,6 +247,7 @@ func EncodeInstanceRecord(rec *InstanceRecord) []byte {
 		b = protowire.AppendTag(b, fRequestKey, protowire.BytesType)
 		b = protowire.AppendString(b, k)
 	}
+	b = appendString(b, fVersion, rec.Version)
 	return b
 }
 
@@ -280,6 +286,8 @@ func DecodeInstanceRecord(data []byte) (*InstanceRecord, error) {
 			rec.ID, b, err = consumeString(b, num, typ)
 		case fName:
 			rec.Name, b, err = consumeString(b, num, typ)
+		case fVersion:
+			rec.Version, b, err = consumeString(b, num, typ)
 		case fExecutionID:
 			rec.ExecutionID, b, err = consumeString(b, num, typ)
 		case fParentInstanceID:

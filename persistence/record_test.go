@@ -17,6 +17,7 @@ func sampleRecord() *InstanceRecord {
 	return &InstanceRecord{
 		ID:           "order-42",
 		Name:         "ProcessOrder",
+		Version:      "2",
 		ExecutionID:  "3f1c0f4e-8f5e-4b8e-9d4a-0c2b7f1f6a11",
 		Generation:   3,
 		Status:       StatusFailed,
@@ -43,7 +44,7 @@ func recordsEqual(a, b *InstanceRecord) bool {
 	timeEq := func(x, y time.Time) bool { return x.IsZero() == y.IsZero() && x.Equal(y) }
 	failEq := reflect.DeepEqual(a.Failure, b.Failure)
 	keysEq := slices.Equal(a.RequestKeys, b.RequestKeys)
-	return a.ID == b.ID && a.Name == b.Name && a.ExecutionID == b.ExecutionID &&
+	return a.ID == b.ID && a.Name == b.Name && a.Version == b.Version && a.ExecutionID == b.ExecutionID &&
 		a.Generation == b.Generation && a.Status == b.Status &&
 		bytesEq(a.Input, b.Input) && bytesEq(a.Output, b.Output) && bytesEq(a.CustomStatus, b.CustomStatus) &&
 		failEq && timeEq(a.CreatedAt, b.CreatedAt) && timeEq(a.LastUpdatedAt, b.LastUpdatedAt) &&

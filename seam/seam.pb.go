@@ -540,10 +540,13 @@ func (x *Ping) GetPartition() int32 {
 
 // StartInstance creates an instance (or replaces a finished one of that id).
 type StartInstance struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	InstanceId    string                 `protobuf:"bytes,1,opt,name=instance_id,json=instanceId,proto3" json:"instance_id,omitempty"`
-	Name          string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
-	Input         []byte                 `protobuf:"bytes,3,opt,name=input,proto3" json:"input,omitempty"` // JSON; empty means none
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	InstanceId string                 `protobuf:"bytes,1,opt,name=instance_id,json=instanceId,proto3" json:"instance_id,omitempty"`
+	Name       string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	Input      []byte                 `protobuf:"bytes,3,opt,name=input,proto3" json:"input,omitempty"` // JSON; empty means none
+	// version picks the version of the orchestrator to run ("" is the
+	// unversioned one); unset: its default version on the serving node.
+	Version       *string `protobuf:"bytes,4,opt,name=version,proto3,oneof" json:"version,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -597,6 +600,13 @@ func (x *StartInstance) GetInput() []byte {
 		return x.Input
 	}
 	return nil
+}
+
+func (x *StartInstance) GetVersion() string {
+	if x != nil && x.Version != nil {
+		return *x.Version
+	}
+	return ""
 }
 
 // RaiseEvent delivers external event name to an instance.
@@ -1562,8 +1572,13 @@ type InstanceStatus struct {
 	LastUpdatedUnixNano int64                  `protobuf:"varint,9,opt,name=last_updated_unix_nano,json=lastUpdatedUnixNano,proto3" json:"last_updated_unix_nano,omitempty"`
 	ExecutionId         string                 `protobuf:"bytes,10,opt,name=execution_id,json=executionId,proto3" json:"execution_id,omitempty"`
 	ParentInstanceId    string                 `protobuf:"bytes,11,opt,name=parent_instance_id,json=parentInstanceId,proto3" json:"parent_instance_id,omitempty"`
-	unknownFields       protoimpl.UnknownFields
-	sizeCache           protoimpl.SizeCache
+	Version             string                 `protobuf:"bytes,12,opt,name=version,proto3" json:"version,omitempty"` // of the orchestrator the execution runs
+	// version_not_registered: the instance has not ended and the serving
+	// node has no code for its name and version, so it waits (not failed)
+	// until a node that has it serves its partition.
+	VersionNotRegistered bool `protobuf:"varint,13,opt,name=version_not_registered,json=versionNotRegistered,proto3" json:"version_not_registered,omitempty"`
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
 }
 
 func (x *InstanceStatus) Reset() {
@@ -1673,6 +1688,20 @@ func (x *InstanceStatus) GetParentInstanceId() string {
 	return ""
 }
 
+func (x *InstanceStatus) GetVersion() string {
+	if x != nil {
+		return x.Version
+	}
+	return ""
+}
+
+func (x *InstanceStatus) GetVersionNotRegistered() bool {
+	if x != nil {
+		return x.VersionNotRegistered
+	}
+	return false
+}
+
 // EntityState is an entity's state as last committed.
 type EntityState struct {
 	state                 protoimpl.MessageState `protogen:"open.v1"`
@@ -1768,12 +1797,15 @@ const file_seam_proto_rawDesc = "" +
 	"\x04ping\x18\x1b \x01(\v2\x15.durable.seam.v1.PingH\x00R\x04pingB\x04\n" +
 	"\x02op\"$\n" +
 	"\x04Ping\x12\x1c\n" +
-	"\tpartition\x18\x01 \x01(\x05R\tpartition\"Z\n" +
+	"\tpartition\x18\x01 \x01(\x05R\tpartition\"\x85\x01\n" +
 	"\rStartInstance\x12\x1f\n" +
 	"\vinstance_id\x18\x01 \x01(\tR\n" +
 	"instanceId\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x14\n" +
-	"\x05input\x18\x03 \x01(\fR\x05input\"[\n" +
+	"\x05input\x18\x03 \x01(\fR\x05input\x12\x1d\n" +
+	"\aversion\x18\x04 \x01(\tH\x00R\aversion\x88\x01\x01B\n" +
+	"\n" +
+	"\b_version\"[\n" +
 	"\n" +
 	"RaiseEvent\x12\x1f\n" +
 	"\vinstance_id\x18\x01 \x01(\tR\n" +
@@ -1848,7 +1880,7 @@ const file_seam_proto_rawDesc = "" +
 	"\amessage\x18\x02 \x01(\tR\amessage\x12\x1f\n" +
 	"\vstack_trace\x18\x03 \x01(\tR\n" +
 	"stackTrace\x125\n" +
-	"\x05inner\x18\x04 \x01(\v2\x1f.durable.seam.v1.FailureDetailsR\x05inner\"\xcc\x03\n" +
+	"\x05inner\x18\x04 \x01(\v2\x1f.durable.seam.v1.FailureDetailsR\x05inner\"\x9c\x04\n" +
 	"\x0eInstanceStatus\x12\x1f\n" +
 	"\vinstance_id\x18\x01 \x01(\tR\n" +
 	"instanceId\x12\x12\n" +
@@ -1862,7 +1894,9 @@ const file_seam_proto_rawDesc = "" +
 	"\x16last_updated_unix_nano\x18\t \x01(\x03R\x13lastUpdatedUnixNano\x12!\n" +
 	"\fexecution_id\x18\n" +
 	" \x01(\tR\vexecutionId\x12,\n" +
-	"\x12parent_instance_id\x18\v \x01(\tR\x10parentInstanceId\"\x96\x01\n" +
+	"\x12parent_instance_id\x18\v \x01(\tR\x10parentInstanceId\x12\x18\n" +
+	"\aversion\x18\f \x01(\tR\aversion\x124\n" +
+	"\x16version_not_registered\x18\r \x01(\bR\x14versionNotRegistered\"\x96\x01\n" +
 	"\vEntityState\x12\x1b\n" +
 	"\tentity_id\x18\x01 \x01(\tR\bentityId\x12\x1b\n" +
 	"\thas_state\x18\x02 \x01(\bR\bhasState\x12\x14\n" +
@@ -1993,6 +2027,7 @@ func file_seam_proto_init() {
 		(*Request_WaitForInstance)(nil),
 		(*Request_Ping)(nil),
 	}
+	file_seam_proto_msgTypes[2].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{

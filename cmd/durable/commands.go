@@ -28,6 +28,11 @@ func (c *cli) start(ctx context.Context, args []string) error {
 	input := fs.String("input", "", "JSON input (instead of the INPUT argument)")
 	wait := fs.Bool("wait", false, "wait for the instance to finish, showing progress")
 	timeout := fs.Duration("timeout", 0, "with --wait: give up waiting after this long (0: no limit)")
+	var q url.Values
+	fs.Func("version", "the orchestrator version to run (default: its default version)", func(v string) error {
+		q = url.Values{"version": {v}}
+		return nil
+	})
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -52,7 +57,7 @@ func (c *cli) start(ctx context.Context, args []string) error {
 	if *id != "" {
 		path += "/" + url.PathEscape(*id)
 	}
-	r, err := a.do(ctx, "POST", path, nil, body)
+	r, err := a.do(ctx, "POST", path, q, body)
 	if err != nil {
 		return err
 	}

@@ -387,3 +387,36 @@ func TestHistoryShowsPatchMarkers(t *testing.T) {
 	}
 	durableCmd(t, addr, nil, "history", "p-1").expect(t, 0, "PatchMarker", "v2", "ExecutionCompleted", "result true")
 }
+
+func TestStartPicksAVersionAndStatusShowsIt(t *testing.T) {
+	addr, _ := nodeWith(t, "", func(rt *durable.Runtime) error {
+		for _, v := range []string{"1", "2"} {
+			v := v
+			if err := rt.RegisterOrchestrator("Order", func(ctx *orchestration.Context) (any, error) {
+				return "ran " + v, nil
+			}, durable.Version(v)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	out := durableCmd(t, addr, nil, "start", "Order", "--id", "o-1", "--version", "1", "--wait")
+	out.expect(t, 0, "Completed")
+	if got := field(t, out.stdout, "VERSION"); got != "1" {
+		t.Fatalf("VERSION %q", got)
+	}
+	if got := field(t, out.stdout, "OUTPUT"); got != `"ran 1"` {
+		t.Fatalf("OUTPUT %q", got)
+	}
+	durableCmd(t, addr, nil, "start", "Order", "--id", "o-2", "--wait").expect(t, 0, `"ran 2"`)
+	r := durableCmd(t, addr, nil, "status", "o-2", "--json")
+	r.expect(t, 0)
+	var st httpapi.StatusPayload
+	if err := json.Unmarshal([]byte(r.stdout), &st); err != nil || st.Version != "2" || st.VersionNotRegistered {
+		t.Fatalf("status JSON %s: %v", r.stdout, err)
+	}
+	bad := durableCmd(t, addr, nil, "start", "Order", "--version", "9")
+	if bad.code != 1 || !strings.Contains(bad.stderr, "400") && !strings.Contains(bad.stderr, "OrchestratorNotRegistered") {
+		t.Fatalf("start on an unregistered version: exit %d\n%s%s", bad.code, bad.stdout, bad.stderr)
+	}
+}

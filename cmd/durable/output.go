@@ -54,6 +54,12 @@ func printStatus(w io.Writer, st *httpapi.StatusPayload) {
 		{"INPUT", truncate(compact(st.Input), 200)},
 		{"OUTPUT", truncate(compact(st.Output), 200)},
 	}
+	switch {
+	case st.VersionNotRegistered:
+		fields = append(fields, [2]string{"VERSION", fmt.Sprintf("%q: not registered on the serving node, the instance waits for a node that has it", st.Version)})
+	case st.Version != "":
+		fields = append(fields, [2]string{"VERSION", st.Version})
+	}
 	if cs := compact(st.CustomStatus); cs != "null" {
 		fields = append(fields, [2]string{"CUSTOM STATUS", truncate(cs, 200)})
 	}
