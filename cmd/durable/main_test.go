@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -386,4 +388,41 @@ func TestHistoryShowsPatchMarkers(t *testing.T) {
 		t.Fatal(err)
 	}
 	durableCmd(t, addr, nil, "history", "p-1").expect(t, 0, "PatchMarker", "v2", "ExecutionCompleted", "result true")
+}
+
+// TestSampleOrchestratorsTakeEmptyAndNullAsNoInput starts each sample
+// orchestrator whose input is optional through the HTTP API with the bodies
+// a caller sends for "no input": none, null, and "" (what the
+// durable-functions npm client's startNew sends without input). Each must
+// complete as with no input.
+func TestSampleOrchestratorsTakeEmptyAndNullAsNoInput(t *testing.T) {
+	addr := node(t, "")
+	cities := `["Hello Tokyo!","Hello Seattle!","Hello London!"]`
+	bodies := []string{``, `null`, `""`, ` "" `}
+	for _, tc := range []struct {
+		name string
+		want []string // per body
+	}{
+		{"Orchestrator", []string{cities, cities, cities, cities}},
+		{"HelloCities", []string{cities, cities, cities, cities}},
+		{"FanOutFanIn", []string{`0`, `0`, `0`, `0`}},
+		// Every run counts on the same counter, the empty key's.
+		{"Tally", []string{`1`, `2`, `3`, `4`}},
+	} {
+		for i, body := range bodies {
+			t.Run(fmt.Sprintf("%s/%q", tc.name, body), func(t *testing.T) {
+				id := fmt.Sprintf("optional-%s-%d", strings.ToLower(tc.name), i)
+				url := addr + httpapi.WebhookBase + "/orchestrators/" + tc.name + "/" + id + "?timeout=30&pollingInterval=1"
+				resp, err := http.Post(url, "application/json", strings.NewReader(body))
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer resp.Body.Close()
+				got, _ := io.ReadAll(resp.Body)
+				if resp.StatusCode != http.StatusOK || string(got) != tc.want[i] {
+					t.Fatalf("start with body %q: %d %s, want 200 %s", body, resp.StatusCode, got, tc.want[i])
+				}
+			})
+		}
+	}
 }
