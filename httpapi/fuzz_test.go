@@ -123,3 +123,40 @@ func FuzzStartBody(f *testing.F) {
 		serve(t, e, logs, req)
 	})
 }
+
+// FuzzEntityRoutes: the entity routes with any method, name, key,
+// operation, body and Content-Type answer without a 500 or a panic.
+func FuzzEntityRoutes(f *testing.F) {
+	for _, s := range []struct{ method, name, key, op, body, contentType string }{
+		{"POST", "Counter", "k", "add", `5`, "application/json"},
+		{"POST", "Counter", "k", "add", `five`, "text/plain"},
+		{"POST", "Counter", "$", "", ``, ""},
+		{"DELETE", "Counter", "k", "", ``, ""},
+		{"GET", "Counter", "k", "", ``, ""},
+		{"GET", "counter", "", "", ``, ""},
+		{"POST", "Nope", "k", "x", `{`, "application/json"},
+		{"POST", "Counter", strings.Repeat("k", 300), "add", `1`, "application/json"},
+		{"POST", "Co@unter", "k\x01", "add", `1`, "application/json"},
+		{"PUT", "Counter", "k", "", ``, ""},
+	} {
+		f.Add(s.method, s.name, s.key, s.op, s.body, s.contentType)
+	}
+	e, logs := fuzzEnv(f)
+	f.Fuzz(func(t *testing.T, method, name, key, op, body, contentType string) {
+		path := WebhookBase + "/entities/" + url.PathEscape(name)
+		if key != "" {
+			path += "/" + url.PathEscape(key)
+		}
+		if op != "" {
+			path += "?op=" + url.QueryEscape(op)
+		}
+		req, err := http.NewRequest(method, "http://127.0.0.1:7071"+path, strings.NewReader(body))
+		if err != nil {
+			t.Skip()
+		}
+		if contentType != "" {
+			req.Header.Set("Content-Type", contentType)
+		}
+		serve(t, e, logs, req)
+	})
+}
