@@ -69,8 +69,21 @@ type Options struct {
 	// MaxConcurrentActivities bounds the activities running at once
 	// (default 64 × GOMAXPROCS). Further activities wait for a slot.
 	MaxConcurrentActivities int
-	// MaxPayloadBytes bounds an instance's input (default 1 MiB).
+	// MaxPayloadBytes bounds every payload (default 1 MiB): what a client
+	// sends (an instance's input, an event, an entity operation's input:
+	// ErrPayloadTooLarge, nothing changes), and what code makes (an
+	// orchestration's output fails the instance, an activity's result
+	// fails that task, an entity operation's new state or result fails
+	// and rolls back that operation; each failure's ErrorType is
+	// "LimitExceeded" and its message names the limit).
 	MaxPayloadBytes int
+	// HistoryWarnEvents (default 20,000) is the history length, in events,
+	// past which an instance is logged at Warn: its activations replay
+	// that much. MaxHistoryEvents (default 200,000) is where a turn fails
+	// the instance instead, with a message pointing to ContinueAsNew,
+	// before histories grow without bound. A negative value turns either
+	// off.
+	HistoryWarnEvents, MaxHistoryEvents int
 	// Cluster, when set, makes this runtime one node of a cluster that
 	// serves the task hub in Dir together (every node gets the same Dir,
 	// on storage they all reach, and the same peers): partitions are
@@ -82,6 +95,12 @@ type Options struct {
 
 // DefaultMaxPayloadBytes is the default for Options.MaxPayloadBytes.
 const DefaultMaxPayloadBytes = 1 << 20
+
+// Defaults of Options.HistoryWarnEvents and Options.MaxHistoryEvents.
+const (
+	DefaultHistoryWarnEvents = 20_000
+	DefaultMaxHistoryEvents  = 200_000
+)
 
 // Errors callers can test with errors.Is. Those a partition answers are
 // declared once, in package seam, and are the same values on every side of
@@ -197,6 +216,11 @@ func (r *Runtime) Start() error {
 		Logger:                  r.log,
 		IdleTimeout:             r.opts.IdleTimeout,
 		MaxConcurrentActivities: r.opts.MaxConcurrentActivities,
+		Limits: actors.Limits{
+			MaxPayloadBytes:   r.opts.MaxPayloadBytes,
+			HistoryWarnEvents: limitOrDefault(r.opts.HistoryWarnEvents, DefaultHistoryWarnEvents),
+			MaxHistoryEvents:  limitOrDefault(r.opts.MaxHistoryEvents, DefaultMaxHistoryEvents),
+		},
 	}
 	if r.opts.Cluster != nil {
 		member, err := cluster.Start(*r.opts.Cluster, cfg)
@@ -322,4 +346,15 @@ func (r *Runtime) Stats() Stats {
 		st.Actors = node.Actors()
 	}
 	return st
+}
+
+// limitOrDefault is v, def for 0, and no limit (0) for a negative v.
+func limitOrDefault(v, def int) int {
+	switch {
+	case v < 0:
+		return 0
+	case v == 0:
+		return def
+	}
+	return v
 }

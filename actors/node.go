@@ -61,6 +61,8 @@ type Config struct {
 	MaxConcurrentActivities int
 	// Now is the clock stamped on new events. Default time.Now.
 	Now func() time.Time
+	// Limits bound payloads and histories (zero fields: no limit).
+	Limits Limits
 
 	// Cluster mode. System is the actor system to run on (one whose remote
 	// and cluster the caller configures; nil: a local one of the node's

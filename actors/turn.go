@@ -39,6 +39,7 @@ func (a *instanceActor) commitTurnOver(ctx actor.Context, turn *orchestration.Tu
 		prev, b = start.prev, start.batch
 		a.rec = start.base // the base of this turn; restored if the commit fails
 	}
+	a.limitTurn(turn)
 	rec := *a.rec
 	a.settleGarbageFlag(&rec)
 	encoded := make([][]byte, len(turn.Events))
