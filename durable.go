@@ -49,10 +49,17 @@ type Options struct {
 	// number is an error.
 	Partitions int
 	// NoSync relaxes durability: commits no longer wait for the disk, so
-	// they survive a crash of the process but the last ones (up to about a
-	// second) are lost on a power cut or an OS crash. Default false: every
-	// acknowledged commit survives a power cut.
+	// they survive a crash of the process but the last ones (those of about
+	// the last NoSyncInterval) are lost on a power cut or an OS crash.
+	// Default false: every acknowledged commit survives a power cut.
 	NoSync bool
+	// NoSyncInterval (NoSync only; default 1s) is how often each partition
+	// syncs its log to disk by itself: the window of commits a power cut
+	// can lose. Shorter narrows it at the cost of one fsync per interval
+	// per busy partition. (A partition whose 16 MiB memtable fills inside
+	// the window has those writes synced when Badger flushes the
+	// memtable to a table, normally moments later.)
+	NoSyncInterval time.Duration
 	// Logger receives the runtime's logs (default slog.Default()).
 	Logger *slog.Logger
 	// IdleTimeout is how long an instance with nothing to do stays in
@@ -62,8 +69,21 @@ type Options struct {
 	// MaxConcurrentActivities bounds the activities running at once
 	// (default 64 × GOMAXPROCS). Further activities wait for a slot.
 	MaxConcurrentActivities int
-	// MaxPayloadBytes bounds an instance's input (default 1 MiB).
+	// MaxPayloadBytes bounds every payload (default 1 MiB): what a client
+	// sends (an instance's input, an event, an entity operation's input:
+	// ErrPayloadTooLarge, nothing changes), and what code makes (an
+	// orchestration's output fails the instance, an activity's result
+	// fails that task, an entity operation's new state or result fails
+	// and rolls back that operation; each failure's ErrorType is
+	// "LimitExceeded" and its message names the limit).
 	MaxPayloadBytes int
+	// HistoryWarnEvents (default 20,000) is the history length, in events,
+	// past which an instance is logged at Warn: its activations replay
+	// that much. MaxHistoryEvents (default 200,000) is where a turn fails
+	// the instance instead, with a message pointing to ContinueAsNew,
+	// before histories grow without bound. A negative value turns either
+	// off.
+	HistoryWarnEvents, MaxHistoryEvents int
 	// Cluster, when set, makes this runtime one node of a cluster that
 	// serves the task hub in Dir together (every node gets the same Dir,
 	// on storage they all reach, and the same peers): partitions are
@@ -79,6 +99,12 @@ type Options struct {
 
 // DefaultMaxPayloadBytes is the default for Options.MaxPayloadBytes.
 const DefaultMaxPayloadBytes = 1 << 20
+
+// Defaults of Options.HistoryWarnEvents and Options.MaxHistoryEvents.
+const (
+	DefaultHistoryWarnEvents = 20_000
+	DefaultMaxHistoryEvents  = 200_000
+)
 
 // Errors callers can test with errors.Is. Those a partition answers are
 // declared once, in package seam, and are the same values on every side of
@@ -127,10 +153,11 @@ func Open(opts Options) (*Runtime, error) {
 		opts.MaxPayloadBytes = DefaultMaxPayloadBytes
 	}
 	popts := persistence.Options{
-		Dir:        opts.Dir,
-		Partitions: opts.Partitions,
-		NoSync:     opts.NoSync,
-		Logger:     opts.Logger,
+		Dir:            opts.Dir,
+		Partitions:     opts.Partitions,
+		NoSync:         opts.NoSync,
+		NoSyncInterval: opts.NoSyncInterval,
+		Logger:         opts.Logger,
 	}
 	open := persistence.Open
 	if opts.Cluster != nil {
@@ -218,6 +245,11 @@ func (r *Runtime) Start(opts ...RuntimeStartOption) error {
 		IdleTimeout:             r.opts.IdleTimeout,
 		MaxConcurrentActivities: r.opts.MaxConcurrentActivities,
 		Clock:                   r.opts.Clock,
+		Limits: actors.Limits{
+			MaxPayloadBytes:   r.opts.MaxPayloadBytes,
+			HistoryWarnEvents: limitOrDefault(r.opts.HistoryWarnEvents, DefaultHistoryWarnEvents),
+			MaxHistoryEvents:  limitOrDefault(r.opts.MaxHistoryEvents, DefaultMaxHistoryEvents),
+		},
 	}
 	if r.opts.Cluster != nil {
 		member, err := cluster.Start(*r.opts.Cluster, cfg)
@@ -350,4 +382,15 @@ func (r *Runtime) Stats() Stats {
 		st.WaitingForVersion = node.WaitingForVersion()
 	}
 	return st
+}
+
+// limitOrDefault is v, def for 0, and no limit (0) for a negative v.
+func limitOrDefault(v, def int) int {
+	switch {
+	case v < 0:
+		return 0
+	case v == 0:
+		return def
+	}
+	return v
 }

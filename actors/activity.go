@@ -36,7 +36,7 @@ func (a *activityActor) Receive(ctx actor.Context) {
 	if _, ok := ctx.Message().(*actor.Started); !ok {
 		return
 	}
-	result := a.run()
+	result := a.node.limitActivityResult(a.run(), a.scheduled.Name)
 	a.node.gate.release()
 	if a.node.activityCtx.Err() != nil {
 		// Shutting down: the result may be an artefact of the canceled

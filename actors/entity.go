@@ -458,6 +458,7 @@ func (a *entityActor) apply(work *EntityRecord, msg *history.Event, sends []*his
 				ErrorType: "EntityNotRegistered", Message: fmt.Sprintf("entity %q is not registered", a.eid.Name)}}
 		default:
 			out = orchestration.RunEntityOperation(fn, a.eid, msg.Name, msg.Payload, work.State, work.HasState, uuid.NewString)
+			out = a.node.limitEntityOutcome(out, work.State, work.HasState, msg.Name)
 		}
 		if out.Failure == nil {
 			work.State, work.HasState = out.State, out.HasState

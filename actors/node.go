@@ -65,6 +65,8 @@ type Config struct {
 	// Clock, when set, is the clock of durable timers too (see Clock):
 	// for tests. Nil: the system clock.
 	Clock Clock
+	// Limits bound payloads and histories (zero fields: no limit).
+	Limits Limits
 
 	// Cluster mode. System is the actor system to run on (one whose remote
 	// and cluster the caller configures; nil: a local one of the node's

@@ -39,6 +39,7 @@ func (a *instanceActor) commitTurnOver(ctx actor.Context, turn *orchestration.Tu
 		prev, b = start.prev, start.batch
 		a.rec = start.base // the base of this turn; restored if the commit fails
 	}
+	a.limitTurn(turn)
 	rec := *a.rec
 	a.settleGarbageFlag(&rec)
 	encoded := make([][]byte, len(turn.Events))
@@ -405,7 +406,7 @@ func (a *instanceActor) rewind(ctx actor.Context, m *control) error {
 		}
 	}
 	if cut < 0 {
-		return errors.New("no failed task to re-run: the orchestrator code itself failed")
+		return a.rewindCode(ctx, m, fn, events)
 	}
 	opened := map[int64]history.Type{}
 	for _, ev := range events[:cut] {
@@ -481,6 +482,116 @@ func (a *instanceActor) rewind(ctx actor.Context, m *control) error {
 		a.rec = &rec
 		a.exec = exec
 		a.redispatchOpenTasks()
+		if !earliestTimer.IsZero() {
+			a.tellPartition(ctx, &timerScheduled{due: earliestTimer})
+		}
+	})
+	return nil
+}
+
+// rewindCode rewinds an instance whose orchestrator code itself failed (no
+// activity or sub-orchestration failure to re-run): the failed turn is
+// taken back and its inputs run again on the code registered now, which a
+// fix may have changed. The history is cut at the start of that turn; the
+// new generation replays the rest and receives the turn's inputs (the
+// completions, events and start it had been handed) through the inbox,
+// written in the same commit, so a crash before the turn runs loses none
+// of them. If the current code no longer replays the history before the
+// failed turn, nothing changes and the caller is told why.
+func (a *instanceActor) rewindCode(ctx actor.Context, m *control, fn orchestration.Orchestrator, events []*history.Event) error {
+	end := -1
+	for i := len(events) - 1; i >= 0; i-- {
+		if events[i].Type == history.ExecutionCompleted {
+			end = i
+			break
+		}
+	}
+	if end < 0 {
+		return fmt.Errorf("%w: the history of the failed execution records no failure to take back", seam.ErrInvalidInput)
+	}
+	turnStart := 0
+	for i := end - 1; i >= 0; i-- {
+		if events[i].Type == history.OrchestratorStarted {
+			turnStart = i
+			break
+		}
+	}
+	kept := events[:turnStart]
+	var inputs []*history.Event
+	closed := map[int64]bool{} // tasks the taken-back turn completed
+	for _, ev := range events[turnStart:end] {
+		switch {
+		case ev.Type.IsCompletion():
+			closed[ev.TaskID] = true
+			inputs = append(inputs, ev)
+		case ev.Type == history.EventRaised, ev.Type == history.ExecutionStarted,
+			ev.Type == history.ExecutionSuspended, ev.Type == history.ExecutionResumed:
+			inputs = append(inputs, ev)
+		}
+	}
+	exec := orchestration.NewExecution(a.id, a.rec.ExecutionID, fn, a.node.log)
+	if turn, err := exec.Replay(kept); err != nil || turn.Done {
+		exec.Close()
+		if err == nil {
+			err = fmt.Errorf("%w: the orchestrator code registered now does not replay the history before the failed turn: %v", seam.ErrInvalidInput, turn.Failure)
+		}
+		return err
+	}
+	now := unixTime(a.now())
+	rec := *a.rec
+	rec.Generation++
+	rec.Status = persistence.StatusRunning
+	rec.Failure = nil
+	rec.Output = nil
+	rec.LastUpdatedAt = now
+	rec.HistoryLen = uint32(len(kept))
+	rec.Flags |= persistence.FlagUsesInbox
+	rec.RequestKeys = rememberKeys(rec.RequestKeys, m.key)
+	dropHistoryBelow(&rec, rec.Generation)
+	b := &persistence.Batch{}
+	encoded := make([][]byte, len(kept))
+	for i, ev := range kept {
+		encoded[i] = history.Marshal(ev)
+	}
+	b.AppendHistory(a.id, rec.Generation, 0, encoded)
+	var earliestTimer time.Time
+	var redispatch []*history.Event
+	for _, ev := range exec.OpenTasks() {
+		if closed[ev.TaskID] {
+			continue // its completion comes back through the inbox
+		}
+		switch ev.Type.Index() {
+		case history.TimerIndex:
+			b.PutTimer(a.id, uint64(ev.TaskID), ev.FireAt)
+			if earliestTimer.IsZero() || ev.FireAt.Before(earliestTimer) {
+				earliestTimer = ev.FireAt
+			}
+		case history.PendingIndex:
+			b.PutPendingActivity(a.id, uint64(ev.TaskID))
+			redispatch = append(redispatch, ev)
+		}
+	}
+	seqs := make([]uint64, len(inputs))
+	for i, ev := range inputs {
+		seqs[i] = a.store.NextInboxSeq()
+		b.PutInbox(a.id, seqs[i], history.Marshal(ev))
+	}
+	b.PutInstanceOver(a.rec, &rec)
+	a.commit(ctx, b, []replier{m.reply}, recordWritten(&rec), func(err error) {
+		if err != nil {
+			exec.Close()
+			return
+		}
+		a.rec = &rec
+		a.exec = exec
+		a.finished = false
+		a.incoming = append(inputs, a.incoming...)
+		a.inboxSeqs = append(seqs, a.inboxSeqs...)
+		for _, ev := range redispatch {
+			if _, running := a.running[ev.TaskID]; !running {
+				a.toDispatch = append(a.toDispatch, ev)
+			}
+		}
 		if !earliestTimer.IsZero() {
 			a.tellPartition(ctx, &timerScheduled{due: earliestTimer})
 		}

@@ -11,8 +11,11 @@ import (
 
 // TestMain lets W4 re-execute the test binary as its child process.
 func TestMain(m *testing.M) {
-	if os.Getenv(childEnv) == "W4" {
+	switch os.Getenv(childEnv) {
+	case "W4":
 		os.Exit(childMain())
+	case "chaos":
+		os.Exit(chaosChildMain())
 	}
 	os.Exit(m.Run())
 }

@@ -55,8 +55,14 @@ type Options struct {
 }
 
 func main() {
-	if os.Getenv(childEnv) == "W4" {
+	switch os.Getenv(childEnv) {
+	case "W4":
 		os.Exit(childMain())
+	case "chaos":
+		os.Exit(chaosChildMain())
+	}
+	if chaosArgs(os.Args[1:]) {
+		os.Exit(chaosMain(os.Args[1:]))
 	}
 	opts, err := parseFlags(os.Args[1:])
 	if err != nil {

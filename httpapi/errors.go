@@ -69,8 +69,9 @@ func errBadRequest(msg string) error { return &badRequest{msg: msg} }
 
 // WriteError answers err with the status Durable Functions would give it
 // (404 unknown instance, 410 finished instance, 400 bad input, 413 too
-// large, 409 conflict, ...) and a JSON ErrorBody. An unexpected error is
-// logged and answered 500 without its details.
+// large, 409 conflict, ...) and, as Durable Functions does, an empty body
+// for 404 and 410 and a JSON ErrorBody for the others. An unexpected error
+// is logged and answered 500 without its details.
 func (h *Handler) WriteError(w http.ResponseWriter, r *http.Request, err error) {
 	status, code, ok := classify(err)
 	if !ok {
@@ -80,6 +81,16 @@ func (h *Handler) WriteError(w http.ResponseWriter, r *http.Request, err error) 
 	}
 	if status == http.StatusServiceUnavailable {
 		w.Header().Set("Retry-After", "1") // a partition moves in seconds
+	}
+	if status == http.StatusNotFound || status == http.StatusGone {
+		// An unknown or finished instance or entity: Durable Functions
+		// answers these with an empty body, and its clients build their
+		// own message from the status (the npm client's rewind turns a
+		// body into its error message, so a JSON object would read
+		// "[object Object]"). The status says it all; the reason is logged.
+		h.log.Debug("httpapi: request rejected", "method", r.Method, "path", r.URL.Path, "status", status, "message", err.Error())
+		w.WriteHeader(status)
+		return
 	}
 	h.fail(w, r, status, code, err.Error())
 }

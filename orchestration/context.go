@@ -1,6 +1,7 @@
 package orchestration
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -47,6 +48,19 @@ func (c *Context) Input(v any) error {
 		return fmt.Errorf("decode input of instance %s: %w", c.e.instanceID, err)
 	}
 	return nil
+}
+
+// OptionalInput decodes the instance's JSON input into v, like Input, for
+// an orchestrator whose input may be left out. No input, JSON null and the
+// empty JSON string "" all mean "no input": v is left unchanged and
+// OptionalInput reports false. (The Durable Functions JavaScript client
+// sends "" for a start without input, and an HTTP caller may send null.)
+func (c *Context) OptionalInput(v any) (bool, error) {
+	switch string(bytes.TrimSpace(c.e.input)) {
+	case "", "null", `""`:
+		return false, nil
+	}
+	return true, c.Input(v)
 }
 
 // Now returns the time at which the current turn started, recorded in

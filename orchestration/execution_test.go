@@ -474,3 +474,60 @@ func BenchmarkReplayPerEvent(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(hist)), "ns/event")
 }
+
+// TestOptionalInputTakesNothingNullAndEmptyStringAsNoInput: the three ways
+// a caller leaves an input out leave the value alone and report false; any
+// other input is decoded, and a wrong one is an error.
+func TestOptionalInputTakesNothingNullAndEmptyStringAsNoInput(t *testing.T) {
+	for _, tc := range []struct {
+		input   string
+		present bool
+		want    []string
+		wantErr bool
+	}{
+		{``, false, []string{"default"}, false},
+		{`null`, false, []string{"default"}, false},
+		{`""`, false, []string{"default"}, false},
+		{` "" `, false, []string{"default"}, false},
+		{`[]`, true, []string{}, false},
+		{`["Oslo"]`, true, []string{"Oslo"}, false},
+		{`"Oslo"`, true, nil, true},
+		{`7`, true, nil, true},
+	} {
+		t.Run(fmt.Sprintf("%q", tc.input), func(t *testing.T) {
+			fn := func(ctx *Context) (any, error) {
+				v := []string{"default"}
+				present, err := ctx.OptionalInput(&v)
+				if err != nil {
+					return nil, err
+				}
+				return map[string]any{"present": present, "v": v}, nil
+			}
+			e := NewExecution("inst", "exec", fn, nil)
+			defer e.Close()
+			turn, err := e.Apply([]*history.Event{
+				{Type: history.OrchestratorStarted, Timestamp: t0},
+				{Type: history.ExecutionStarted, Timestamp: t0, Name: "Test", Payload: []byte(tc.input)},
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !turn.Done {
+				t.Fatal("not done")
+			}
+			if tc.wantErr {
+				if turn.Failure == nil {
+					t.Fatalf("input %s decoded without error: %s", tc.input, turn.Output)
+				}
+				return
+			}
+			if turn.Failure != nil {
+				t.Fatalf("failed: %v", turn.Failure)
+			}
+			want, _ := json.Marshal(map[string]any{"present": tc.present, "v": tc.want})
+			if !bytes.Equal(turn.Output, want) {
+				t.Fatalf("output %s, want %s", turn.Output, want)
+			}
+		})
+	}
+}

@@ -74,7 +74,15 @@ type Options struct {
 	// cache; committed batches survive a crash of the process, but the last
 	// ones (whatever the OS had not yet written back) may be lost on a power
 	// cut or OS crash. With group commit, NoSync is rarely worth it.
+	// Each partition then syncs its log every NoSyncInterval by itself, so
+	// that window is bounded (see syncLoop for what one sync covers).
 	NoSync bool
+	// NoSyncInterval (NoSync only; 0 means DefaultNoSyncInterval, 1s) is
+	// how often each partition of a NoSync hub syncs its write-ahead log,
+	// when it committed anything since the last sync: the commits a power
+	// cut can lose are those of about the last interval. It costs one
+	// fsync per interval per busy partition.
+	NoSyncInterval time.Duration
 	// Logger receives this package's logs and Badger's (Badger's Infof and
 	// Debugf at Debug level, Warningf at Warn, Errorf at Error). nil means
 	// slog.Default().
@@ -137,6 +145,9 @@ func Open(opts Options) (*Hub, error) {
 	if opts.Partitions < 0 || opts.Partitions > maxPartitions {
 		return nil, fmt.Errorf("open hub: Partitions = %d, want 0..%d", opts.Partitions, maxPartitions)
 	}
+	if opts.NoSyncInterval < 0 {
+		return nil, fmt.Errorf("open hub: NoSyncInterval = %v, want >= 0", opts.NoSyncInterval)
+	}
 	n := opts.Partitions
 	if opts.Dir != "" {
 		var err error
@@ -154,7 +165,7 @@ func Open(opts Options) (*Hub, error) {
 		if opts.Dir != "" {
 			dir = filepath.Join(opts.Dir, partitionDirName(i))
 		}
-		p, err := openPartition(i, dir, opts.NoSync, log)
+		p, err := openPartition(i, dir, opts.NoSync, syncPeriod(opts), log)
 		if err != nil {
 			for _, q := range h.parts {
 				if cerr := q.close(); cerr != nil {

@@ -305,6 +305,7 @@ func (p *Partition) Epoch() uint64 {
 // sharedHub is the partition table of a hub opened with OpenShared.
 type sharedHub struct {
 	noSync   bool
+	syncPer  time.Duration // the periodic sync of NoSync partitions
 	grace    time.Duration
 	interval time.Duration
 
@@ -341,6 +342,8 @@ func OpenShared(opts Options) (*Hub, error) {
 		return nil, errors.New("open shared hub: Options.Dir is required (a shared hub cannot be in memory)")
 	case opts.Partitions < 0 || opts.Partitions > maxPartitions:
 		return nil, fmt.Errorf("open shared hub %s: Partitions = %d, want 0..%d", opts.Dir, opts.Partitions, maxPartitions)
+	case opts.NoSyncInterval < 0:
+		return nil, fmt.Errorf("open shared hub %s: NoSyncInterval = %v, want >= 0", opts.Dir, opts.NoSyncInterval)
 	case opts.FenceGrace < 0 || opts.FenceCheckInterval < 0:
 		return nil, fmt.Errorf("open shared hub %s: FenceGrace = %v, FenceCheckInterval = %v, want >= 0",
 			opts.Dir, opts.FenceGrace, opts.FenceCheckInterval)
@@ -351,6 +354,7 @@ func OpenShared(opts Options) (*Hub, error) {
 	}
 	s := &sharedHub{
 		noSync:   opts.NoSync,
+		syncPer:  syncPeriod(opts),
 		grace:    cmp0(opts.FenceGrace, defaultFenceGrace),
 		interval: cmp0(opts.FenceCheckInterval, defaultFenceCheckInterval),
 		slots:    make([]slot, n),
@@ -590,7 +594,7 @@ func (s *sharedHub) claim(ctx context.Context, h *Hub, i int, owner string, rele
 		if err := stillMine(); err != nil {
 			return nil, fail(err)
 		}
-		p, err := openPartition(i, dir, s.noSync, h.log)
+		p, err := openPartition(i, dir, s.noSync, s.syncPer, h.log)
 		if err == nil {
 			if err := stillMine(); err != nil {
 				if cerr := p.close(); cerr != nil {

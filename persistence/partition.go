@@ -131,12 +131,21 @@ type Partition struct {
 
 	batches      atomic.Uint64
 	transactions atomic.Uint64
+	syncs        atomic.Uint64 // periodic syncs of a NoSync partition
+
+	// The periodic sync of a NoSync partition (nosync.go); nil otherwise.
+	syncStop chan struct{}
+	syncDone chan struct{}
 }
 
 // CommitStats counts a partition's commits since it was opened.
 type CommitStats struct {
 	Batches      uint64 // batches committed successfully
 	Transactions uint64 // Badger transactions committed successfully (each holds one or more batches)
+	// Syncs counts the periodic syncs of the log of a NoSync partition
+	// (Options.NoSyncInterval); 0 in sync mode, where every transaction is
+	// synced.
+	Syncs uint64
 }
 
 // pending is one Commit call waiting in the group-commit queue.
@@ -153,7 +162,8 @@ type result struct {
 	lead bool // you are now the leader
 }
 
-func openPartition(i int, dir string, noSync bool, log *slog.Logger) (*Partition, error) {
+// syncEvery > 0 (a NoSync partition on disk) starts its periodic sync.
+func openPartition(i int, dir string, noSync bool, syncEvery time.Duration, log *slog.Logger) (*Partition, error) {
 	where := dir
 	if where == "" {
 		where = "memory"
@@ -187,6 +197,10 @@ func openPartition(i int, dir string, noSync bool, log *slog.Logger) (*Partition
 		return nil, fmt.Errorf("open partition %d at %s: scan inbox: %w", i, where, err)
 	}
 	p.lastInboxSeq.Store(max(maxSeq, uint64(time.Now().UnixNano())))
+	if syncEvery > 0 {
+		p.syncStop, p.syncDone = make(chan struct{}), make(chan struct{})
+		go p.syncLoop(syncEvery, p.syncStop, p.syncDone)
+	}
 	return p, nil
 }
 
@@ -196,7 +210,7 @@ func (p *Partition) Index() int { return p.index }
 // Stats returns the partition's commit counters. Batches/Transactions is
 // the mean number of batches merged per transaction (per fsync).
 func (p *Partition) Stats() CommitStats {
-	return CommitStats{Batches: p.batches.Load(), Transactions: p.transactions.Load()}
+	return CommitStats{Batches: p.batches.Load(), Transactions: p.transactions.Load(), Syncs: p.syncs.Load()}
 }
 
 // NextInboxSeq returns a sequence number for PutInbox, strictly greater than
@@ -451,6 +465,10 @@ func (p *Partition) close() error {
 
 		if p.own != nil {
 			p.own.stopWatching()
+		}
+		if p.syncStop != nil {
+			close(p.syncStop)
+			<-p.syncDone
 		}
 
 		p.dbMu.Lock()

@@ -14,7 +14,7 @@ import (
 //
 //	Orchestrator     the tutorial's: Hello for Tokyo, Seattle and London
 //	HelloCities      Hello for each city of its input (a list; default the three)
-//	FanOutFanIn      input n: Double(1..n) in parallel, returns the sum
+//	FanOutFanIn      input n: Double(1..n) in parallel, returns the sum (no input: 0)
 //	WaitForApproval  waits for the event "Approval" (true or false) for at
 //	                 most ApprovalTimeout; returns "approved" or "rejected"
 //	Tally            input a key: HelloCities as a sub-orchestration, then
@@ -37,10 +37,12 @@ func Orchestrator(ctx *orchestration.Context) (any, error) {
 	return greet(ctx, defaultCities)
 }
 
-// HelloCities greets the cities of its input in turn.
+// HelloCities greets the cities of its input in turn. Its input is
+// optional: none, null, "" (what the Durable Functions JavaScript client
+// sends for a start without input) and [] all mean the default cities.
 func HelloCities(ctx *orchestration.Context) (any, error) {
 	var cities []string
-	if err := ctx.Input(&cities); err != nil {
+	if _, err := ctx.OptionalInput(&cities); err != nil {
 		return nil, err
 	}
 	if len(cities) == 0 {
@@ -66,10 +68,11 @@ func Hello(_ context.Context, city string) (string, error) {
 	return "Hello " + city + "!", nil
 }
 
-// FanOutFanIn calls Double for 1..n at once and sums the results.
+// FanOutFanIn calls Double for 1..n at once and sums the results. No
+// input (none, null or "") means n = 0.
 func FanOutFanIn(ctx *orchestration.Context) (any, error) {
 	var n int
-	if err := ctx.Input(&n); err != nil {
+	if _, err := ctx.OptionalInput(&n); err != nil {
 		return nil, err
 	}
 	if n < 0 || n > MaxFanOut {
@@ -154,8 +157,8 @@ func Counter(ctx *orchestration.EntityContext) error {
 // cluster, between partitions on different nodes): a sub-orchestration, an
 // entity signal through the durable outbox, and an entity call.
 func Tally(ctx *orchestration.Context) (any, error) {
-	var key string
-	if err := ctx.Input(&key); err != nil {
+	var key string // no input (none, null or ""): the empty key
+	if _, err := ctx.OptionalInput(&key); err != nil {
 		return nil, err
 	}
 	if _, err := orchestration.Await[[]string](ctx.CallSubOrchestrator("HelloCities", nil)); err != nil {

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -418,5 +420,42 @@ func TestStartPicksAVersionAndStatusShowsIt(t *testing.T) {
 	bad := durableCmd(t, addr, nil, "start", "Order", "--version", "9")
 	if bad.code != 1 || !strings.Contains(bad.stderr, "400") && !strings.Contains(bad.stderr, "OrchestratorNotRegistered") {
 		t.Fatalf("start on an unregistered version: exit %d\n%s%s", bad.code, bad.stdout, bad.stderr)
+	}
+}
+
+// TestSampleOrchestratorsTakeEmptyAndNullAsNoInput starts each sample
+// orchestrator whose input is optional through the HTTP API with the bodies
+// a caller sends for "no input": none, null, and "" (what the
+// durable-functions npm client's startNew sends without input). Each must
+// complete as with no input.
+func TestSampleOrchestratorsTakeEmptyAndNullAsNoInput(t *testing.T) {
+	addr := node(t, "")
+	cities := `["Hello Tokyo!","Hello Seattle!","Hello London!"]`
+	bodies := []string{``, `null`, `""`, ` "" `}
+	for _, tc := range []struct {
+		name string
+		want []string // per body
+	}{
+		{"Orchestrator", []string{cities, cities, cities, cities}},
+		{"HelloCities", []string{cities, cities, cities, cities}},
+		{"FanOutFanIn", []string{`0`, `0`, `0`, `0`}},
+		// Every run counts on the same counter, the empty key's.
+		{"Tally", []string{`1`, `2`, `3`, `4`}},
+	} {
+		for i, body := range bodies {
+			t.Run(fmt.Sprintf("%s/%q", tc.name, body), func(t *testing.T) {
+				id := fmt.Sprintf("optional-%s-%d", strings.ToLower(tc.name), i)
+				url := addr + httpapi.WebhookBase + "/orchestrators/" + tc.name + "/" + id + "?timeout=30&pollingInterval=1"
+				resp, err := http.Post(url, "application/json", strings.NewReader(body))
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer resp.Body.Close()
+				got, _ := io.ReadAll(resp.Body)
+				if resp.StatusCode != http.StatusOK || string(got) != tc.want[i] {
+					t.Fatalf("start with body %q: %d %s, want 200 %s", body, resp.StatusCode, got, tc.want[i])
+				}
+			})
+		}
 	}
 }

@@ -62,6 +62,13 @@ async function main() {
     assert.ok(st.input === null || st.input === '', `input ${JSON.stringify(st.input)}`);
     step(`startNew with an instance id and no input (input ${JSON.stringify(st.input)})`);
 
+    // startNew without input sends the body "": an orchestrator with an
+    // optional input takes it as no input.
+    const optional = await client.startNew('Optional');
+    st = await waitFor(optional, ['Completed']);
+    assert.deepEqual(st.output, ['default']);
+    step('startNew without input of an orchestrator with an optional input');
+
     // getStatus with history: the client keeps .history, which the API
     // names historyEvents, so it is undefined (as with Durable Functions).
     st = await client.getStatus(echo, { showHistory: true, showHistoryOutput: true, showInput: false });
@@ -106,6 +113,21 @@ async function main() {
     st = await waitFor(flaky, ['Completed']);
     assert.equal(st.output, 'second call works');
     step('rewind');
+
+    // rewind an instance whose orchestrator code itself failed (the code
+    // is fixed meanwhile): the failed turn runs again on the current code.
+    const buggy = await client.startNew('BuggyOnce');
+    await waitFor(buggy, ['Failed']);
+    await client.rewind(buggy, 'fixed');
+    st = await waitFor(buggy, ['Completed']);
+    assert.equal(st.output, 'Hello fix!');
+    step('rewind of an orchestrator whose code failed');
+
+    // The client builds these messages itself from the status (Durable
+    // Functions sends 404 and 410 with empty bodies).
+    await assert.rejects(client.rewind(`${tag}-nobody`, 'x'), { message: `No instance with ID '${tag}-nobody' found.` });
+    await assert.rejects(client.getStatus(`${tag}-nobody`), (err) => !/\[object Object\]|Details/.test(err.message));
+    step('rewind and getStatus of an unknown instance read right');
 
     // getStatusAll / getStatusBy follow the continuation token (the server
     // pages by 2).

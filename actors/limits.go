@@ -1,0 +1,94 @@
+package actors
+
+import (
+	"fmt"
+
+	"github.com/durable-go/durable/history"
+	"github.com/durable-go/durable/orchestration"
+)
+
+// ErrorTypeLimit is the ErrorType of a failure caused by a limit of
+// Config (a payload too large, a history too long).
+const ErrorTypeLimit = "LimitExceeded"
+
+// Limits bound what user code may make the node store. A zero field is no
+// limit.
+type Limits struct {
+	// MaxPayloadBytes bounds an orchestration's output, an activity's
+	// result, an entity's state and an entity operation's result.
+	MaxPayloadBytes int
+	// HistoryWarnEvents: an instance whose history grows past it is
+	// logged at Warn, once per activation.
+	HistoryWarnEvents int
+	// MaxHistoryEvents: a turn that would grow an execution's history past
+	// it fails the instance instead, pointing to continue-as-new.
+	MaxHistoryEvents int
+}
+
+func limitFailure(format string, args ...any) *history.Failure {
+	return &history.Failure{ErrorType: ErrorTypeLimit, Message: fmt.Sprintf(format, args...)}
+}
+
+// limitActivityResult turns the result of an activity that is over the
+// payload limit into the task's failure (the orchestrator sees a
+// TaskFailedError, as for any failed activity).
+func (n *Node) limitActivityResult(ev *history.Event, name string) *history.Event {
+	max := n.cfg.Limits.MaxPayloadBytes
+	if ev.Type != history.TaskCompleted || max <= 0 || len(ev.Payload) <= max {
+		return ev
+	}
+	return &history.Event{Type: history.TaskFailed, Timestamp: ev.Timestamp, TaskID: ev.TaskID,
+		Failure: limitFailure("activity %q returned %d bytes, over the payload limit of %d (Options.MaxPayloadBytes)", name, len(ev.Payload), max)}
+}
+
+// limitEntityOutcome fails an entity operation whose new state or result is
+// over the payload limit: the operation is rolled back, like any failed one.
+func (n *Node) limitEntityOutcome(out orchestration.EntityOutcome, state []byte, hasState bool, op string) orchestration.EntityOutcome {
+	max := n.cfg.Limits.MaxPayloadBytes
+	if out.Failure != nil || max <= 0 || (len(out.State) <= max && len(out.Result) <= max) {
+		return out
+	}
+	what, size := "state", len(out.State)
+	if len(out.Result) > max {
+		what, size = "result", len(out.Result)
+	}
+	return orchestration.EntityOutcome{State: state, HasState: hasState,
+		Failure: limitFailure("entity operation %q made a %s of %d bytes, over the payload limit of %d (Options.MaxPayloadBytes)", op, what, size, max)}
+}
+
+// limitTurn applies the output and history limits to a turn about to be
+// committed. An output over the payload limit fails the instance instead
+// of completing it. A turn that would take the history past
+// MaxHistoryEvents fails the instance instead: its actions are not
+// dispatched, and the failure says to continue as new. Crossing
+// HistoryWarnEvents is logged.
+func (a *instanceActor) limitTurn(turn *orchestration.Turn) {
+	lim := a.node.cfg.Limits
+	if turn.Done {
+		if max := lim.MaxPayloadBytes; max > 0 && turn.Failure == nil && !turn.ContinuedAsNew && len(turn.Output) > max {
+			f := limitFailure("the orchestrator returned an output of %d bytes, over the payload limit of %d (Options.MaxPayloadBytes)", len(turn.Output), max)
+			for _, ev := range turn.Events {
+				if ev.Type == history.ExecutionCompleted {
+					ev.Payload, ev.Failure = nil, f
+				}
+			}
+			turn.Output, turn.Failure = nil, f
+		}
+		return
+	}
+	before := int(a.rec.HistoryLen)
+	after := before + len(turn.Events)
+	if max := lim.MaxHistoryEvents; max > 0 && after > max {
+		f := limitFailure("the history of this execution would reach %d events, over the limit of %d (Options.MaxHistoryEvents): "+
+			"an orchestration that runs for long should call ContinueAsNew now and then to start a fresh history", after, max)
+		turn.Events = append(turn.Events, &history.Event{Type: history.ExecutionCompleted, Timestamp: unixTime(a.now()), Failure: f})
+		turn.Actions = nil
+		turn.Done, turn.Failure, turn.Output = true, f, nil
+		a.logger().Error("instance failed: history too long", "events", after, "limit", max)
+		return
+	}
+	if warn := lim.HistoryWarnEvents; warn > 0 && before < warn && after >= warn {
+		a.logger().Warn("long history: replaying it on activation gets slower; call ContinueAsNew now and then",
+			"events", after, "fails_at", lim.MaxHistoryEvents)
+	}
+}
