@@ -3,6 +3,7 @@ package durable
 import (
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 )
 
@@ -40,9 +41,14 @@ type Backlog struct {
 	// activity (to run, or running) or a sub-orchestration (starting,
 	// running or with its outcome on the way), sorted.
 	Tasks []string
-	// Messages counts the instances and entities with an undelivered
-	// message or an unacknowledged outgoing one.
+	// Messages counts the instances and entities with a message on its
+	// way: an instance's undelivered one, or anyone's unacknowledged
+	// outgoing one.
 	Messages int
+	// Queued counts the entities with operations they hold back: a signal
+	// scheduled for later (its time is among the timers) or one waiting
+	// for a lock to be released. They wait, like a timer does.
+	Queued int
 	// NextTimer is when the earliest durable timer is due (zero: none);
 	// a timer stays until the turn that consumes its firing commits.
 	NextTimer time.Time
@@ -94,8 +100,15 @@ func (r *Runtime) Backlog() (Backlog, error) {
 			if err != nil {
 				return Backlog{}, fmt.Errorf("backlog: %w", err)
 			}
-			if len(in) > 0 || len(out) > 0 {
+			// An entity ("@name@key"; instance ids never start with @)
+			// takes what arrives into its queue in the commit that
+			// acknowledges it: what stays there waits for a time or a
+			// lock, not for delivery.
+			switch entity := strings.HasPrefix(id, "@"); {
+			case len(out) > 0 || len(in) > 0 && !entity:
 				b.Messages++
+			case len(in) > 0:
+				b.Queued++
 			}
 		}
 		next, err := p.DueTimers(time.Unix(0, 1<<62), 1)

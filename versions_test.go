@@ -2,12 +2,12 @@ package durable_test
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"log/slog"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/durable-go/durable"
 	"github.com/durable-go/durable/history"
@@ -181,31 +181,37 @@ func (b *logBuffer) String() string {
 
 func TestANodeWithoutTheVersionLeavesTheInstanceWaitingAndANodeWithItRunsIt(t *testing.T) {
 	dir := t.TempDir()
-	// v2 sleeps on a durable timer first: the node that lacks v2 is woken
-	// by the timer, and the node that has it finishes the instance on its
-	// own when it starts.
-	register := func(withV2 bool) func(rt *durable.Runtime) {
+	// v2 calls Ship, which on the first node runs until the node shuts
+	// down: its task stays pending, so the next node's recovery loads the
+	// instance (and the node that lacks v2 leaves it waiting), and the node
+	// that has v2 runs it again and finishes the instance on its own.
+	shipping := make(chan struct{}, 1)
+	register := func(withV2 bool, ship func(context.Context) (string, error)) func(rt *durable.Runtime) {
 		return func(rt *durable.Runtime) {
 			registerOrders("1")(rt)
 			if withV2 {
 				must(rt.RegisterOrchestrator("Order", func(ctx *orchestration.Context) (any, error) {
-					if err := ctx.CreateTimer(50 * time.Millisecond).Await(nil); err != nil {
-						return nil, err
-					}
-					return "v2 after its timer", nil
+					return orchestration.Await[string](ctx.CallActivity("Ship", nil))
 				}, durable.Version("2")))
 			}
+			must(rt.RegisterActivity("Ship", ship))
 		}
 	}
-	rt := open(t, durable.Options{Dir: dir}, register(true))
+	rt := open(t, durable.Options{Dir: dir}, register(true, func(ctx context.Context) (string, error) {
+		shipping <- struct{}{}
+		<-ctx.Done()
+		return "", ctx.Err()
+	}))
 	id, err := rt.Client().Start(waitCtx(t), "Order", nil)
 	must(err)
+	<-shipping
 	must(rt.Close())
 
+	shipped := func(context.Context) (string, error) { return "v2 shipped", nil }
 	logs := &logBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	rt = open(t, durable.Options{Dir: dir, Logger: logger}, register(false))
-	waitFor(t, "the timer to load the instance", func() bool { return rt.Stats().WaitingForVersion == 1 })
+	rt = open(t, durable.Options{Dir: dir, Logger: logger}, register(false, shipped))
+	waitFor(t, "recovery to load the instance", func() bool { return rt.Stats().WaitingForVersion == 1 })
 	st, err := rt.Client().Status(waitCtx(t), id)
 	must(err)
 	if st.RuntimeStatus != durable.StatusRunning || !st.VersionNotRegistered || st.Version != "2" {
@@ -225,10 +231,10 @@ func TestANodeWithoutTheVersionLeavesTheInstanceWaitingAndANodeWithItRunsIt(t *t
 	}
 	must(rt.Close())
 
-	rt = open(t, durable.Options{Dir: dir}, register(true))
+	rt = open(t, durable.Options{Dir: dir}, register(true, shipped))
 	st, err = rt.Client().WaitForCompletion(waitCtx(t), id)
 	must(err)
-	if st.RuntimeStatus != durable.StatusCompleted || string(st.Output) != `"v2 after its timer"` || st.VersionNotRegistered {
+	if st.RuntimeStatus != durable.StatusCompleted || string(st.Output) != `"v2 shipped"` || st.VersionNotRegistered {
 		t.Fatalf("on the node with v2: %s %s (not registered %v) %+v", st.RuntimeStatus, st.Output, st.VersionNotRegistered, st.Failure)
 	}
 	if n := rt.Stats().WaitingForVersion; n != 0 {

@@ -24,11 +24,8 @@ var DefaultStart = time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
 // and the clock then reads its due time.
 const Grace = time.Millisecond
 
-// SettleTimeout bounds how long (in real time) an Env waits for its runtime
-// to finish the work a step caused before it fails the test: a guard
-// against a hang, not a measure of speed. A step normally settles in
-// milliseconds.
-var SettleTimeout = 30 * time.Second
+// DefaultSettleTimeout is the default of EnvOptions.SettleTimeout.
+const DefaultSettleTimeout = 30 * time.Second
 
 // EnvOptions configure NewEnv. The zero value is fine.
 type EnvOptions struct {
@@ -38,6 +35,11 @@ type EnvOptions struct {
 	Logger *slog.Logger
 	// Partitions is the number of store partitions (default 4).
 	Partitions int
+	// SettleTimeout bounds how long, in real time, the Env waits for the
+	// runtime to finish the work a step caused before it fails the test
+	// (default DefaultSettleTimeout): a guard against a hang, not a
+	// measure of speed. A step normally settles in milliseconds.
+	SettleTimeout time.Duration
 }
 
 // Env is a test environment for orchestrations: an in-memory runtime (the
@@ -58,9 +60,10 @@ type EnvOptions struct {
 // the test (t.Fatal) on an error, so call them from the test's goroutine;
 // the runtime is closed when the test ends.
 type Env struct {
-	t     testing.TB
-	rt    *durable.Runtime
-	clock *Clock
+	t             testing.TB
+	rt            *durable.Runtime
+	clock         *Clock
+	settleTimeout time.Duration
 }
 
 // NewEnv opens the environment's runtime (not started yet).
@@ -72,6 +75,9 @@ func NewEnv(t testing.TB, opts EnvOptions) *Env {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
+	if opts.SettleTimeout <= 0 {
+		opts.SettleTimeout = DefaultSettleTimeout
+	}
 	clock := NewClock(opts.Start)
 	rt, err := durable.Open(durable.Options{Logger: opts.Logger, Partitions: opts.Partitions, Clock: clock})
 	if err != nil {
@@ -82,7 +88,7 @@ func NewEnv(t testing.TB, opts EnvOptions) *Env {
 			t.Errorf("durabletest: close the runtime: %v", err)
 		}
 	})
-	return &Env{t: t, rt: rt, clock: clock}
+	return &Env{t: t, rt: rt, clock: clock, settleTimeout: opts.SettleTimeout}
 }
 
 // Runtime is the environment's runtime: register orchestrators, activities
@@ -183,7 +189,7 @@ func (e *Env) Settle() {
 }
 
 func (e *Env) settle() error {
-	deadline := time.Now().Add(SettleTimeout)
+	deadline := time.Now().Add(e.settleTimeout)
 	for {
 		b, err := e.rt.Backlog()
 		if err != nil {
@@ -200,7 +206,7 @@ func (e *Env) settle() error {
 		}
 		if time.Now().After(deadline) {
 			return fmt.Errorf("durabletest: the runtime did not settle in %s at %s: open tasks of %v, %d with messages on the way, committing %v, next timer %s",
-				SettleTimeout, now.Format(time.RFC3339Nano), b.Tasks, b.Messages, b.Committing, b.NextTimer.Format(time.RFC3339Nano))
+				e.settleTimeout, now.Format(time.RFC3339Nano), b.Tasks, b.Messages, b.Committing, b.NextTimer.Format(time.RFC3339Nano))
 		}
 		select {
 		case <-e.ctx().Done():

@@ -3,6 +3,7 @@ package durabletest_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"testing"
 	"time"
 
@@ -159,5 +160,52 @@ func TestEventsSignalsAndFakesAtChosenMoments(t *testing.T) {
 	}
 	if got := env.Now().Sub(durabletest.DefaultStart); got < 72*time.Hour || got > 72*time.Hour+durabletest.Grace {
 		t.Fatalf("the clock moved %s, want three days", got)
+	}
+}
+
+// A signal scheduled for later waits in the entity's queue like a timer:
+// the step that sends it settles, and the signal is applied when the
+// clock reaches its time.
+func TestAScheduledSignalIsAppliedWhenTheClockReachesIt(t *testing.T) {
+	env := durabletest.NewEnv(t, durabletest.EnvOptions{})
+	counter, err := orchestration.EntityFromStruct[Counter]()
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := durable.EntityID{Name: "Counter", Key: "later"}
+	if err := errors.Join(
+		env.Runtime().RegisterEntity("Counter", counter),
+		env.Runtime().RegisterOrchestrator("Remind", func(ctx *orchestration.Context) (any, error) {
+			return nil, ctx.SignalEntity(id, "add", 5, orchestration.SignalAt(ctx.Now().Add(time.Hour)))
+		}),
+	); err != nil {
+		t.Fatal(err)
+	}
+	env.Start()
+	read := func() int {
+		state, err := env.Client().ReadEntityState(t.Context(), id)
+		if errors.Is(err, durable.ErrEntityNotFound) {
+			return 0
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		var c Counter
+		if err := json.Unmarshal(state, &c); err != nil {
+			t.Fatal(err)
+		}
+		return c.Value
+	}
+	remind := env.StartOrchestration("Remind", nil)
+	if st := env.Status(remind); st.RuntimeStatus != durable.StatusCompleted {
+		t.Fatalf("remind: %s", st.RuntimeStatus)
+	}
+	env.Advance(59 * time.Minute)
+	if n := read(); n != 0 {
+		t.Fatalf("applied %d before its time", n)
+	}
+	env.Advance(time.Minute)
+	if n := read(); n != 5 {
+		t.Fatalf("at its time the counter is %d", n)
 	}
 }

@@ -48,6 +48,7 @@ type jsonEvent struct {
 	Position                *int            `json:"Position"`
 	TaskID                  *int64          `json:"TaskId"`
 	ExecutionID             string          `json:"ExecutionId"`
+	Version                 string          `json:"Version"`
 	Scheduled               *jsonEvent      `json:"Scheduled"`
 	OrchestratorStartedTime string          `json:"OrchestratorStartedTime"`
 }
@@ -172,6 +173,7 @@ func (je *jsonEvent) event() (*history.Event, error) {
 	case history.ExecutionStarted:
 		ev.Name = je.FunctionName
 		ev.ExecutionID = je.ExecutionID
+		ev.Version = je.Version
 		ev.Payload = payload(je.Input)
 	case history.TaskScheduled, history.SubOrchestrationCreated, history.EventRaised, history.EventSent:
 		ev.Payload = payload(je.Input)

@@ -315,3 +315,56 @@ func TestReplayComparesHowTheExecutionEnded(t *testing.T) {
 		})
 	}
 }
+
+// Code that reads ctx.Version() replays the JSON of a versioned instance
+// as it ran: the JSON carries the version of its ExecutionStarted event.
+func TestReplayJSONKeepsTheRecordedVersion(t *testing.T) {
+	rt, err := durable.Open(durable.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Close()
+	versioned := func(ctx *orchestration.Context) (any, error) {
+		if ctx.Version() == "2" {
+			if err := ctx.CallActivity("Receipt", nil).Await(nil); err != nil {
+				return nil, err
+			}
+		}
+		return nil, ctx.WaitForExternalEvent("Go").Await(nil)
+	}
+	if err := errors.Join(
+		rt.RegisterOrchestrator("Order", versioned, durable.Version("2")),
+		rt.RegisterActivity("Receipt", func(context.Context) error { return nil }),
+		rt.Start(),
+	); err != nil {
+		t.Fatal(err)
+	}
+	c := rt.Client()
+	ctx := t.Context()
+	id, err := c.Start(ctx, "Order", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); !hasEvent(t, c, id, history.TaskCompleted); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the receipt never completed")
+		}
+	}
+	srv := httptest.NewServer(httpapi.New(c, httpapi.Options{}))
+	defer srv.Close()
+	resp, err := http.Get(srv.URL + httpapi.WebhookBase + "/instances/" + url.PathEscape(id) + "?showHistory=true&showHistoryOutput=true")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(body), `"Version":"2"`) || !strings.Contains(string(body), `"version":"2"`) {
+		t.Fatalf("the JSON does not show the version: %s", body)
+	}
+	if err := durabletest.ReplayJSON(versioned, body); err != nil {
+		t.Fatalf("replay of the versioned JSON: %v", err)
+	}
+}

@@ -93,6 +93,9 @@ type HistoryEvent struct {
 	FireAt              string          `json:"FireAt,omitempty"`
 	ScheduledTime       string          `json:"ScheduledTime,omitempty"`
 	Timestamp           string          `json:"Timestamp"`
+	// Version is the orchestrator version an ExecutionStarted event
+	// records (absent when unversioned), as in Durable Task.
+	Version string `json:"Version,omitempty"`
 
 	// Position is the event's index in the execution's history, counting
 	// the events left out or folded (what a NonDeterminismError names).
@@ -238,6 +241,7 @@ func historyEvents(events []*history.Event, showOutput bool) []HistoryEvent {
 			he.FunctionName = ev.Name
 			he.InstanceID = ev.InstanceID
 			he.ExecutionID = ev.ExecutionID
+			he.Version = ev.Version
 			he.Input = result(ev.Payload)
 		case history.TaskScheduled, history.SubOrchestrationCreated:
 			// Durable Functions shows these only folded into their

@@ -450,6 +450,9 @@ func eventDetails(ev httpapi.HistoryEvent) string {
 	if ev.InstanceID != "" {
 		parts = append(parts, "instance "+ev.InstanceID)
 	}
+	if ev.Version != "" {
+		parts = append(parts, "version "+ev.Version)
+	}
 	if ev.FireAt != "" {
 		parts = append(parts, "fires "+eventTime(ev.FireAt))
 	}
