@@ -84,6 +84,11 @@ type Options struct {
 	// before histories grow without bound. A negative value turns either
 	// off.
 	HistoryWarnEvents, MaxHistoryEvents int
+	// CommitFault is for fault-injection tests only (leave it nil): it is
+	// asked before each store transaction of a partition commits, and an
+	// error fails that transaction as a failed disk write would (the
+	// callers get ErrUnavailable, HTTP 503 with Retry-After).
+	CommitFault func(partition int) error
 	// Cluster, when set, makes this runtime one node of a cluster that
 	// serves the task hub in Dir together (every node gets the same Dir,
 	// on storage they all reach, and the same peers): partitions are
@@ -153,6 +158,7 @@ func Open(opts Options) (*Runtime, error) {
 		Partitions:     opts.Partitions,
 		NoSync:         opts.NoSync,
 		NoSyncInterval: opts.NoSyncInterval,
+		CommitFault:    opts.CommitFault,
 		Logger:         opts.Logger,
 	}
 	open := persistence.Open

@@ -49,6 +49,7 @@ type instanceActor struct {
 	deferred    []any // requests that arrived during a commit, handled after it
 
 	toDispatch  []*history.Event
+	storeRetry  storeBackoff // holds dispatch back after failed store writes
 	running     map[int64]*actor.PID
 	attempts    map[int64]int
 	waitingSlot bool
@@ -124,6 +125,9 @@ func (a *instanceActor) Receive(ctx actor.Context) {
 		a.handleCommitResult(ctx, msg.err)
 	case *slotsAvailable:
 		a.waitingSlot, a.slotWaiter = false, nil
+		a.dispatch(ctx)
+	case *storeRetryDue:
+		a.storeRetry.armed = false
 		a.dispatch(ctx)
 	case *idleCheck, *passivateNow:
 		a.idle.handle(ctx, a.node, a.partition, a.id, a.isIdle())

@@ -2,6 +2,9 @@ package actors
 
 import (
 	"fmt"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/durable-go/durable/history"
 	"github.com/durable-go/durable/orchestration"
@@ -91,4 +94,47 @@ func (a *instanceActor) limitTurn(turn *orchestration.Turn) {
 		a.logger().Warn("long history: replaying it on activation gets slower; call ContinueAsNew now and then",
 			"events", after, "fails_at", lim.MaxHistoryEvents)
 	}
+}
+
+// storeBackoff holds an instance's dispatch back after its commits failed
+// because the store could not write: each failure in a row doubles the
+// wait (from minStoreRetry to maxStoreRetry); a successful commit ends it.
+type storeBackoff struct {
+	failures int
+	until    time.Time
+	armed    bool // a storeRetryDue is on its way
+}
+
+const (
+	minStoreRetry = 50 * time.Millisecond
+	maxStoreRetry = 5 * time.Second
+)
+
+// storeRetryDue tells the instance that its dispatch may go on.
+type storeRetryDue struct{}
+
+func (b *storeBackoff) failed() {
+	d := minStoreRetry << min(b.failures, 10)
+	b.failures++
+	b.until = time.Now().Add(min(d, maxStoreRetry))
+}
+
+func (b *storeBackoff) succeeded() { b.failures, b.until = 0, time.Time{} }
+
+// hold reports whether dispatch must wait, and if so makes sure a
+// storeRetryDue wakes the actor when the wait is over.
+func (b *storeBackoff) hold(ctx actor.Context) bool {
+	if b.failures == 0 {
+		return false
+	}
+	wait := time.Until(b.until)
+	if wait <= 0 {
+		return false
+	}
+	if !b.armed {
+		b.armed = true
+		self, root := ctx.Self(), ctx.ActorSystem().Root
+		time.AfterFunc(wait, func() { root.Send(self, &storeRetryDue{}) })
+	}
+	return true
 }

@@ -54,6 +54,10 @@ var (
 	ErrBatchTooLarge = errors.New("batch too large for one transaction")
 	// ErrClosed: the hub (or partition) is closed.
 	ErrClosed = errors.New("store closed")
+	// ErrWriteFailed: the store could not write a transaction (an I/O
+	// error, a full disk); nothing of it was written, and the same
+	// batch may be committed again later.
+	ErrWriteFailed = errors.New("store write failed")
 )
 
 // Options configure Open and OpenShared.
@@ -83,6 +87,11 @@ type Options struct {
 	// cut can lose are those of about the last interval. It costs one
 	// fsync per interval per busy partition.
 	NoSyncInterval time.Duration
+	// CommitFault, for fault-injection tests only (nil otherwise), is
+	// asked before each transaction commits: an error makes that
+	// transaction fail as a failed disk write would (ErrWriteFailed),
+	// writing nothing.
+	CommitFault func(partition int) error
 	// Logger receives this package's logs and Badger's (Badger's Infof and
 	// Debugf at Debug level, Warningf at Warn, Errorf at Error). nil means
 	// slog.Default().
@@ -166,6 +175,9 @@ func Open(opts Options) (*Hub, error) {
 			dir = filepath.Join(opts.Dir, partitionDirName(i))
 		}
 		p, err := openPartition(i, dir, opts.NoSync, syncPeriod(opts), log)
+		if err == nil {
+			p.fault = opts.CommitFault
+		}
 		if err != nil {
 			for _, q := range h.parts {
 				if cerr := q.close(); cerr != nil {

@@ -306,6 +306,7 @@ func (p *Partition) Epoch() uint64 {
 type sharedHub struct {
 	noSync   bool
 	syncPer  time.Duration // the periodic sync of NoSync partitions
+	fault    func(partition int) error
 	grace    time.Duration
 	interval time.Duration
 
@@ -355,6 +356,7 @@ func OpenShared(opts Options) (*Hub, error) {
 	s := &sharedHub{
 		noSync:   opts.NoSync,
 		syncPer:  syncPeriod(opts),
+		fault:    opts.CommitFault,
 		grace:    cmp0(opts.FenceGrace, defaultFenceGrace),
 		interval: cmp0(opts.FenceCheckInterval, defaultFenceCheckInterval),
 		slots:    make([]slot, n),
@@ -596,6 +598,7 @@ func (s *sharedHub) claim(ctx context.Context, h *Hub, i int, owner string, rele
 		}
 		p, err := openPartition(i, dir, s.noSync, s.syncPer, h.log)
 		if err == nil {
+			p.fault = s.fault
 			if err := stillMine(); err != nil {
 				if cerr := p.close(); cerr != nil {
 					h.log.Error("close partition after a lost claim", "partition", i, "err", cerr)

@@ -133,6 +133,8 @@ type Partition struct {
 	transactions atomic.Uint64
 	syncs        atomic.Uint64 // periodic syncs of a NoSync partition
 
+	fault func(partition int) error // Options.CommitFault
+
 	// The periodic sync of a NoSync partition (nosync.go); nil otherwise.
 	syncStop chan struct{}
 	syncDone chan struct{}
@@ -202,6 +204,14 @@ func openPartition(i int, dir string, noSync bool, syncEvery time.Duration, log 
 		go p.syncLoop(syncEvery, p.syncStop, p.syncDone)
 	}
 	return p, nil
+}
+
+// where names the partition's directory for errors ("memory" in memory).
+func (p *Partition) where() string {
+	if p.dir == "" {
+		return "memory"
+	}
+	return p.dir
 }
 
 // Index returns the partition's number in its hub.
@@ -406,7 +416,14 @@ func (p *Partition) commitGroup(group []*pending) {
 					return
 				}
 			}
-			err = txn.Commit()
+			if p.fault != nil {
+				err = p.fault(p.index)
+			}
+			if err == nil {
+				err = txn.Commit()
+			} else {
+				txn.Discard()
+			}
 			if p.own != nil {
 				p.own.noteCommit(p, checked)
 			}
@@ -414,7 +431,7 @@ func (p *Partition) commitGroup(group []*pending) {
 				p.transactions.Add(1)
 				p.batches.Add(uint64(len(group)))
 			} else {
-				err = fmt.Errorf("partition %d: commit: %w", p.index, err)
+				err = fmt.Errorf("partition %d at %s: commit: %w: %w", p.index, p.where(), ErrWriteFailed, err)
 			}
 			for _, pb := range group {
 				deliver(pb, err)
