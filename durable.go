@@ -89,6 +89,13 @@ type Options struct {
 	// error fails that transaction as a failed disk write would (the
 	// callers get ErrUnavailable, HTTP 503 with Retry-After).
 	CommitFault func(partition int) error
+	// MinFreeBytes is the free space kept in reserve on the filesystem of
+	// each partition (default 64 MiB; negative: none). While there is
+	// less, writes fail with ErrUnavailable (HTTP 503 + Retry-After) and
+	// nothing else changes; they succeed again by themselves once space is
+	// freed. Without it a full disk kills the process (Badger writes its
+	// logs through memory maps: SIGBUS).
+	MinFreeBytes int64
 	// Cluster, when set, makes this runtime one node of a cluster that
 	// serves the task hub in Dir together (every node gets the same Dir,
 	// on storage they all reach, and the same peers): partitions are
@@ -159,6 +166,7 @@ func Open(opts Options) (*Runtime, error) {
 		NoSync:         opts.NoSync,
 		NoSyncInterval: opts.NoSyncInterval,
 		CommitFault:    opts.CommitFault,
+		MinFreeBytes:   opts.MinFreeBytes,
 		Logger:         opts.Logger,
 	}
 	open := persistence.Open

@@ -307,6 +307,7 @@ type sharedHub struct {
 	noSync   bool
 	syncPer  time.Duration // the periodic sync of NoSync partitions
 	fault    func(partition int) error
+	minFree  int64
 	grace    time.Duration
 	interval time.Duration
 
@@ -357,6 +358,7 @@ func OpenShared(opts Options) (*Hub, error) {
 		noSync:   opts.NoSync,
 		syncPer:  syncPeriod(opts),
 		fault:    opts.CommitFault,
+		minFree:  minFree(opts),
 		grace:    cmp0(opts.FenceGrace, defaultFenceGrace),
 		interval: cmp0(opts.FenceCheckInterval, defaultFenceCheckInterval),
 		slots:    make([]slot, n),
@@ -596,7 +598,7 @@ func (s *sharedHub) claim(ctx context.Context, h *Hub, i int, owner string, rele
 		if err := stillMine(); err != nil {
 			return nil, fail(err)
 		}
-		p, err := openPartition(i, dir, s.noSync, s.syncPer, h.log)
+		p, err := openPartition(i, dir, s.noSync, s.syncPer, s.minFree, h.log)
 		if err == nil {
 			p.fault = s.fault
 			if err := stillMine(); err != nil {

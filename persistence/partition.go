@@ -135,6 +135,13 @@ type Partition struct {
 
 	fault func(partition int) error // Options.CommitFault
 
+	// The free-space reserve (space.go): minFree 0 means none.
+	minFree     int64
+	lowSpace    atomic.Bool
+	freeAtCheck atomic.Int64
+	spaceStop   chan struct{}
+	spaceDone   chan struct{}
+
 	// The periodic sync of a NoSync partition (nosync.go); nil otherwise.
 	syncStop chan struct{}
 	syncDone chan struct{}
@@ -164,8 +171,9 @@ type result struct {
 	lead bool // you are now the leader
 }
 
-// syncEvery > 0 (a NoSync partition on disk) starts its periodic sync.
-func openPartition(i int, dir string, noSync bool, syncEvery time.Duration, log *slog.Logger) (*Partition, error) {
+// syncEvery > 0 (a NoSync partition on disk) starts its periodic sync;
+// minFree > 0 (on disk) keeps that free-space reserve.
+func openPartition(i int, dir string, noSync bool, syncEvery time.Duration, minFree int64, log *slog.Logger) (*Partition, error) {
 	where := dir
 	if where == "" {
 		where = "memory"
@@ -202,6 +210,12 @@ func openPartition(i int, dir string, noSync bool, syncEvery time.Duration, log 
 	if syncEvery > 0 {
 		p.syncStop, p.syncDone = make(chan struct{}), make(chan struct{})
 		go p.syncLoop(syncEvery, p.syncStop, p.syncDone)
+	}
+	if minFree > 0 && dir != "" {
+		p.minFree = minFree
+		p.checkSpace()
+		p.spaceStop, p.spaceDone = make(chan struct{}), make(chan struct{})
+		go p.spaceLoop(p.spaceStop, p.spaceDone)
 	}
 	return p, nil
 }
@@ -419,6 +433,9 @@ func (p *Partition) commitGroup(group []*pending) {
 			if p.fault != nil {
 				err = p.fault(p.index)
 			}
+			if err == nil && p.minFree > 0 {
+				err = p.spaceError()
+			}
 			if err == nil {
 				err = txn.Commit()
 			} else {
@@ -486,6 +503,10 @@ func (p *Partition) close() error {
 		if p.syncStop != nil {
 			close(p.syncStop)
 			<-p.syncDone
+		}
+		if p.spaceStop != nil {
+			close(p.spaceStop)
+			<-p.spaceDone
 		}
 
 		p.dbMu.Lock()
