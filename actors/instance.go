@@ -232,7 +232,7 @@ func (a *instanceActor) load(ctx actor.Context) {
 	}
 	events, err := a.decodeHistory(raw)
 	if err != nil {
-		a.setBroken(err)
+		a.failCorrupt(ctx, err)
 		return
 	}
 	var inbox []persistence.InboxMessage

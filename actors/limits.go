@@ -8,6 +8,7 @@ import (
 
 	"github.com/durable-go/durable/history"
 	"github.com/durable-go/durable/orchestration"
+	"github.com/durable-go/durable/persistence"
 )
 
 // ErrorTypeLimit is the ErrorType of a failure caused by a limit of
@@ -137,4 +138,35 @@ func (b *storeBackoff) hold(ctx actor.Context) bool {
 		time.AfterFunc(wait, func() { root.Send(self, &storeRetryDue{}) })
 	}
 	return true
+}
+
+// ErrorTypeCorruptHistory is the ErrorType of the failure of an instance
+// whose stored history cannot be decoded.
+const ErrorTypeCorruptHistory = "CorruptHistory"
+
+// failCorrupt fails an instance whose history cannot be decoded (damaged
+// on disk): its record says so, durably, so that every caller gets a clear
+// answer (the status says Failed and why; a write is refused as to any
+// finished instance) and recovery stops waking it, while the other
+// instances of the partition run on. The history itself stays as it is,
+// for whoever repairs it; a purge removes it.
+func (a *instanceActor) failCorrupt(ctx actor.Context, decodeErr error) {
+	a.logger().Error("instance failed: its history cannot be decoded", "err", decodeErr)
+	rec := *a.rec
+	rec.Status = persistence.StatusFailed
+	rec.Output = nil
+	rec.Failure = &persistence.Failure{ErrorType: ErrorTypeCorruptHistory,
+		Message: fmt.Sprintf("the stored history cannot be decoded (%v): the instance cannot run; its history is kept as it is on disk in partition %d", decodeErr, a.store.Index())}
+	rec.LastUpdatedAt = unixTime(a.now())
+	b := &persistence.Batch{}
+	b.DeletePendingActivities(a.id)
+	b.PutInstanceOver(a.rec, &rec)
+	a.commit(ctx, b, nil, recordWritten(&rec), func(err error) {
+		if err != nil {
+			a.setBroken(fmt.Errorf("load instance %s: %w", a.id, decodeErr))
+			return
+		}
+		a.rec = &rec
+		a.finished = true
+	})
 }
