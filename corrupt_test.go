@@ -68,6 +68,10 @@ func TestAnUndecodableHistoryFailsThatInstanceClearlyWhileOthersRun(t *testing.T
 	if err := c.RaiseEvent(ctx, "damaged", "go", "x"); !errors.Is(err, durable.ErrInstanceCompleted) {
 		t.Fatalf("raise to the failed damaged instance: %v, want ErrInstanceCompleted", err)
 	}
+	if err := c.Rewind(ctx, "damaged", "try"); !errors.Is(err, durable.ErrInvalidInput) || !strings.Contains(err.Error(), "cannot be decoded") {
+		t.Fatalf("rewind of the damaged instance: %v, want ErrInvalidInput saying why", err)
+	}
+	must(c.Purge(ctx, "damaged"))
 	must(c.RaiseEvent(ctx, "healthy", "go", "fine"))
 	if st := waitForStatus(t, rt, "healthy", durable.StatusCompleted); string(st.Output) != `"fine"` {
 		t.Fatalf("healthy: %s", st.Output)

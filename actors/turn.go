@@ -379,6 +379,9 @@ func (a *instanceActor) rewind(ctx actor.Context, m *control) error {
 	case a.rec.Status != persistence.StatusFailed:
 		return fmt.Errorf("%w (status %s)", seam.ErrNotFailed, a.rec.Status)
 	}
+	if f := a.rec.Failure; f != nil && f.ErrorType == ErrorTypeCorruptHistory {
+		return fmt.Errorf("%w: its stored history cannot be decoded, so it cannot be rewound (purge it)", seam.ErrInvalidInput)
+	}
 	fn, ok := a.node.cfg.Registry.Orchestrator(a.rec.Name)
 	if !ok {
 		return fmt.Errorf("orchestrator %q: %w", a.rec.Name, seam.ErrOrchestratorNotRegistered)
