@@ -84,6 +84,18 @@ type Options struct {
 	// before histories grow without bound. A negative value turns either
 	// off.
 	HistoryWarnEvents, MaxHistoryEvents int
+	// CommitFault is for fault-injection tests only (leave it nil): it is
+	// asked before each store transaction of a partition commits, and an
+	// error fails that transaction as a failed disk write would (the
+	// callers get ErrUnavailable, HTTP 503 with Retry-After).
+	CommitFault func(partition int) error
+	// MinFreeBytes is the free space kept in reserve on the filesystem of
+	// each partition (default 64 MiB; negative: none). While there is
+	// less, writes fail with ErrUnavailable (HTTP 503 + Retry-After) and
+	// nothing else changes; they succeed again by themselves once space is
+	// freed. Without it a full disk kills the process (Badger writes its
+	// logs through memory maps: SIGBUS).
+	MinFreeBytes int64
 	// Cluster, when set, makes this runtime one node of a cluster that
 	// serves the task hub in Dir together (every node gets the same Dir,
 	// on storage they all reach, and the same peers): partitions are
@@ -157,6 +169,8 @@ func Open(opts Options) (*Runtime, error) {
 		Partitions:     opts.Partitions,
 		NoSync:         opts.NoSync,
 		NoSyncInterval: opts.NoSyncInterval,
+		CommitFault:    opts.CommitFault,
+		MinFreeBytes:   opts.MinFreeBytes,
 		Logger:         opts.Logger,
 	}
 	open := persistence.Open

@@ -52,6 +52,7 @@ type instanceActor struct {
 	deferred    []any // requests that arrived during a commit, handled after it
 
 	toDispatch  []*history.Event
+	storeRetry  storeBackoff // holds dispatch back after failed store writes
 	running     map[int64]*actor.PID
 	attempts    map[int64]int
 	waitingSlot bool
@@ -127,6 +128,9 @@ func (a *instanceActor) Receive(ctx actor.Context) {
 		a.handleCommitResult(ctx, msg.err)
 	case *slotsAvailable:
 		a.waitingSlot, a.slotWaiter = false, nil
+		a.dispatch(ctx)
+	case *storeRetryDue:
+		a.storeRetry.armed = false
 		a.dispatch(ctx)
 	case *idleCheck, *passivateNow:
 		a.idle.handle(ctx, a.node, a.partition, a.id, a.isIdle())
@@ -236,7 +240,7 @@ func (a *instanceActor) load(ctx actor.Context) {
 	}
 	events, err := a.decodeHistory(raw)
 	if err != nil {
-		a.setBroken(err)
+		a.failCorrupt(ctx, err)
 		return
 	}
 	var inbox []persistence.InboxMessage

@@ -2,9 +2,13 @@ package actors
 
 import (
 	"fmt"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/durable-go/durable/history"
 	"github.com/durable-go/durable/orchestration"
+	"github.com/durable-go/durable/persistence"
 )
 
 // ErrorTypeLimit is the ErrorType of a failure caused by a limit of
@@ -91,4 +95,78 @@ func (a *instanceActor) limitTurn(turn *orchestration.Turn) {
 		a.logger().Warn("long history: replaying it on activation gets slower; call ContinueAsNew now and then",
 			"events", after, "fails_at", lim.MaxHistoryEvents)
 	}
+}
+
+// storeBackoff holds an instance's dispatch back after its commits failed
+// because the store could not write: each failure in a row doubles the
+// wait (from minStoreRetry to maxStoreRetry); a successful commit ends it.
+type storeBackoff struct {
+	failures int
+	until    time.Time
+	armed    bool // a storeRetryDue is on its way
+}
+
+const (
+	minStoreRetry = 50 * time.Millisecond
+	maxStoreRetry = 5 * time.Second
+)
+
+// storeRetryDue tells the instance that its dispatch may go on.
+type storeRetryDue struct{}
+
+func (b *storeBackoff) failed() {
+	d := minStoreRetry << min(b.failures, 10)
+	b.failures++
+	b.until = time.Now().Add(min(d, maxStoreRetry))
+}
+
+func (b *storeBackoff) succeeded() { b.failures, b.until = 0, time.Time{} }
+
+// hold reports whether dispatch must wait, and if so makes sure a
+// storeRetryDue wakes the actor when the wait is over.
+func (b *storeBackoff) hold(ctx actor.Context) bool {
+	if b.failures == 0 {
+		return false
+	}
+	wait := time.Until(b.until)
+	if wait <= 0 {
+		return false
+	}
+	if !b.armed {
+		b.armed = true
+		self, root := ctx.Self(), ctx.ActorSystem().Root
+		time.AfterFunc(wait, func() { root.Send(self, &storeRetryDue{}) })
+	}
+	return true
+}
+
+// ErrorTypeCorruptHistory is the ErrorType of the failure of an instance
+// whose stored history cannot be decoded.
+const ErrorTypeCorruptHistory = "CorruptHistory"
+
+// failCorrupt fails an instance whose history cannot be decoded (damaged
+// on disk): its record says so, durably, so that every caller gets a clear
+// answer (the status says Failed and why; a write is refused as to any
+// finished instance) and recovery stops waking it, while the other
+// instances of the partition run on. The history itself stays as it is,
+// for whoever repairs it; a purge removes it.
+func (a *instanceActor) failCorrupt(ctx actor.Context, decodeErr error) {
+	a.logger().Error("instance failed: its history cannot be decoded", "err", decodeErr)
+	rec := *a.rec
+	rec.Status = persistence.StatusFailed
+	rec.Output = nil
+	rec.Failure = &persistence.Failure{ErrorType: ErrorTypeCorruptHistory,
+		Message: fmt.Sprintf("the stored history cannot be decoded (%v): the instance cannot run; its history is kept as it is on disk in partition %d", decodeErr, a.store.Index())}
+	rec.LastUpdatedAt = unixTime(a.now())
+	b := &persistence.Batch{}
+	b.DeletePendingActivities(a.id)
+	b.PutInstanceOver(a.rec, &rec)
+	a.commit(ctx, b, nil, recordWritten(&rec), func(err error) {
+		if err != nil {
+			a.setBroken(fmt.Errorf("load instance %s: %w", a.id, decodeErr))
+			return
+		}
+		a.rec = &rec
+		a.finished = true
+	})
 }

@@ -1,8 +1,12 @@
 package actors
 
 import (
+	"errors"
+	"fmt"
+
 	"github.com/asynkron/protoactor-go/actor"
 
+	"github.com/durable-go/durable/persistence"
 	"github.com/durable-go/durable/seam"
 )
 
@@ -30,6 +34,16 @@ func (p pidReply) answer(r *seam.Response) { p.root.Send(p.pid, r) }
 // replyTo answers r (if any) with err, or with an empty success.
 func replyTo(r replier, err error) {
 	if r != nil {
-		r.answer(seam.Failed(err))
+		r.answer(seam.Failed(retryableStoreError(err)))
 	}
+}
+
+// retryableStoreError marks a failed store write (a disk error, a full
+// disk) as seam.ErrUnavailable: nothing of the request was written, and it
+// may be sent again once the store writes again.
+func retryableStoreError(err error) error {
+	if err != nil && errors.Is(err, persistence.ErrWriteFailed) && !errors.Is(err, seam.ErrUnavailable) {
+		return fmt.Errorf("%w: %w", seam.ErrUnavailable, err)
+	}
+	return err
 }

@@ -386,6 +386,9 @@ func (a *instanceActor) rewind(ctx actor.Context, m *control) error {
 	case a.rec.Status != persistence.StatusFailed:
 		return fmt.Errorf("%w (status %s)", seam.ErrNotFailed, a.rec.Status)
 	}
+	if f := a.rec.Failure; f != nil && f.ErrorType == ErrorTypeCorruptHistory {
+		return fmt.Errorf("%w: its stored history cannot be decoded, so it cannot be rewound (purge it)", seam.ErrInvalidInput)
+	}
 	fn, ok := a.node.orchestratorVersion(a.rec.Name, a.rec.Version)
 	if !ok {
 		return fmt.Errorf("orchestrator %q version %q: %w", a.rec.Name, a.rec.Version, seam.ErrOrchestratorNotRegistered)
@@ -637,6 +640,9 @@ func (a *instanceActor) handleCommitResult(ctx actor.Context, err error) {
 	if !a.end() {
 		return
 	}
+	if err == nil {
+		a.storeRetry.succeeded()
+	}
 	then := a.afterCommit
 	a.afterCommit = nil
 	then(err)
@@ -664,6 +670,12 @@ func (a *instanceActor) commitFailed(ctx actor.Context, err error) {
 	if errors.Is(err, persistence.ErrClosed) {
 		return
 	}
+	if errors.Is(err, persistence.ErrWriteFailed) {
+		// The disk refuses writes (full, failing): the tasks the reload
+		// re-dispatches wait a growing while, so that activities are not
+		// run again and again while nothing can be written.
+		a.storeRetry.failed()
+	}
 	if a.exec != nil {
 		a.exec.Close()
 		a.exec = nil
@@ -680,6 +692,9 @@ func (a *instanceActor) commitFailed(ctx actor.Context, err error) {
 // otherwise registers to be woken when one frees. Sub-orchestrations are
 // started by a message to the child, which needs no slot.
 func (a *instanceActor) dispatch(ctx actor.Context) {
+	if len(a.toDispatch) > 0 && a.storeRetry.hold(ctx) {
+		return
+	}
 	for len(a.toDispatch) > 0 {
 		if a.node.activityCtx.Err() != nil || a.exec == nil {
 			return

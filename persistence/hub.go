@@ -54,6 +54,10 @@ var (
 	ErrBatchTooLarge = errors.New("batch too large for one transaction")
 	// ErrClosed: the hub (or partition) is closed.
 	ErrClosed = errors.New("store closed")
+	// ErrWriteFailed: the store could not write a transaction (an I/O
+	// error, a full disk); nothing of it was written, and the same
+	// batch may be committed again later.
+	ErrWriteFailed = errors.New("store write failed")
 )
 
 // Options configure Open and OpenShared.
@@ -83,6 +87,19 @@ type Options struct {
 	// cut can lose are those of about the last interval. It costs one
 	// fsync per interval per busy partition.
 	NoSyncInterval time.Duration
+	// CommitFault, for fault-injection tests only (nil otherwise), is
+	// asked before each transaction commits: an error makes that
+	// transaction fail as a failed disk write would (ErrWriteFailed),
+	// writing nothing.
+	CommitFault func(partition int) error
+	// MinFreeBytes is the free space each partition on disk keeps in
+	// reserve (0 means DefaultMinFreeBytes, 64 MiB; negative: none): while
+	// its filesystem has less, its commits fail with ErrWriteFailed, and
+	// they succeed again once space is back (checked every 250ms). Badger
+	// writes its logs through memory maps, and a write to a full
+	// filesystem through one kills the process with SIGBUS: the reserve
+	// keeps a node from reaching that.
+	MinFreeBytes int64
 	// Logger receives this package's logs and Badger's (Badger's Infof and
 	// Debugf at Debug level, Warningf at Warn, Errorf at Error). nil means
 	// slog.Default().
@@ -165,7 +182,10 @@ func Open(opts Options) (*Hub, error) {
 		if opts.Dir != "" {
 			dir = filepath.Join(opts.Dir, partitionDirName(i))
 		}
-		p, err := openPartition(i, dir, opts.NoSync, syncPeriod(opts), log)
+		p, err := openPartition(i, dir, opts.NoSync, syncPeriod(opts), minFree(opts), log)
+		if err == nil {
+			p.fault = opts.CommitFault
+		}
 		if err != nil {
 			for _, q := range h.parts {
 				if cerr := q.close(); cerr != nil {
@@ -178,6 +198,17 @@ func Open(opts Options) (*Hub, error) {
 	}
 	log.Debug("hub opened", "dir", opts.Dir, "partitions", n, "sync", !opts.NoSync)
 	return h, nil
+}
+
+// minFree is the free-space reserve of a hub opened with opts.
+func minFree(opts Options) int64 {
+	switch {
+	case opts.MinFreeBytes < 0:
+		return 0
+	case opts.MinFreeBytes == 0:
+		return DefaultMinFreeBytes
+	}
+	return opts.MinFreeBytes
 }
 
 func partitionDirName(i int) string { return fmt.Sprintf("partition-%03d", i) }

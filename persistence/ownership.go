@@ -306,6 +306,8 @@ func (p *Partition) Epoch() uint64 {
 type sharedHub struct {
 	noSync   bool
 	syncPer  time.Duration // the periodic sync of NoSync partitions
+	fault    func(partition int) error
+	minFree  int64
 	grace    time.Duration
 	interval time.Duration
 
@@ -355,6 +357,8 @@ func OpenShared(opts Options) (*Hub, error) {
 	s := &sharedHub{
 		noSync:   opts.NoSync,
 		syncPer:  syncPeriod(opts),
+		fault:    opts.CommitFault,
+		minFree:  minFree(opts),
 		grace:    cmp0(opts.FenceGrace, defaultFenceGrace),
 		interval: cmp0(opts.FenceCheckInterval, defaultFenceCheckInterval),
 		slots:    make([]slot, n),
@@ -594,8 +598,9 @@ func (s *sharedHub) claim(ctx context.Context, h *Hub, i int, owner string, rele
 		if err := stillMine(); err != nil {
 			return nil, fail(err)
 		}
-		p, err := openPartition(i, dir, s.noSync, s.syncPer, h.log)
+		p, err := openPartition(i, dir, s.noSync, s.syncPer, s.minFree, h.log)
 		if err == nil {
+			p.fault = s.fault
 			if err := stillMine(); err != nil {
 				if cerr := p.close(); cerr != nil {
 					h.log.Error("close partition after a lost claim", "partition", i, "err", cerr)

@@ -133,6 +133,15 @@ type Partition struct {
 	transactions atomic.Uint64
 	syncs        atomic.Uint64 // periodic syncs of a NoSync partition
 
+	fault func(partition int) error // Options.CommitFault
+
+	// The free-space reserve (space.go): minFree 0 means none.
+	minFree     int64
+	lowSpace    atomic.Bool
+	freeAtCheck atomic.Int64
+	spaceStop   chan struct{}
+	spaceDone   chan struct{}
+
 	// The periodic sync of a NoSync partition (nosync.go); nil otherwise.
 	syncStop chan struct{}
 	syncDone chan struct{}
@@ -162,8 +171,9 @@ type result struct {
 	lead bool // you are now the leader
 }
 
-// syncEvery > 0 (a NoSync partition on disk) starts its periodic sync.
-func openPartition(i int, dir string, noSync bool, syncEvery time.Duration, log *slog.Logger) (*Partition, error) {
+// syncEvery > 0 (a NoSync partition on disk) starts its periodic sync;
+// minFree > 0 (on disk) keeps that free-space reserve.
+func openPartition(i int, dir string, noSync bool, syncEvery time.Duration, minFree int64, log *slog.Logger) (*Partition, error) {
 	where := dir
 	if where == "" {
 		where = "memory"
@@ -201,7 +211,21 @@ func openPartition(i int, dir string, noSync bool, syncEvery time.Duration, log 
 		p.syncStop, p.syncDone = make(chan struct{}), make(chan struct{})
 		go p.syncLoop(syncEvery, p.syncStop, p.syncDone)
 	}
+	if minFree > 0 && dir != "" {
+		p.minFree = minFree
+		p.checkSpace()
+		p.spaceStop, p.spaceDone = make(chan struct{}), make(chan struct{})
+		go p.spaceLoop(p.spaceStop, p.spaceDone)
+	}
 	return p, nil
+}
+
+// where names the partition's directory for errors ("memory" in memory).
+func (p *Partition) where() string {
+	if p.dir == "" {
+		return "memory"
+	}
+	return p.dir
 }
 
 // Index returns the partition's number in its hub.
@@ -406,7 +430,17 @@ func (p *Partition) commitGroup(group []*pending) {
 					return
 				}
 			}
-			err = txn.Commit()
+			if p.fault != nil {
+				err = p.fault(p.index)
+			}
+			if err == nil && p.minFree > 0 {
+				err = p.spaceError()
+			}
+			if err == nil {
+				err = txn.Commit()
+			} else {
+				txn.Discard()
+			}
 			if p.own != nil {
 				p.own.noteCommit(p, checked)
 			}
@@ -414,7 +448,7 @@ func (p *Partition) commitGroup(group []*pending) {
 				p.transactions.Add(1)
 				p.batches.Add(uint64(len(group)))
 			} else {
-				err = fmt.Errorf("partition %d: commit: %w", p.index, err)
+				err = fmt.Errorf("partition %d at %s: commit: %w: %w", p.index, p.where(), ErrWriteFailed, err)
 			}
 			for _, pb := range group {
 				deliver(pb, err)
@@ -469,6 +503,10 @@ func (p *Partition) close() error {
 		if p.syncStop != nil {
 			close(p.syncStop)
 			<-p.syncDone
+		}
+		if p.spaceStop != nil {
+			close(p.spaceStop)
+			<-p.spaceDone
 		}
 
 		p.dbMu.Lock()
