@@ -111,6 +111,7 @@ type Runtime struct {
 	parts  seam.Partitions // the node, or in a cluster the member
 	member *cluster.Member // nil on a single node
 	closed bool
+	opened time.Time
 }
 
 // Open opens (or creates) the task hub in opts.Dir. Register functions, then
@@ -139,7 +140,7 @@ func Open(opts Options) (*Runtime, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open durable runtime: %w", err)
 	}
-	return &Runtime{opts: opts, log: opts.Logger, hub: hub, reg: newRegistry()}, nil
+	return &Runtime{opts: opts, log: opts.Logger, hub: hub, reg: newRegistry(), opened: time.Now()}, nil
 }
 
 // RegisterOrchestrator registers an orchestrator function under name.

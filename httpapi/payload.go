@@ -41,6 +41,9 @@ type FailureDetails struct {
 	ErrorType    string `json:"ErrorType"`
 	ErrorMessage string `json:"ErrorMessage"`
 	StackTrace   string `json:"StackTrace,omitempty"`
+	// InnerFailure is the failure that caused this one (an activity's
+	// under the sub-orchestration's it failed), as in Durable Task.
+	InnerFailure *FailureDetails `json:"InnerFailure,omitempty"`
 }
 
 // CheckStatusPayload is the 202 answer of a start or restart: the instance
@@ -96,6 +99,9 @@ type HistoryEvent struct {
 	TaskID *int64 `json:"TaskId,omitempty"`
 	// ExecutionID is the execution an ExecutionStarted event begins.
 	ExecutionID string `json:"ExecutionId,omitempty"`
+	// ParentInstanceID is, on the ExecutionStarted event of a
+	// sub-orchestration, the instance that called it.
+	ParentInstanceID string `json:"ParentInstanceId,omitempty"`
 	// Scheduled is the scheduling event folded into this completion, as
 	// it would be shown on its own (with its input under showHistoryOutput).
 	Scheduled *HistoryEvent `json:"Scheduled,omitempty"`
@@ -153,7 +159,7 @@ func statusPayload(st *durable.Status, showInput bool) *StatusPayload {
 		p.Input = orNull(st.Input)
 	}
 	if f := st.Failure; f != nil {
-		p.FailureDetails = &FailureDetails{ErrorType: f.ErrorType, ErrorMessage: f.Message, StackTrace: f.StackTrace}
+		p.FailureDetails = historyFailure(f)
 		if p.Output == nil {
 			// Durable Functions puts the failure message in the output of a
 			// failed instance.
@@ -167,7 +173,7 @@ func historyFailure(f *history.Failure) *FailureDetails {
 	if f == nil {
 		return nil
 	}
-	return &FailureDetails{ErrorType: f.ErrorType, ErrorMessage: f.Message, StackTrace: f.StackTrace}
+	return &FailureDetails{ErrorType: f.ErrorType, ErrorMessage: f.Message, StackTrace: f.StackTrace, InnerFailure: historyFailure(f.Inner)}
 }
 
 // historyEvents renders a history the way Durable Functions does.
@@ -229,6 +235,7 @@ func historyEvents(events []*history.Event, showOutput bool) []HistoryEvent {
 			he.FunctionName = ev.Name
 			he.InstanceID = ev.InstanceID
 			he.ExecutionID = ev.ExecutionID
+			he.ParentInstanceID = ev.ParentInstanceID
 			he.Input = result(ev.Payload)
 		case history.TaskScheduled, history.SubOrchestrationCreated:
 			// Durable Functions shows these only folded into their

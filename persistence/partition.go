@@ -131,12 +131,16 @@ type Partition struct {
 
 	batches      atomic.Uint64
 	transactions atomic.Uint64
+	commitNanos  atomic.Int64 // time spent in successful store commits (the fsync in sync mode)
 }
 
 // CommitStats counts a partition's commits since it was opened.
 type CommitStats struct {
 	Batches      uint64 // batches committed successfully
 	Transactions uint64 // Badger transactions committed successfully (each holds one or more batches)
+	// CommitTime is the time those transactions took to commit (their
+	// fsync in sync mode): CommitTime/Transactions is the mean latency.
+	CommitTime time.Duration
 }
 
 // pending is one Commit call waiting in the group-commit queue.
@@ -196,7 +200,7 @@ func (p *Partition) Index() int { return p.index }
 // Stats returns the partition's commit counters. Batches/Transactions is
 // the mean number of batches merged per transaction (per fsync).
 func (p *Partition) Stats() CommitStats {
-	return CommitStats{Batches: p.batches.Load(), Transactions: p.transactions.Load()}
+	return CommitStats{Batches: p.batches.Load(), Transactions: p.transactions.Load(), CommitTime: time.Duration(p.commitNanos.Load())}
 }
 
 // NextInboxSeq returns a sequence number for PutInbox, strictly greater than
@@ -392,13 +396,16 @@ func (p *Partition) commitGroup(group []*pending) {
 					return
 				}
 			}
+			began := time.Now()
 			err = txn.Commit()
+			took := time.Since(began)
 			if p.own != nil {
 				p.own.noteCommit(p, checked)
 			}
 			if err == nil {
 				p.transactions.Add(1)
 				p.batches.Add(uint64(len(group)))
+				p.commitNanos.Add(int64(took))
 			} else {
 				err = fmt.Errorf("partition %d: commit: %w", p.index, err)
 			}

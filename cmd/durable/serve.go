@@ -27,6 +27,7 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	dir := fs.String("data", "data/durable", "directory of the task hub (created if missing)")
 	memory := fs.Bool("memory", false, "keep the task hub in memory (lost on exit) instead of --data")
 	key := fs.String("api-key", c.getenv("DURABLE_API_KEY"), "require this API key (code= or x-functions-key) on every request; default $DURABLE_API_KEY")
+	dashboard := fs.Bool("dashboard", true, "serve the dashboard at /ui/ and the node's health at "+httpapi.WebhookBase+"/node")
 	level := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	partitions := fs.Int("partitions", 0, "partitions of a new task hub (default 4; 12 with --cluster-addr); fixed once created")
 	clusterAddr := fs.String("cluster-addr", "", "join a cluster: this node's cluster port, host:port (every node gets the same --data and --cluster-peers)")
@@ -90,7 +91,11 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 		_ = rt.Close()
 		return err
 	}
-	api := httpapi.New(rt.Client(), httpapi.Options{APIKey: *key, Logger: logger})
+	hopts := httpapi.Options{APIKey: *key, Logger: logger, Dashboard: *dashboard}
+	if *dashboard {
+		hopts.Node = rt
+	}
+	api := httpapi.New(rt.Client(), hopts)
 	mux := http.NewServeMux()
 	mux.Handle("/", api)
 	// GET /healthz: 200 once the node serves requests (in a cluster, once
@@ -119,6 +124,9 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 		logger.Warn("listening beyond loopback without --api-key: anyone who can reach it can start and terminate instances", "addr", ln.Addr().String())
 	}
 	fmt.Fprintf(c.stderr, "Try: curl -X POST %s%s/Orchestrator\n", url, httpapi.StarterBase)
+	if *dashboard {
+		fmt.Fprintf(c.stderr, "Dashboard: %s%s\n", url, httpapi.DashboardPath)
+	}
 	if c.onListen != nil {
 		c.onListen(ln.Addr().String())
 	}
