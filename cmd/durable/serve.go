@@ -28,6 +28,7 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	memory := fs.Bool("memory", false, "keep the task hub in memory (lost on exit) instead of --data")
 	key := fs.String("api-key", c.getenv("DURABLE_API_KEY"), "require this API key (code= or x-functions-key) on every request; default $DURABLE_API_KEY")
 	dashboard := fs.Bool("dashboard", true, "serve the dashboard at /ui/ and the node's health at "+httpapi.WebhookBase+"/node")
+	pprofOn := fs.Bool("pprof", false, "serve net/http/pprof's profiles at /debug/pprof/ to loopback clients only")
 	level := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	partitions := fs.Int("partitions", 0, "partitions of a new task hub (default 4; 12 with --cluster-addr); fixed once created")
 	clusterAddr := fs.String("cluster-addr", "", "join a cluster: this node's cluster port, host:port (every node gets the same --data and --cluster-peers)")
@@ -98,6 +99,9 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	api := httpapi.New(rt.Client(), hopts)
 	mux := http.NewServeMux()
 	mux.Handle("/", api)
+	if *pprofOn {
+		mux.Handle("/debug/pprof/", pprofHandler())
+	}
 	// GET /healthz: 200 once the node serves requests (in a cluster, once
 	// every partition is placed and answers), 503 before.
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
