@@ -143,6 +143,14 @@ func (c *cli) follow(ctx context.Context, a *apiClient, id string, timeout time.
 	}
 }
 
+func terminal(status string) bool {
+	switch status {
+	case "Completed", "Failed", "Terminated", "Canceled":
+		return true
+	}
+	return false
+}
+
 // clock shows the time of day of an API time (UTC), or the text as given.
 func clock(s string) string {
 	t, err := time.Parse(time.RFC3339Nano, s)
@@ -213,6 +221,9 @@ func progressLine(st *httpapi.StatusPayload) string {
 		line += fmt.Sprintf("  activities %d/%d", done, scheduled)
 	}
 	switch {
+	case terminal(st.RuntimeStatus):
+		// Tasks still open when the instance ended (a timer that lost a
+		// race) are no step of it.
 	case len(step) > 0:
 		line += "  " + truncate(strings.Join(step, ", "), 60)
 	case st.RuntimeStatus == "Running":

@@ -145,6 +145,7 @@ func TestProgressLine(t *testing.T) {
 		{"an entity call", "Running", []httpapi.HistoryEvent{
 			{EventType: "EntityOperationCalled", Name: "add", InstanceID: "@counter@k", TaskID: id(0)},
 		}, "", "Running  entity counter@k add"},
+		{"a timer left open at the end is no step", "Completed", []httpapi.HistoryEvent{ev("TimerCreated", "", 1, "2026-01-02T03:04:05Z")}, `"x"`, `Completed  "x"`},
 		{"done", "Completed", []httpapi.HistoryEvent{ev("TaskCompleted", "", 0), ev("TaskFailed", "", 1)}, "", "Completed  activities 2/2"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
