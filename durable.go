@@ -71,7 +71,17 @@ type Options struct {
 	// call works from any node. Partitions defaults to 12 for a new hub
 	// then, so they spread over a handful of nodes. See CLUSTER.md.
 	Cluster *cluster.Config
+	// Observer, when set, is told what the node does: instances started
+	// and ended, activity executions, commit and fsync latencies, actors
+	// entering and leaving memory, timer lag. metrics.New returns one that
+	// serves them to Prometheus. nil (the default) measures nothing.
+	Observer Observer
 }
+
+// Observer is told what a node does, for metrics; see actors.Observer for
+// what each method hears and the contract (cheap, concurrent, never
+// blocking). Its methods use only standard types.
+type Observer = actors.Observer
 
 // DefaultMaxPayloadBytes is the default for Options.MaxPayloadBytes.
 const DefaultMaxPayloadBytes = 1 << 20
@@ -190,6 +200,7 @@ func (r *Runtime) Start() error {
 		Logger:                  r.log,
 		IdleTimeout:             r.opts.IdleTimeout,
 		MaxConcurrentActivities: r.opts.MaxConcurrentActivities,
+		Observer:                r.opts.Observer,
 	}
 	if r.opts.Cluster != nil {
 		member, err := cluster.Start(*r.opts.Cluster, cfg)

@@ -36,8 +36,10 @@ func (a *activityActor) Receive(ctx actor.Context) {
 	if _, ok := ctx.Message().(*actor.Started); !ok {
 		return
 	}
+	began := a.node.activityBegan()
 	result := a.run()
 	a.node.gate.release()
+	a.node.observeActivity(a.scheduled.Name, began, result, a.attempt)
 	if a.node.activityCtx.Err() != nil {
 		// Shutting down: the result may be an artefact of the canceled
 		// context. Drop it; the pending-activity index re-dispatches the

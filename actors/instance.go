@@ -88,6 +88,7 @@ func newInstanceActor(n *Node, partition *actor.PID, store *persistence.Partitio
 
 func (a *instanceActor) Receive(ctx actor.Context) {
 	a.idle.observe(ctx, a.node.cfg.IdleTimeout)
+	a.node.observeActor(ctx, KindInstance)
 	switch msg := ctx.Message().(type) {
 	case *actor.Started:
 		// Loading synchronously here means no other message is handled
@@ -508,6 +509,7 @@ func (a *instanceActor) handleTimer(ctx actor.Context, msg *timerFired) {
 	if a.exec != nil && !a.exec.Done() && a.exec.IsOpen(int64(msg.taskID)) {
 		ev := &history.Event{Type: history.TimerFired, TaskID: int64(msg.taskID), FireAt: msg.due}
 		if !a.queued(ev) {
+			a.node.observeTimer(msg.due)
 			a.queueCompletion(ev)
 			a.maybeTurn(ctx)
 		}

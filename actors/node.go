@@ -61,6 +61,8 @@ type Config struct {
 	MaxConcurrentActivities int
 	// Now is the clock stamped on new events. Default time.Now.
 	Now func() time.Time
+	// Observer, when set, is told what the node does (metrics).
+	Observer Observer
 
 	// Cluster mode. System is the actor system to run on (one whose remote
 	// and cluster the caller configures; nil: a local one of the node's
@@ -151,6 +153,7 @@ func StartNode(cfg Config) (*Node, error) {
 				actor.WithSupervisor(n.instanceStrategy))
 			h := &hosted{store: p, waiters: newWaiters()}
 			n.parts[i].Store(h)
+			n.observeStore(p)
 			pid, err := n.system.Root.SpawnNamed(props, PartitionActorName(i))
 			if err != nil {
 				n.system.Shutdown()

@@ -120,6 +120,7 @@ func (a *instanceActor) commitTurnOver(ctx actor.Context, turn *orchestration.Tu
 			return
 		}
 		a.rec = &rec
+		a.observeTurn(start != nil, prev, &rec)
 		a.sendOutbox(ctx, sent, acks)
 		for _, ref := range fired {
 			a.tellPartition(ctx, &timerDeleted{ref: ref})
@@ -347,6 +348,7 @@ func (a *instanceActor) terminate(ctx actor.Context, m *control) {
 		if err != nil {
 			return
 		}
+		a.observeTurn(false, a.rec, &rec)
 		a.rec = &rec
 		a.sendOutbox(ctx, sent, acks)
 		a.cancelActivities()
@@ -510,7 +512,7 @@ func (a *instanceActor) commit(ctx actor.Context, b *persistence.Batch, replies 
 			replyTo(r, err)
 		}
 	}
-	if err, inline := a.begin(ctx, a.store, b, "instance "+id, durable, true); inline {
+	if err, inline := a.begin(ctx, a.store, b, "instance "+id, a.node.timedCommit(durable), true); inline {
 		a.handleCommitResult(ctx, err)
 	}
 }

@@ -109,6 +109,11 @@ type Options struct {
 	// Node, when set, serves the node's health at GET {base}/node (the
 	// dashboard's node page reads it); a *durable.Runtime is one.
 	Node Node
+	// Metrics, when set, is served at GET /metrics behind the API key,
+	// which a scraper may also send as "Authorization: Bearer KEY" (what
+	// Prometheus' scrape_config authorization sends); metrics.Handler is
+	// one.
+	Metrics http.Handler
 	// Dashboard serves the dashboard (package ui) at /ui/: a page that
 	// uses this API as any client would, with the API key it asks for.
 	Dashboard bool
@@ -186,6 +191,9 @@ func (h *Handler) routes() {
 		m.HandleFunc("DELETE "+b+"/entities/{entityName}", h.signalEntity)
 		m.HandleFunc("DELETE "+b+"/entities/{entityName}/{entityKey}", h.signalEntity)
 	}
+	if h.opts.Metrics != nil {
+		m.Handle("GET "+MetricsPath, h.opts.Metrics)
+	}
 	m.HandleFunc("GET "+StarterBase+"/{functionName}", h.starter)
 	m.HandleFunc("POST "+StarterBase+"/{functionName}", h.starter)
 	// Anything else, a known path with another method included, is a 404
@@ -228,6 +236,9 @@ func (h *Handler) authorized(r *http.Request) bool {
 	given := r.Header.Get("x-functions-key")
 	if given == "" {
 		given = r.URL.Query().Get("code")
+	}
+	if bearer, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); given == "" && ok {
+		given = bearer
 	}
 	sum := sha256.Sum256([]byte(given))
 	return subtle.ConstantTimeCompare(sum[:], h.keyHash[:]) == 1

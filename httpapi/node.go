@@ -59,6 +59,9 @@ func (h *Handler) node(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, nodePayload(h.opts.Node.NodeStats()))
 }
 
+// MetricsPath is where Options.Metrics is served.
+const MetricsPath = "/metrics"
+
 // DashboardPath is where Options.Dashboard serves the dashboard.
 const DashboardPath = "/ui/"
 

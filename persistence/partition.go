@@ -132,6 +132,7 @@ type Partition struct {
 	batches      atomic.Uint64
 	transactions atomic.Uint64
 	commitNanos  atomic.Int64 // time spent in successful store commits (the fsync in sync mode)
+	onCommit     atomic.Pointer[func(took time.Duration, batches int)]
 }
 
 // CommitStats counts a partition's commits since it was opened.
@@ -201,6 +202,18 @@ func (p *Partition) Index() int { return p.index }
 // the mean number of batches merged per transaction (per fsync).
 func (p *Partition) Stats() CommitStats {
 	return CommitStats{Batches: p.batches.Load(), Transactions: p.transactions.Load(), CommitTime: time.Duration(p.commitNanos.Load())}
+}
+
+// ObserveCommits has f told of every successful store transaction: how
+// long its commit took (its fsync in sync mode) and how many batches it
+// carried. f runs on the committing goroutine, so it must be quick; nil
+// stops the reports.
+func (p *Partition) ObserveCommits(f func(took time.Duration, batches int)) {
+	if f == nil {
+		p.onCommit.Store(nil)
+		return
+	}
+	p.onCommit.Store(&f)
 }
 
 // NextInboxSeq returns a sequence number for PutInbox, strictly greater than
@@ -406,6 +419,9 @@ func (p *Partition) commitGroup(group []*pending) {
 				p.transactions.Add(1)
 				p.batches.Add(uint64(len(group)))
 				p.commitNanos.Add(int64(took))
+				if f := p.onCommit.Load(); f != nil {
+					(*f)(took, len(group))
+				}
 			} else {
 				err = fmt.Errorf("partition %d: commit: %w", p.index, err)
 			}

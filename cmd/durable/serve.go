@@ -13,6 +13,7 @@ import (
 	"github.com/durable-go/durable"
 	"github.com/durable-go/durable/cluster"
 	"github.com/durable-go/durable/httpapi"
+	"github.com/durable-go/durable/metrics"
 )
 
 // shutdownTimeout bounds a clean shutdown: in-flight requests, then the
@@ -28,6 +29,7 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	memory := fs.Bool("memory", false, "keep the task hub in memory (lost on exit) instead of --data")
 	key := fs.String("api-key", c.getenv("DURABLE_API_KEY"), "require this API key (code= or x-functions-key) on every request; default $DURABLE_API_KEY")
 	dashboard := fs.Bool("dashboard", true, "serve the dashboard at /ui/ and the node's health at "+httpapi.WebhookBase+"/node")
+	metricsOn := fs.Bool("metrics", true, "serve Prometheus metrics at /metrics (behind --api-key, also as Authorization: Bearer)")
 	pprofOn := fs.Bool("pprof", false, "serve net/http/pprof's profiles at /debug/pprof/ to loopback clients only")
 	level := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	partitions := fs.Int("partitions", 0, "partitions of a new task hub (default 4; 12 with --cluster-addr); fixed once created")
@@ -50,6 +52,11 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	logger := slog.New(slog.NewTextHandler(c.stderr, &slog.HandlerOptions{Level: lvl}))
 
 	opts := durable.Options{Dir: *dir, Logger: logger, Partitions: *partitions}
+	var m *metrics.Metrics
+	if *metricsOn {
+		m = metrics.New()
+		opts.Observer = m
+	}
 	where := *dir
 	if *memory {
 		opts.Dir, where = "", "memory"
@@ -95,6 +102,10 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	hopts := httpapi.Options{APIKey: *key, Logger: logger, Dashboard: *dashboard}
 	if *dashboard {
 		hopts.Node = rt
+	}
+	if m != nil {
+		m.Watch(rt)
+		hopts.Metrics = m.Handler()
 	}
 	api := httpapi.New(rt.Client(), hopts)
 	mux := http.NewServeMux()

@@ -135,3 +135,24 @@ func TestServeServesTheDashboardAndTheNodeRoute(t *testing.T) {
 		t.Errorf("--dashboard=false: /ui/ answered %d, want 404", code)
 	}
 }
+
+func TestServeServesMetricsBehindTheKey(t *testing.T) {
+	url := serveNode(t, "--api-key", "k")
+	durableCmd(t, url, map[string]string{"DURABLE_API_KEY": "k"}, "start", "Orchestrator", "--wait").expect(t, 0)
+	if code, _ := get(t, url+"/metrics"); code != http.StatusUnauthorized {
+		t.Errorf("/metrics answered %d without the key, want 401", code)
+	}
+	for _, auth := range [][]string{{"x-functions-key", "k"}, {"Authorization", "Bearer k"}} {
+		code, body := get(t, url+"/metrics", auth...)
+		if code != http.StatusOK || !strings.Contains(body, `durable_instances_ended_total{orchestrator="Orchestrator",status="Completed"} 1`) {
+			t.Errorf("/metrics with %s answered %d, want the metrics of the run:\n%.2000s", auth[0], code, body)
+		}
+	}
+	if code, _ := get(t, url+"/metrics", "Authorization", "Bearer wrong"); code != http.StatusUnauthorized {
+		t.Errorf("/metrics answered %d with a wrong bearer key, want 401", code)
+	}
+	off := serveNode(t, "--metrics=false")
+	if code, _ := get(t, off+"/metrics"); code != http.StatusNotFound {
+		t.Errorf("--metrics=false: /metrics answered %d, want 404", code)
+	}
+}
