@@ -68,8 +68,12 @@ func sampleApp(t *testing.T, rt *durable.Runtime) {
 		}
 		return what + " packed", nil
 	}))
+	var charges atomic.Int32
 	must(rt.RegisterActivity("Charge", func(ctx context.Context, amount int) (int, error) {
-		return 0, fmt.Errorf("card declined for %d", amount)
+		if charges.Add(1) == 1 {
+			return 0, fmt.Errorf("card declined for %d", amount) // the first charge only: a rewind succeeds
+		}
+		return amount, nil
 	}))
 	must(rt.RegisterEntity("Counter", func(ctx *orchestration.EntityContext) error {
 		var n int
@@ -357,3 +361,103 @@ func shot(t *testing.T, ctx context.Context, dir, name string, docs bool) {
 }
 
 func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// TestDashboardActions starts, suspends, resumes, raises to, restarts,
+// purges and rewinds instances, and signals and reads an entity, each
+// through the dashboard's buttons and their confirmations, and checks the
+// outcome through the Client.
+func TestDashboardActions(t *testing.T) {
+	chrome := browser(t)
+	rt, err := durable.Open(durable.Options{Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sampleApp(t, rt)
+	if err := rt.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = rt.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	c := rt.Client()
+	for name, id := range map[string]string{"Approval": "wait-1", "Pay": "pay-1"} {
+		if _, err := c.Start(ctx, name, nil, durable.WithInstanceID(id)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if st, err := c.WaitForCompletion(ctx, "pay-1"); err != nil || st.RuntimeStatus != durable.StatusFailed {
+		t.Fatalf("pay-1: %v %v, want Failed", st, err)
+	}
+	api := httpapi.New(c, httpapi.Options{Dashboard: true, Node: rt, Logger: quietLogger()})
+	srv := httptest.NewServer(api)
+	t.Cleanup(srv.Close)
+	bctx := newBrowser(t, ctx, chrome)
+	status := func(id string) durable.RuntimeStatus {
+		t.Helper()
+		st, err := c.Status(ctx, id)
+		if err != nil {
+			t.Fatalf("status of %s: %v", id, err)
+		}
+		return st.RuntimeStatus
+	}
+	confirm := func(button string, fields ...string) chromedp.Action[chromedp.Void] {
+		steps := []chromedp.Action[chromedp.Void]{chromedp.WaitVisible(chromedp.CSS(button)), chromedp.Click(chromedp.CSS(button)), chromedp.WaitVisible(chromedp.CSS("#modal-ok"))}
+		for i := 0; i+1 < len(fields); i += 2 {
+			steps = append(steps, chromedp.SetValue(chromedp.CSS(fields[i]), fields[i+1]))
+		}
+		return chromedp.Steps(append(steps, chromedp.Click(chromedp.CSS("#modal-ok")), waitJS(`document.querySelector('#modal').hidden`))...)
+	}
+	shown := func(s durable.RuntimeStatus) chromedp.Action[chromedp.Void] {
+		return waitJS(fmt.Sprintf(`!!document.querySelector('#instance-status [data-status=%s]')`, s))
+	}
+
+	run(t, bctx, "suspend", chromedp.Navigate(srv.URL+"/ui/#/instance/wait-1"), shown(durable.StatusRunning),
+		confirm("#act-suspend", "#field-reason", "hold on"), shown(durable.StatusSuspended))
+	if s := status("wait-1"); s != durable.StatusSuspended {
+		t.Fatalf("wait-1 is %s after suspend, want Suspended", s)
+	}
+	run(t, bctx, "resume", confirm("#act-resume"), shown(durable.StatusRunning))
+	if s := status("wait-1"); s != durable.StatusRunning {
+		t.Fatalf("wait-1 is %s after resume, want Running", s)
+	}
+	run(t, bctx, "raise", confirm("#act-raise", "#field-event", "Approve", "#field-data", `"yes"`), shown(durable.StatusCompleted))
+	if st, err := c.Status(ctx, "wait-1"); err != nil || string(st.Output) != `"yes"` {
+		t.Fatalf("wait-1 after the raise: %v %v, want output \"yes\"", st, err)
+	}
+
+	var restarted string
+	run(t, bctx, "restart with a new id", confirm("#act-restart"),
+		waitJS(`location.hash !== '#/instance/wait-1' && location.hash.startsWith('#/instance/')`),
+		chromedp.WaitVisible(chromedp.CSS("#instance-id")),
+		into(&restarted, chromedp.Text(chromedp.CSS("#instance-id"))))
+	if st, err := c.Status(ctx, restarted); err != nil || st.Name != "Approval" || restarted == "wait-1" {
+		t.Fatalf("restarted instance %q: %v %v, want a new Approval", restarted, st, err)
+	}
+
+	run(t, bctx, "purge", chromedp.Navigate(srv.URL+"/ui/#/instance/wait-1"), shown(durable.StatusCompleted),
+		confirm("#act-purge"), waitJS(`location.hash === '#/instances'`))
+	if _, err := c.Status(ctx, "wait-1"); !errors.Is(err, durable.ErrInstanceNotFound) {
+		t.Fatalf("wait-1 after the purge: %v, want ErrInstanceNotFound", err)
+	}
+
+	run(t, bctx, "rewind", chromedp.Navigate(srv.URL+"/ui/#/instance/pay-1"), shown(durable.StatusFailed),
+		confirm("#act-rewind"), shown(durable.StatusCompleted))
+	if st, err := c.Status(ctx, "pay-1"); err != nil || string(st.Output) != "42" {
+		t.Fatalf("pay-1 after the rewind: %v %v, want output 42", st, err)
+	}
+
+	run(t, bctx, "start", chromedp.Navigate(srv.URL+"/ui/#/instances"), chromedp.WaitVisible(chromedp.CSS("#instances")),
+		confirm("#start", "#field-name", "Cities", "#field-id", "from-ui"),
+		waitJS(`location.hash === '#/instance/from-ui'`), shown(durable.StatusCompleted))
+
+	var state string
+	run(t, bctx, "signal and read an entity", chromedp.Navigate(srv.URL+"/ui/#/entities"), chromedp.WaitVisible(chromedp.CSS("#entities")),
+		confirm("#signal", "#field-name", "Counter", "#field-key", "k1", "#field-op", "add"),
+		waitJS(`!!document.querySelector('#entities a[href="#/entity/counter/k1"]')`),
+		chromedp.Click(chromedp.CSS(`#entities a[href="#/entity/counter/k1"]`)),
+		chromedp.WaitVisible(chromedp.CSS("#entity-state")),
+		into(&state, chromedp.Text(chromedp.CSS("#entity-state"))))
+	if strings.TrimSpace(state) != "1" {
+		t.Fatalf("entity page shows state %q, want 1", state)
+	}
+}

@@ -307,7 +307,7 @@ async function instancesPage(params, seq) {
     auto = e.target.checked;
     sessionStorage.setItem("durable.autoRefresh", auto ? "on" : "off");
   } }), " auto-refresh");
-  const start = el("button", { type: "button", class: "quiet", onclick: () => startDialog() }, "Start…");
+  const start = el("button", { type: "button", class: "quiet", id: "start", onclick: () => startDialog() }, "Start…");
   show(el("div", { class: "titlebar" }, el("h1", {}, "Instances"), el("span", { class: "spacer" }), refresh, start),
     form, counts,
     el("table", { class: "list" }, el("thead", {}, el("tr", {}, ["Instance", "Name", "Status", "Created", "Last updated", "Output"].map((h) => el("th", {}, h)))), body),
@@ -599,7 +599,7 @@ async function entitiesPage(params, seq) {
     const n = form.elements.name.value.trim();
     location.hash = "#/entities" + (n ? "?name=" + encodeURIComponent(n) : "");
   } }, el("label", {}, "Name", el("input", { name: "name", id: "e-name", value: name, placeholder: "counter" })), el("button", { type: "submit" }, "Filter"),
-  el("button", { type: "button", class: "quiet", onclick: () => signalDialog(name, "") }, "Signal…"));
+  el("button", { type: "button", class: "quiet", id: "signal", onclick: () => signalDialog(name, "").then((v) => { if (v) load(); }) }, "Signal…"));
   const body = el("tbody", { id: "entities" });
   const pager = el("div", { class: "pager" });
   show(el("h1", {}, "Entities"), form, el("table", { class: "list" }, el("thead", {}, el("tr", {}, ["Entity", "Key", "Last operation", "State"].map((h) => el("th", {}, h)))), body), pager);
