@@ -74,7 +74,7 @@ type Client struct {
 // StartOption is an option of Client.Start.
 type StartOption func(*startOptions)
 
-type startOptions struct{ instanceID string }
+type startOptions struct{ instanceID, traceParent string }
 
 // WithInstanceID starts the instance under a chosen id instead of a new
 // UUID. Starting an id that is pending or running is ErrInstanceExists; a
@@ -127,7 +127,7 @@ func (c *Client) Start(ctx context.Context, orchestrator string, input any, opts
 		return "", fmt.Errorf("start %q: %w", orchestrator, err)
 	}
 	_, err = c.call(ctx, &seam.Request{Op: &seam.Request_StartInstance{StartInstance: &seam.StartInstance{
-		InstanceId: id, Name: orchestrator, Input: payload,
+		InstanceId: id, Name: orchestrator, Input: payload, TraceParent: o.traceParent,
 	}}})
 	if err != nil {
 		return "", err

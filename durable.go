@@ -83,6 +83,12 @@ type Options struct {
 // blocking). Its methods use only standard types.
 type Observer = actors.Observer
 
+// ActivityRun is one activity execution, as an Observer hears of it.
+type ActivityRun = actors.ActivityRun
+
+// Turn is one durable turn of an instance, as an Observer hears of it.
+type Turn = actors.Turn
+
 // DefaultMaxPayloadBytes is the default for Options.MaxPayloadBytes.
 const DefaultMaxPayloadBytes = 1 << 20
 

@@ -30,6 +30,7 @@ type activityActor struct {
 	executionID string
 	scheduled   *history.Event
 	attempt     int
+	traceParent string // the instance's
 }
 
 func (a *activityActor) Receive(ctx actor.Context) {
@@ -39,7 +40,7 @@ func (a *activityActor) Receive(ctx actor.Context) {
 	began := a.node.activityBegan()
 	result := a.run()
 	a.node.gate.release()
-	a.node.observeActivity(a.scheduled.Name, began, result, a.attempt)
+	a.node.observeActivity(a, began, result)
 	if a.node.activityCtx.Err() != nil {
 		// Shutting down: the result may be an artefact of the canceled
 		// context. Drop it; the pending-activity index re-dispatches the

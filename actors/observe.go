@@ -6,6 +6,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/durable-go/durable/history"
+	"github.com/durable-go/durable/orchestration"
 	"github.com/durable-go/durable/persistence"
 )
 
@@ -36,9 +37,11 @@ type Observer interface {
 	// InstanceEnded: an instance of name ended with status (Completed,
 	// Failed or Terminated), durably.
 	InstanceEnded(name, status string)
-	// ActivityDone: one execution of activity name returned after took;
-	// attempt counts from 1 (more is a retry of a failed execution).
-	ActivityDone(name string, took time.Duration, failed bool, attempt int)
+	// ActivityDone: one execution of an activity returned.
+	ActivityDone(run ActivityRun)
+	// TurnDone: a turn of an instance (its code run on new events, then
+	// the commit of what it did) is durable.
+	TurnDone(turn Turn)
 	// TurnCommitted: an instance's commit (a start, a turn, a control)
 	// answered after took, err nil once durable.
 	TurnCommitted(took time.Duration, err error)
@@ -53,6 +56,48 @@ type Observer interface {
 	// TimerFired: a durable timer reached its instance lag after it was
 	// due.
 	TimerFired(lag time.Duration)
+}
+
+// ActivityRun is one execution of an activity, as an Observer hears of it.
+type ActivityRun struct {
+	// InstanceID and Name: the instance that scheduled it, and the
+	// activity's name.
+	InstanceID, Name string
+	// TraceParent is the instance's W3C trace context ("" if none).
+	TraceParent string
+	// Began and Took: when it started, and how long it ran.
+	Began time.Time
+	Took  time.Duration
+	// Failed: it returned an error (or panicked). Attempt counts from 1;
+	// more is a retry of a failed execution.
+	Failed  bool
+	Attempt int
+}
+
+// Turn is one durable turn of an instance, as an Observer hears of it.
+type Turn struct {
+	// InstanceID and Name: the instance and its orchestrator.
+	InstanceID, Name string
+	// TraceParent is the instance's W3C trace context ("" if none).
+	TraceParent string
+	// Began is when the turn started running the code; Took runs until
+	// its commit was durable.
+	Began time.Time
+	Took  time.Duration
+	// Status is the instance's runtime status after the turn; Events the
+	// number of history events it added.
+	Status string
+	Events int
+}
+
+// traceParentOf is the trace context of a history: its ExecutionStarted's.
+func traceParentOf(events []*history.Event) string {
+	for _, ev := range events {
+		if ev.Type == history.ExecutionStarted {
+			return ev.TraceParent
+		}
+	}
+	return ""
 }
 
 // Actor kinds an Observer hears of.
@@ -85,12 +130,19 @@ func (n *Node) observeActor(ctx actor.Context, kind string) {
 	}
 }
 
-// observeTurn reports what a durable instance commit changed: a start,
-// an end.
-func (a *instanceActor) observeTurn(start bool, prev, rec *persistence.InstanceRecord) {
+// observeTurn reports a durable turn (nil for a control, which runs no
+// code) and what it changed: a start, an end.
+func (a *instanceActor) observeTurn(start bool, prev, rec *persistence.InstanceRecord, turn *orchestration.Turn) {
 	o := a.node.cfg.Observer
 	if o == nil {
 		return
+	}
+	if turn != nil && len(turn.Events) > 0 {
+		// A turn's first event is its OrchestratorStarted marker: the time
+		// the turn began.
+		began := turn.Events[0].Timestamp
+		o.TurnDone(Turn{InstanceID: a.id, Name: rec.Name, TraceParent: a.traceParent, Began: began,
+			Took: a.node.cfg.Now().Sub(began), Status: rec.Status.String(), Events: len(turn.Events)})
 	}
 	if start {
 		o.InstanceStarted(rec.Name)
@@ -133,8 +185,9 @@ func (n *Node) activityBegan() time.Time {
 }
 
 // observeActivity reports an activity execution's outcome.
-func (n *Node) observeActivity(name string, began time.Time, result *history.Event, attempt int) {
+func (n *Node) observeActivity(a *activityActor, began time.Time, result *history.Event) {
 	if o := n.cfg.Observer; o != nil {
-		o.ActivityDone(name, time.Since(began), result.Type == history.TaskFailed, attempt)
+		o.ActivityDone(ActivityRun{InstanceID: a.instanceID, Name: a.scheduled.Name, TraceParent: a.traceParent,
+			Began: began, Took: time.Since(began), Failed: result.Type == history.TaskFailed, Attempt: a.attempt})
 	}
 }

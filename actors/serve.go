@@ -104,7 +104,7 @@ func writeMessage(req *seam.Request, reply replier, keepKey bool) (routed, error
 		if s.GetInstanceId() == "" || s.GetName() == "" {
 			return nil, fmt.Errorf("%w: start needs an instance id and an orchestrator name", seam.ErrInvalidInput)
 		}
-		return &startInstance{req: startRequest{InstanceID: s.GetInstanceId(), Name: s.GetName(), Input: nilIfEmpty(s.GetInput())}, key: key, reply: reply}, nil
+		return &startInstance{req: startRequest{InstanceID: s.GetInstanceId(), Name: s.GetName(), Input: nilIfEmpty(s.GetInput()), TraceParent: s.GetTraceParent()}, key: key, reply: reply}, nil
 	case *seam.Request_RaiseEvent:
 		r := op.RaiseEvent
 		if r.GetInstanceId() == "" || r.GetName() == "" {

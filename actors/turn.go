@@ -120,7 +120,7 @@ func (a *instanceActor) commitTurnOver(ctx actor.Context, turn *orchestration.Tu
 			return
 		}
 		a.rec = &rec
-		a.observeTurn(start != nil, prev, &rec)
+		a.observeTurn(start != nil, prev, &rec, turn)
 		a.sendOutbox(ctx, sent, acks)
 		for _, ref := range fired {
 			a.tellPartition(ctx, &timerDeleted{ref: ref})
@@ -348,7 +348,7 @@ func (a *instanceActor) terminate(ctx actor.Context, m *control) {
 		if err != nil {
 			return
 		}
-		a.observeTurn(false, a.rec, &rec)
+		a.observeTurn(false, a.rec, &rec, nil)
 		a.rec = &rec
 		a.sendOutbox(ctx, sent, acks)
 		a.cancelActivities()
@@ -573,7 +573,7 @@ func (a *instanceActor) dispatch(ctx actor.Context) {
 			a.toDispatch = a.toDispatch[1:]
 			_ = a.node.send(ev.InstanceID, &startInstance{req: startRequest{
 				InstanceID: ev.InstanceID, Name: ev.Name, Input: ev.Payload,
-				ParentInstanceID: a.id, ParentExecutionID: a.exec.ExecutionID(), ParentTaskID: ev.TaskID,
+				ParentInstanceID: a.id, ParentExecutionID: a.exec.ExecutionID(), ParentTaskID: ev.TaskID, TraceParent: a.traceParent,
 			}})
 			continue
 		}
@@ -595,7 +595,7 @@ func (a *instanceActor) dispatch(ctx actor.Context) {
 		if attempt == 0 {
 			attempt = a.attempts[ev.TaskID]
 		}
-		act := &activityActor{node: a.node, ctx: a.activityContext(), instanceID: a.id, executionID: a.exec.ExecutionID(), scheduled: ev, attempt: attempt}
+		act := &activityActor{node: a.node, ctx: a.activityContext(), instanceID: a.id, executionID: a.exec.ExecutionID(), scheduled: ev, attempt: attempt, traceParent: a.traceParent}
 		pid := ctx.Spawn(actor.PropsFromProducer(func() actor.Actor { return act },
 			actor.WithSupervisor(activityStrategy)))
 		a.running[ev.TaskID] = pid

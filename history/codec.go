@@ -29,6 +29,7 @@ const (
 	fParentTaskID     = 12
 	fAttempt          = 13
 	fParentExecution  = 14
+	fTraceParent      = 15
 
 	fFailureType    = 1
 	fFailureMessage = 2
@@ -81,6 +82,7 @@ func AppendMarshal(b []byte, e *Event) []byte {
 		b = protowire.AppendVarint(b, uint64(e.Attempt))
 	}
 	b = appendString(b, fParentExecution, e.ParentExecutionID)
+	b = appendString(b, fTraceParent, e.TraceParent)
 	return b
 }
 
@@ -161,6 +163,8 @@ func Unmarshal(data []byte) (*Event, error) {
 			e.Attempt = int32(v)
 		case num == fParentExecution && typ == protowire.BytesType:
 			e.ParentExecutionID = string(raw)
+		case num == fTraceParent && typ == protowire.BytesType:
+			e.TraceParent = string(raw)
 		}
 		return nil
 	})

@@ -127,6 +127,10 @@ type Event struct {
 	// ParentExecutionID is the execution of the parent that started a
 	// sub-orchestration (in its ExecutionStarted event).
 	ParentExecutionID string
+	// TraceParent is the W3C trace context (a traceparent header value)
+	// the execution's spans belong to, in its ExecutionStarted event: kept
+	// in the history so that the instance's trace goes on after a restart.
+	TraceParent string
 }
 
 // Describe renders the event for error messages: its type and the fields

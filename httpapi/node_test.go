@@ -75,3 +75,24 @@ func TestDashboardIsServedWithoutTheKeyOnlyWhenEnabled(t *testing.T) {
 	plain.key = "k3y"
 	expectCode(t, "no dashboard", plain.do("GET", "/ui/", ""), http.StatusNotFound)
 }
+
+func TestStartKeepsTheTraceparentHeaderInTheHistory(t *testing.T) {
+	e := newEnv(t, Options{})
+	const tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+	for _, c := range []struct{ header, want string }{{tp, tp}, {"garbage", ""}} {
+		r := e.do("POST", WebhookBase+"/orchestrators/Echo", `1`, "traceparent", c.header)
+		expectCode(t, "start", r, http.StatusAccepted)
+		var p CheckStatusPayload
+		r.json(t, &p)
+		e.complete(p.ID)
+		r = e.do("GET", WebhookBase+"/instances/"+p.ID+"?showHistory=true", "")
+		var st StatusPayload
+		r.json(t, &st)
+		if st.HistoryEvents == nil || len(*st.HistoryEvents) == 0 || (*st.HistoryEvents)[0].EventType != "ExecutionStarted" {
+			t.Fatalf("history %s", r.body)
+		}
+		if got := (*st.HistoryEvents)[0].TraceParent; got != c.want {
+			t.Errorf("traceparent header %q: history keeps %q, want %q", c.header, got, c.want)
+		}
+	}
+}

@@ -102,6 +102,9 @@ type HistoryEvent struct {
 	// ParentInstanceID is, on the ExecutionStarted event of a
 	// sub-orchestration, the instance that called it.
 	ParentInstanceID string `json:"ParentInstanceId,omitempty"`
+	// TraceParent is, on an ExecutionStarted event, the W3C trace context
+	// the execution's spans join.
+	TraceParent string `json:"TraceParent,omitempty"`
 	// Scheduled is the scheduling event folded into this completion, as
 	// it would be shown on its own (with its input under showHistoryOutput).
 	Scheduled *HistoryEvent `json:"Scheduled,omitempty"`
@@ -236,6 +239,7 @@ func historyEvents(events []*history.Event, showOutput bool) []HistoryEvent {
 			he.InstanceID = ev.InstanceID
 			he.ExecutionID = ev.ExecutionID
 			he.ParentInstanceID = ev.ParentInstanceID
+			he.TraceParent = ev.TraceParent
 			he.Input = result(ev.Payload)
 		case history.TaskScheduled, history.SubOrchestrationCreated:
 			// Durable Functions shows these only folded into their

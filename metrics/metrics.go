@@ -148,18 +148,22 @@ func (m *Metrics) InstanceStarted(name string) { m.started.WithLabelValues(name)
 func (m *Metrics) InstanceEnded(name, status string) { m.ended.WithLabelValues(name, status).Inc() }
 
 // ActivityDone implements durable.Observer.
-func (m *Metrics) ActivityDone(name string, took time.Duration, failed bool, attempt int) {
-	n := m.named(name)
-	if failed {
+func (m *Metrics) ActivityDone(run durable.ActivityRun) {
+	n := m.named(run.Name)
+	if run.Failed {
 		n.failed.Inc()
 	} else {
 		n.completed.Inc()
 	}
-	if attempt > 1 {
+	if run.Attempt > 1 {
 		n.retries.Inc()
 	}
-	n.duration.Observe(took.Seconds())
+	n.duration.Observe(run.Took.Seconds())
 }
+
+// TurnDone implements durable.Observer: the commit latency of turns is
+// TurnCommitted's, so there is nothing more to count.
+func (m *Metrics) TurnDone(durable.Turn) {}
 
 func (m *Metrics) named(name string) *named {
 	if v, ok := m.byName.Load(name); ok {
