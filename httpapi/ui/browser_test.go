@@ -192,6 +192,17 @@ func TestDashboardInBrowser(t *testing.T) {
 	)
 	shot(t, bctx, shots, "list", docs)
 
+	// The list refreshes itself: an instance started now shows up, and
+	// the counts follow.
+	start("Cities", "cities-4")
+	if _, err := c.WaitForCompletion(ctx, "cities-4"); err != nil {
+		t.Fatal(err)
+	}
+	run(t, bctx, "auto-refresh",
+		waitJS(`!!document.querySelector('#instances tr[data-id="cities-4"]')`),
+		waitJS(`(document.querySelector('[data-count=Completed]')||{}).textContent === '6'`),
+	)
+
 	// Filter by id prefix, then by name.
 	run(t, bctx, "filter by prefix",
 		chromedp.SendKeys(chromedp.CSS("#f-prefix"), "wait-"),
@@ -200,7 +211,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	)
 	run(t, bctx, "filter by name",
 		chromedp.Navigate(srv.URL+"/ui/#/instances?name=Cities"),
-		waitJS(`(() => { const rows = [...document.querySelectorAll('#instances tr[data-id]')]; return rows.length === 4 && rows.every(r => r.children[1].textContent === 'Cities'); })()`),
+		waitJS(`(() => { const rows = [...document.querySelectorAll('#instances tr[data-id]')]; return rows.length === 5 && rows.every(r => r.children[1].textContent === 'Cities'); })()`),
 	)
 
 	// An instance: its timeline has a row per activity, the timer, the

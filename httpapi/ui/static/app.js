@@ -353,7 +353,7 @@ async function instancesPage(params, seq) {
   every(LIST_REFRESH, () => {
     if (!auto || !$("#modal").hidden) return;
     load();
-    if (++ticks % 3 === 0) loadCounts();
+    if (++ticks % 2 === 0) loadCounts(); // counting reads up to 8 × COUNT_PAGES pages: every other refresh
   });
 }
 
