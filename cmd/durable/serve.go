@@ -14,6 +14,7 @@ import (
 	"github.com/durable-go/durable/cluster"
 	"github.com/durable-go/durable/httpapi"
 	"github.com/durable-go/durable/metrics"
+	"github.com/durable-go/durable/tracing"
 )
 
 // shutdownTimeout bounds a clean shutdown: in-flight requests, then the
@@ -30,6 +31,7 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	key := fs.String("api-key", c.getenv("DURABLE_API_KEY"), "require this API key (code= or x-functions-key) on every request; default $DURABLE_API_KEY")
 	dashboard := fs.Bool("dashboard", true, "serve the dashboard at /ui/ and the node's health at "+httpapi.WebhookBase+"/node")
 	metricsOn := fs.Bool("metrics", true, "serve Prometheus metrics at /metrics (behind --api-key, also as Authorization: Bearer)")
+	traces := fs.String("traces", "none", "export OpenTelemetry spans of turns and activities: none, or console (JSON on stderr)")
 	pprofOn := fs.Bool("pprof", false, "serve net/http/pprof's profiles at /debug/pprof/ to loopback clients only")
 	level := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	partitions := fs.Int("partitions", 0, "partitions of a new task hub (default 4; 12 with --cluster-addr); fixed once created")
@@ -56,6 +58,24 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	if *metricsOn {
 		m = metrics.New()
 		opts.Observer = m
+	}
+	tp, err := c.tracerProvider(*traces)
+	if err != nil {
+		return err
+	}
+	if tp != nil {
+		defer func() {
+			sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+			defer cancel()
+			if err := tp.Shutdown(sctx); err != nil {
+				logger.Warn("flush spans", "err", err)
+			}
+		}()
+		var next durable.Observer
+		if m != nil {
+			next = m
+		}
+		opts.Observer = tracing.New(tp, next)
 	}
 	where := *dir
 	if *memory {

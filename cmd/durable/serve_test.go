@@ -16,30 +16,42 @@ import (
 // until the test ends, and returns its URL.
 func serveNode(t *testing.T, args ...string) string {
 	t.Helper()
-	var errOut syncBuffer
+	url, _, _ := serveNodeOut(t, args...)
+	return url
+}
+
+// serveNodeOut is serveNode that also returns what serve writes to stderr
+// and a stop that ends it (at once; the test's end calls it too).
+func serveNodeOut(t *testing.T, args ...string) (string, *syncBuffer, func()) {
+	t.Helper()
+	errOut := &syncBuffer{}
 	listening := make(chan string, 1)
-	c := &cli{stdout: io.Discard, stderr: &errOut, getenv: func(string) string { return "" }, onListen: func(a string) { listening <- a }}
+	c := &cli{stdout: io.Discard, stderr: errOut, getenv: func(string) string { return "" }, onListen: func(a string) { listening <- a }}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
 	go func() {
 		done <- c.run(ctx, append([]string{"serve", "--addr", "127.0.0.1:0", "--memory", "--log-level", "warn"}, args...))
 	}()
-	t.Cleanup(func() {
-		cancel()
-		if code := <-done; code != 0 {
-			t.Errorf("serve exited %d: %s", code, errOut.String())
-		}
-	})
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			if code := <-done; code != 0 {
+				t.Errorf("serve exited %d: %s", code, errOut.String())
+			}
+		})
+	}
+	t.Cleanup(stop)
 	select {
 	case addr := <-listening:
-		return "http://" + addr
+		return "http://" + addr, errOut, stop
 	case code := <-done:
 		done <- code
 		t.Fatalf("serve exited %d: %s", code, errOut.String())
 	case <-time.After(20 * time.Second):
 		t.Fatal("serve did not start")
 	}
-	return ""
+	return "", nil, nil
 }
 
 // syncBuffer is a bytes.Buffer the serving goroutine and the test share.
@@ -154,5 +166,25 @@ func TestServeServesMetricsBehindTheKey(t *testing.T) {
 	off := serveNode(t, "--metrics=false")
 	if code, _ := get(t, off+"/metrics"); code != http.StatusNotFound {
 		t.Errorf("--metrics=false: /metrics answered %d, want 404", code)
+	}
+}
+
+func TestServeTracesToTheConsole(t *testing.T) {
+	url, out, stop := serveNodeOut(t, "--traces", "console")
+	durableCmd(t, url, nil, "start", "Orchestrator", "--id", "traced", "--wait").expect(t, 0)
+	stop() // flushes the spans
+	for _, want := range []string{`"Name": "activity Hello"`, `"Name": "orchestration Orchestrator"`, `"Value": "traced"`} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("serve --traces console printed no %s:\n%.3000s", want, out.String())
+		}
+	}
+}
+
+func TestServeRejectsAnUnknownTraceExporter(t *testing.T) {
+	for _, exp := range []string{"otlp", "zipkin"} {
+		r := durableCmd(t, "", nil, "serve", "--memory", "--addr", "127.0.0.1:0", "--traces", exp)
+		if r.code != 2 || !strings.Contains(r.stderr, "--traces") {
+			t.Errorf("--traces %s: exit %d, stderr %q; want a usage error naming --traces", exp, r.code, r.stderr)
+		}
 	}
 }
