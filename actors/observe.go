@@ -142,7 +142,7 @@ func (a *instanceActor) observeTurn(start bool, prev, rec *persistence.InstanceR
 		// the turn began.
 		began := turn.Events[0].Timestamp
 		o.TurnDone(Turn{InstanceID: a.id, Name: rec.Name, TraceParent: a.traceParent, Began: began,
-			Took: a.node.cfg.Now().Sub(began), Status: rec.Status.String(), Events: len(turn.Events)})
+			Took: max(a.node.cfg.Now().Sub(began), 0), Status: rec.Status.String(), Events: len(turn.Events)})
 	}
 	if start {
 		o.InstanceStarted(rec.Name)

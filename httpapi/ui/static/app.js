@@ -14,6 +14,7 @@ const PAGE = 50;           // instances per page
 const COUNT_PAGES = 5;     // pages of 1000 read per status to count it
 const LIST_REFRESH = 5000; // ms between refreshes of the list
 const LIVE_REFRESH = 2000; // ms between refreshes of a running instance and the node
+const MAX_ROWS = 500;      // timeline and history rows drawn; the rest is counted
 
 // ---- DOM helpers ----------------------------------------------------------
 
@@ -402,6 +403,7 @@ async function instancePage(id, seq) {
   const parent = started && started.ParentInstanceId;
   const children = childInstances(events);
   const tasks = timelineTasks(events, st);
+  const scrolled = window.scrollY; // a refresh keeps the reader's place
 
   const summary = el("dl", { class: "summary" },
     el("dt", {}, "Status"), el("dd", { id: "instance-status" }, statusBadge(st.runtimeStatus)),
@@ -424,6 +426,7 @@ async function instancePage(id, seq) {
     timeline(tasks, events, st),
     el("h2", {}, "History"),
     historyTable(events));
+  window.scrollTo(0, scrolled);
   if (!TERMINAL.has(st.runtimeStatus)) {
     every(LIVE_REFRESH, () => {
       if ($("#modal").hidden) instancePage(id, seq);
@@ -516,7 +519,7 @@ function timeline(tasks, events, st) {
       tick.style.left = (f * 100) + "%";
       return tick;
     }))));
-  for (const t of tasks) {
+  for (const t of tasks.slice(0, MAX_ROWS)) {
     const bar = el("div", { class: "tl-bar k-" + t.kind + " s-" + t.state, title: t.kind + " " + t.name + ": " + fmtDur(t.end - t.start) + (t.state === "open" ? " (waiting)" : "") });
     bar.style.left = pct(t.start) + "%";
     bar.style.width = Math.max(pct(t.end) - pct(t.start), 0.4) + "%";
@@ -524,12 +527,13 @@ function timeline(tasks, events, st) {
     rows.push(el("div", { class: "tl-row", "data-kind": t.kind, "data-state": t.state }, label,
       el("div", { class: "tl-track" }, bar), el("div", { class: "tl-dur" }, fmtDur(t.end - t.start) + (t.state === "open" ? " …" : ""))));
   }
-  for (const m of marks) {
+  for (const m of marks.slice(0, MAX_ROWS)) {
     const dot = el("div", { class: "tl-mark", title: m.EventType + " " + (m.Name || m.Reason || "") });
     dot.style.left = pct(parseTime(m.Timestamp)) + "%";
     rows.push(el("div", { class: "tl-row", "data-kind": "event" }, el("div", { class: "tl-label" }, el("span", { class: "kind" }, "event"), " ", m.EventType === "EventRaised" ? m.Name : m.EventType.replace("Execution", "").toLowerCase()),
       el("div", { class: "tl-track" }, dot), el("div", { class: "tl-dur" }, "+" + fmtDur(parseTime(m.Timestamp) - t0))));
   }
+  if (tasks.length > MAX_ROWS) rows.push(el("div", { class: "muted" }, (tasks.length - MAX_ROWS) + " more tasks not drawn."));
   if (!tasks.length && !marks.length) rows.push(el("div", { class: "muted" }, "No activities, timers, sub-orchestrations or entity calls yet."));
   return el("div", { class: "timeline", id: "timeline" }, rows, el("div", { class: "legend" },
     ["activity", "timer", "suborchestration", "entity", "lock"].map((k) => el("span", { class: "lg k-" + k }, k)),
@@ -540,7 +544,7 @@ function historyTable(events) {
   const t0 = events.length ? parseTime(events[0].Timestamp) : 0;
   return el("table", { class: "list history", id: "history" },
     el("thead", {}, el("tr", {}, ["#", "Time", "+", "Event", "Name", "Task", "Details"].map((h) => el("th", {}, h)))),
-    el("tbody", {}, events.map((e) => {
+    el("tbody", {}, events.slice(0, MAX_ROWS).map((e) => {
       const details = [];
       if (e.ScheduledTime) details.push("scheduled " + fmtTime(e.ScheduledTime) + " (took " + fmtDur(parseTime(e.Timestamp) - parseTime(e.ScheduledTime)) + ")");
       if (e.FireAt) details.push("fire at " + fmtTime(e.FireAt));
@@ -557,7 +561,8 @@ function historyTable(events) {
         el("td", { class: "muted" }, e.TaskId !== undefined ? e.TaskId : ""),
         el("td", { class: "clip" }, details.join("; "), target && /SubOrchestration/.test(e.EventType) ? [" ", instanceLink(target)] : null,
           payload !== undefined ? el("code", { class: "payload" }, " " + JSON.stringify(payload)) : null));
-    })));
+    }),
+    events.length > MAX_ROWS ? el("tr", {}, el("td", { colSpan: 7, class: "muted" }, (events.length - MAX_ROWS) + " more events not shown (durable history ID shows them all).")) : null));
 }
 
 // actions: the buttons that make sense for the instance's status, each
