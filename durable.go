@@ -55,6 +55,12 @@ type Options struct {
 	NoSync bool
 	// Logger receives the runtime's logs (default slog.Default()).
 	Logger *slog.Logger
+	// Observer, when set, is told what the node does: instances started
+	// and ended, turns, activity executions, commit and fsync latencies,
+	// actors entering and leaving memory, timer lag. metrics.New returns
+	// one that serves them to Prometheus, tracing.New one that makes
+	// OpenTelemetry spans. nil (the default) measures nothing.
+	Observer Observer
 	// IdleTimeout is how long an instance with nothing to do stays in
 	// memory before it is passivated (default 30s). Longer keeps busy
 	// instances warm; shorter frees memory sooner.
@@ -71,11 +77,6 @@ type Options struct {
 	// call works from any node. Partitions defaults to 12 for a new hub
 	// then, so they spread over a handful of nodes. See CLUSTER.md.
 	Cluster *cluster.Config
-	// Observer, when set, is told what the node does: instances started
-	// and ended, activity executions, commit and fsync latencies, actors
-	// entering and leaving memory, timer lag. metrics.New returns one that
-	// serves them to Prometheus. nil (the default) measures nothing.
-	Observer Observer
 }
 
 // Observer is told what a node does, for metrics; see actors.Observer for
@@ -204,9 +205,9 @@ func (r *Runtime) Start() error {
 		Hub:                     r.hub,
 		Registry:                r.reg,
 		Logger:                  r.log,
+		Observer:                r.opts.Observer,
 		IdleTimeout:             r.opts.IdleTimeout,
 		MaxConcurrentActivities: r.opts.MaxConcurrentActivities,
-		Observer:                r.opts.Observer,
 	}
 	if r.opts.Cluster != nil {
 		member, err := cluster.Start(*r.opts.Cluster, cfg)

@@ -60,7 +60,7 @@ func (r *Runtime) NodeStats() NodeStats {
 		c := p.Stats()
 		st.Commits += int64(c.Batches)
 		st.Transactions += int64(c.Transactions)
-		st.CommitTime += c.CommitTime
+		st.CommitTime += p.CommitTime()
 	}
 	if node != nil {
 		st.Actors = node.Actors()

@@ -34,10 +34,10 @@ type activityActor struct {
 }
 
 func (a *activityActor) Receive(ctx actor.Context) {
+	began := a.node.activityBegan()
 	if _, ok := ctx.Message().(*actor.Started); !ok {
 		return
 	}
-	began := a.node.activityBegan()
 	result := a.run()
 	a.node.gate.release()
 	a.node.observeActivity(a, began, result)

@@ -59,10 +59,10 @@ type Config struct {
 	// MaxConcurrentActivities bounds the activities running at once on the
 	// node. Default 64 × GOMAXPROCS.
 	MaxConcurrentActivities int
+	// Observer, when set, is told what the node does (metrics, traces).
+	Observer Observer
 	// Now is the clock stamped on new events. Default time.Now.
 	Now func() time.Time
-	// Observer, when set, is told what the node does (metrics).
-	Observer Observer
 
 	// Cluster mode. System is the actor system to run on (one whose remote
 	// and cluster the caller configures; nil: a local one of the node's

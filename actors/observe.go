@@ -155,16 +155,20 @@ func (a *instanceActor) observeTurn(start bool, prev, rec *persistence.InstanceR
 	}
 }
 
-// timedCommit wraps a commit's durable callback to report its latency.
-func (n *Node) timedCommit(durable func(error)) func(error) {
-	o := n.cfg.Observer
-	if o == nil {
-		return durable
+// commitBegan is the start time of an instance commit, when someone
+// measures it.
+func (n *Node) commitBegan() time.Time {
+	if n.cfg.Observer == nil {
+		return time.Time{}
 	}
-	began := time.Now()
-	return func(err error) {
+	return time.Now()
+}
+
+// observeCommit reports an instance commit's latency (runs on the
+// committing goroutine).
+func (n *Node) observeCommit(began time.Time, err error) {
+	if o := n.cfg.Observer; o != nil {
 		o.TurnCommitted(time.Since(began), err)
-		durable(err)
 	}
 }
 

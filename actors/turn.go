@@ -503,8 +503,10 @@ func recordWritten(rec *persistence.InstanceRecord) recordChange { return record
 // runs on the actor.
 func (a *instanceActor) commit(ctx actor.Context, b *persistence.Batch, replies []replier, change recordChange, then func(err error)) {
 	a.afterCommit = then
+	began := a.node.commitBegan()
 	id, w := a.id, a.node.hostedPartition(a.store.Index())
 	durable := func(err error) {
+		a.node.observeCommit(began, err)
 		if err == nil && (change.rec != nil || change.deleted) && w != nil {
 			w.waiters.onRecord(id, change.rec)
 		}
@@ -512,7 +514,7 @@ func (a *instanceActor) commit(ctx actor.Context, b *persistence.Batch, replies 
 			replyTo(r, err)
 		}
 	}
-	if err, inline := a.begin(ctx, a.store, b, "instance "+id, a.node.timedCommit(durable), true); inline {
+	if err, inline := a.begin(ctx, a.store, b, "instance "+id, durable, true); inline {
 		a.handleCommitResult(ctx, err)
 	}
 }

@@ -25,11 +25,11 @@ const (
 	fExecutionID      = 8
 	fFireAt           = 9
 	fReason           = 10
+	fTraceParent      = 16 // (15 is taken by the versions work)
 	fParentInstanceID = 11
 	fParentTaskID     = 12
 	fAttempt          = 13
 	fParentExecution  = 14
-	fTraceParent      = 15
 
 	fFailureType    = 1
 	fFailureMessage = 2
@@ -72,6 +72,7 @@ func AppendMarshal(b []byte, e *Event) []byte {
 	b = appendString(b, fExecutionID, e.ExecutionID)
 	b = appendTime(b, fFireAt, e.FireAt)
 	b = appendString(b, fReason, e.Reason)
+	b = appendString(b, fTraceParent, e.TraceParent)
 	b = appendString(b, fParentInstanceID, e.ParentInstanceID)
 	if e.ParentTaskID != 0 {
 		b = protowire.AppendTag(b, fParentTaskID, protowire.VarintType)
@@ -82,7 +83,6 @@ func AppendMarshal(b []byte, e *Event) []byte {
 		b = protowire.AppendVarint(b, uint64(e.Attempt))
 	}
 	b = appendString(b, fParentExecution, e.ParentExecutionID)
-	b = appendString(b, fTraceParent, e.TraceParent)
 	return b
 }
 
@@ -152,6 +152,8 @@ func Unmarshal(data []byte) (*Event, error) {
 			e.FireAt = time.Unix(0, protowire.DecodeZigZag(v)).UTC()
 		case num == fReason && typ == protowire.BytesType:
 			e.Reason = string(raw)
+		case num == fTraceParent && typ == protowire.BytesType:
+			e.TraceParent = string(raw)
 		case num == fParentInstanceID && typ == protowire.BytesType:
 			e.ParentInstanceID = string(raw)
 		case num == fParentTaskID && typ == protowire.VarintType:
@@ -163,8 +165,6 @@ func Unmarshal(data []byte) (*Event, error) {
 			e.Attempt = int32(v)
 		case num == fParentExecution && typ == protowire.BytesType:
 			e.ParentExecutionID = string(raw)
-		case num == fTraceParent && typ == protowire.BytesType:
-			e.TraceParent = string(raw)
 		}
 		return nil
 	})

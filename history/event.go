@@ -121,16 +121,13 @@ type Event struct {
 	Reason           string
 	ParentInstanceID string
 	ParentTaskID     int64
+	TraceParent      string // ExecutionStarted: the W3C traceparent its spans join, kept so a restart goes on with the trace
 	// Attempt numbers the tries of a task scheduled under a retry policy,
 	// from 1 (0 when there is no retry policy).
 	Attempt int32
 	// ParentExecutionID is the execution of the parent that started a
 	// sub-orchestration (in its ExecutionStarted event).
 	ParentExecutionID string
-	// TraceParent is the W3C trace context (a traceparent header value)
-	// the execution's spans belong to, in its ExecutionStarted event: kept
-	// in the history so that the instance's trace goes on after a restart.
-	TraceParent string
 }
 
 // Describe renders the event for error messages: its type and the fields

@@ -120,6 +120,10 @@ type Partition struct {
 
 	lastInboxSeq atomic.Uint64
 
+	// What ObserveCommits and CommitTime report (observe.go).
+	commitNanos atomic.Int64 // time spent in successful store commits (the fsync in sync mode)
+	onCommit    atomic.Pointer[func(took time.Duration, batches int)]
+
 	// Fencing (see ownership.go). own is nil for a partition of a hub
 	// opened with Open: its commit path then never reads a file.
 	own       *ownership
@@ -131,17 +135,12 @@ type Partition struct {
 
 	batches      atomic.Uint64
 	transactions atomic.Uint64
-	commitNanos  atomic.Int64 // time spent in successful store commits (the fsync in sync mode)
-	onCommit     atomic.Pointer[func(took time.Duration, batches int)]
 }
 
 // CommitStats counts a partition's commits since it was opened.
 type CommitStats struct {
 	Batches      uint64 // batches committed successfully
 	Transactions uint64 // Badger transactions committed successfully (each holds one or more batches)
-	// CommitTime is the time those transactions took to commit (their
-	// fsync in sync mode): CommitTime/Transactions is the mean latency.
-	CommitTime time.Duration
 }
 
 // pending is one Commit call waiting in the group-commit queue.
@@ -201,19 +200,7 @@ func (p *Partition) Index() int { return p.index }
 // Stats returns the partition's commit counters. Batches/Transactions is
 // the mean number of batches merged per transaction (per fsync).
 func (p *Partition) Stats() CommitStats {
-	return CommitStats{Batches: p.batches.Load(), Transactions: p.transactions.Load(), CommitTime: time.Duration(p.commitNanos.Load())}
-}
-
-// ObserveCommits has f told of every successful store transaction: how
-// long its commit took (its fsync in sync mode) and how many batches it
-// carried. f runs on the committing goroutine, so it must be quick; nil
-// stops the reports.
-func (p *Partition) ObserveCommits(f func(took time.Duration, batches int)) {
-	if f == nil {
-		p.onCommit.Store(nil)
-		return
-	}
-	p.onCommit.Store(&f)
+	return CommitStats{Batches: p.batches.Load(), Transactions: p.transactions.Load()}
 }
 
 // NextInboxSeq returns a sequence number for PutInbox, strictly greater than

@@ -540,13 +540,13 @@ func (x *Ping) GetPartition() int32 {
 
 // StartInstance creates an instance (or replaces a finished one of that id).
 type StartInstance struct {
-	state      protoimpl.MessageState `protogen:"open.v1"`
-	InstanceId string                 `protobuf:"bytes,1,opt,name=instance_id,json=instanceId,proto3" json:"instance_id,omitempty"`
-	Name       string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
-	Input      []byte                 `protobuf:"bytes,3,opt,name=input,proto3" json:"input,omitempty"` // JSON; empty means none
+	state protoimpl.MessageState `protogen:"open.v1"`
 	// W3C traceparent of the caller's span: the instance's spans are its
-	// children. Empty: none.
-	TraceParent   string `protobuf:"bytes,4,opt,name=trace_parent,json=traceParent,proto3" json:"trace_parent,omitempty"`
+	// children. Empty: none. (4 is taken by the versions work.)
+	TraceParent   string `protobuf:"bytes,5,opt,name=trace_parent,json=traceParent,proto3" json:"trace_parent,omitempty"`
+	InstanceId    string `protobuf:"bytes,1,opt,name=instance_id,json=instanceId,proto3" json:"instance_id,omitempty"`
+	Name          string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	Input         []byte `protobuf:"bytes,3,opt,name=input,proto3" json:"input,omitempty"` // JSON; empty means none
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -581,6 +581,13 @@ func (*StartInstance) Descriptor() ([]byte, []int) {
 	return file_seam_proto_rawDescGZIP(), []int{2}
 }
 
+func (x *StartInstance) GetTraceParent() string {
+	if x != nil {
+		return x.TraceParent
+	}
+	return ""
+}
+
 func (x *StartInstance) GetInstanceId() string {
 	if x != nil {
 		return x.InstanceId
@@ -600,13 +607,6 @@ func (x *StartInstance) GetInput() []byte {
 		return x.Input
 	}
 	return nil
-}
-
-func (x *StartInstance) GetTraceParent() string {
-	if x != nil {
-		return x.TraceParent
-	}
-	return ""
 }
 
 // RaiseEvent delivers external event name to an instance.
@@ -1779,12 +1779,12 @@ const file_seam_proto_rawDesc = "" +
 	"\x02op\"$\n" +
 	"\x04Ping\x12\x1c\n" +
 	"\tpartition\x18\x01 \x01(\x05R\tpartition\"}\n" +
-	"\rStartInstance\x12\x1f\n" +
+	"\rStartInstance\x12!\n" +
+	"\ftrace_parent\x18\x05 \x01(\tR\vtraceParent\x12\x1f\n" +
 	"\vinstance_id\x18\x01 \x01(\tR\n" +
 	"instanceId\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x14\n" +
-	"\x05input\x18\x03 \x01(\fR\x05input\x12!\n" +
-	"\ftrace_parent\x18\x04 \x01(\tR\vtraceParent\"[\n" +
+	"\x05input\x18\x03 \x01(\fR\x05input\"[\n" +
 	"\n" +
 	"RaiseEvent\x12\x1f\n" +
 	"\vinstance_id\x18\x01 \x01(\tR\n" +
