@@ -51,6 +51,8 @@ type Registry interface {
 type Config struct {
 	Hub      *persistence.Hub
 	Registry Registry
+	// Observer, when set, is told what the node does (metrics, traces).
+	Observer Observer
 	// Logger receives the node's logs and, at Warn and above, protoactor's.
 	Logger *slog.Logger
 	// IdleTimeout is how long an instance actor stays in memory with
@@ -59,8 +61,6 @@ type Config struct {
 	// MaxConcurrentActivities bounds the activities running at once on the
 	// node. Default 64 × GOMAXPROCS.
 	MaxConcurrentActivities int
-	// Observer, when set, is told what the node does (metrics, traces).
-	Observer Observer
 	// Now is the clock stamped on new events. Default time.Now.
 	Now func() time.Time
 

@@ -235,11 +235,10 @@ func historyEvents(events []*history.Event, showOutput bool) []HistoryEvent {
 		}
 		switch ev.Type {
 		case history.ExecutionStarted:
+			he.ParentInstanceID, he.TraceParent = ev.ParentInstanceID, ev.TraceParent
 			he.FunctionName = ev.Name
 			he.InstanceID = ev.InstanceID
 			he.ExecutionID = ev.ExecutionID
-			he.ParentInstanceID = ev.ParentInstanceID
-			he.TraceParent = ev.TraceParent
 			he.Input = result(ev.Payload)
 		case history.TaskScheduled, history.SubOrchestrationCreated:
 			// Durable Functions shows these only folded into their
