@@ -438,8 +438,10 @@ func TestDashboardActions(t *testing.T) {
 
 	var restarted string
 	run(t, bctx, "restart with a new id", confirm("#act-restart"),
-		waitJS(`location.hash !== '#/instance/wait-1' && location.hash.startsWith('#/instance/')`),
-		chromedp.WaitVisible(chromedp.CSS("#instance-id")),
+		// The page of the new instance, drawn (not the old one's, still there
+		// while the new one loads).
+		waitJS(`(() => { const id = decodeURIComponent(location.hash.replace('#/instance/', '')); const e = document.querySelector('#instance-id');
+			return location.hash.startsWith('#/instance/') && id !== 'wait-1' && !!e && e.textContent === id; })()`),
 		into(&restarted, chromedp.Text(chromedp.CSS("#instance-id"))))
 	if st, err := c.Status(ctx, restarted); err != nil || st.Name != "Approval" || restarted == "wait-1" {
 		t.Fatalf("restarted instance %q: %v %v, want a new Approval", restarted, st, err)

@@ -431,6 +431,8 @@ async function instancePage(id, seq) {
     every(LIVE_REFRESH, () => {
       if ($("#modal").hidden) instancePage(id, seq);
     });
+  } else {
+    clearInterval(timer); // a finished instance changes no more
   }
 }
 
