@@ -82,8 +82,9 @@ type Client struct {
 type StartOption func(*startOptions)
 
 type startOptions struct {
-	instanceID string
-	version    *string
+	instanceID  string
+	version     *string
+	traceParent string
 }
 
 // WithInstanceID starts the instance under a chosen id instead of a new
@@ -152,7 +153,7 @@ func (c *Client) Start(ctx context.Context, orchestrator string, input any, opts
 		return "", fmt.Errorf("start %q: %w", orchestrator, err)
 	}
 	_, err = c.call(ctx, &seam.Request{Op: &seam.Request_StartInstance{StartInstance: &seam.StartInstance{
-		InstanceId: id, Name: orchestrator, Input: payload, Version: o.version,
+		InstanceId: id, Name: orchestrator, Input: payload, Version: o.version, TraceParent: o.traceParent,
 	}}})
 	if err != nil {
 		return "", err

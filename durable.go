@@ -62,6 +62,12 @@ type Options struct {
 	NoSyncInterval time.Duration
 	// Logger receives the runtime's logs (default slog.Default()).
 	Logger *slog.Logger
+	// Observer, when set, is told what the node does: instances started
+	// and ended, turns, activity executions, commit and fsync latencies,
+	// actors entering and leaving memory, timer lag. metrics.New returns
+	// one that serves them to Prometheus, tracing.New one that makes
+	// OpenTelemetry spans. nil (the default) measures nothing.
+	Observer Observer
 	// IdleTimeout is how long an instance with nothing to do stays in
 	// memory before it is passivated (default 30s). Longer keeps busy
 	// instances warm; shorter frees memory sooner.
@@ -109,6 +115,17 @@ type Options struct {
 	Clock Clock
 }
 
+// Observer is told what a node does, for metrics; see actors.Observer for
+// what each method hears and the contract (cheap, concurrent, never
+// blocking). Its methods use only standard types.
+type Observer = actors.Observer
+
+// ActivityRun is one activity execution, as an Observer hears of it.
+type ActivityRun = actors.ActivityRun
+
+// Turn is one durable turn of an instance, as an Observer hears of it.
+type Turn = actors.Turn
+
 // DefaultMaxPayloadBytes is the default for Options.MaxPayloadBytes.
 const DefaultMaxPayloadBytes = 1 << 20
 
@@ -153,6 +170,7 @@ type Runtime struct {
 	parts  seam.Partitions // the node, or in a cluster the member
 	member *cluster.Member // nil on a single node
 	closed bool
+	opened time.Time
 }
 
 // Open opens (or creates) the task hub in opts.Dir. Register functions, then
@@ -184,7 +202,7 @@ func Open(opts Options) (*Runtime, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open durable runtime: %w", err)
 	}
-	return &Runtime{opts: opts, log: opts.Logger, hub: hub, reg: newRegistry()}, nil
+	return &Runtime{opts: opts, log: opts.Logger, hub: hub, reg: newRegistry(), opened: time.Now()}, nil
 }
 
 // RegisterOrchestrator registers an orchestrator function under name:
@@ -256,6 +274,7 @@ func (r *Runtime) Start(opts ...RuntimeStartOption) error {
 		Hub:                     r.hub,
 		Registry:                r.reg,
 		Logger:                  r.log,
+		Observer:                r.opts.Observer,
 		IdleTimeout:             r.opts.IdleTimeout,
 		MaxConcurrentActivities: r.opts.MaxConcurrentActivities,
 		Clock:                   r.opts.Clock,

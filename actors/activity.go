@@ -30,14 +30,17 @@ type activityActor struct {
 	executionID string
 	scheduled   *history.Event
 	attempt     int
+	traceParent string // the instance's
 }
 
 func (a *activityActor) Receive(ctx actor.Context) {
+	began := a.node.activityBegan()
 	if _, ok := ctx.Message().(*actor.Started); !ok {
 		return
 	}
 	result := a.node.limitActivityResult(a.run(), a.scheduled.Name)
 	a.node.gate.release()
+	a.node.observeActivity(a, began, result)
 	if a.node.activityCtx.Err() != nil {
 		// Shutting down: the result may be an artefact of the canceled
 		// context. Drop it; the pending-activity index re-dispatches the

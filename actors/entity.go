@@ -121,6 +121,7 @@ func newEntityActor(n *Node, partition *actor.PID, store *persistence.Partition,
 
 func (a *entityActor) Receive(ctx actor.Context) {
 	a.idle.observe(ctx, a.node.cfg.IdleTimeout)
+	a.node.observeActor(ctx, KindEntity)
 	switch msg := ctx.Message().(type) {
 	case *actor.Started:
 		a.load(ctx)

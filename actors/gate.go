@@ -86,3 +86,15 @@ func (g *activityGate) passOn() {
 		wake()
 	}
 }
+
+// load reports the slots in use and the instances waiting for one.
+func (g *activityGate) load(slots int) (running, waiting int) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for _, w := range g.waiters {
+		if !w.canceled {
+			waiting++
+		}
+	}
+	return slots - g.free, waiting
+}

@@ -27,6 +27,9 @@ type instanceActor struct {
 
 	rec  *persistence.InstanceRecord // as last committed; nil if none
 	exec *orchestration.Execution    // nil unless the instance runs
+	// traceParent is the trace context of the execution (from its
+	// ExecutionStarted event), which its spans and children join.
+	traceParent string
 	// broken is set when the instance cannot be loaded (corrupt history,
 	// orchestrator not registered): it stays on disk as it is, untouched.
 	broken error
@@ -92,6 +95,7 @@ func newInstanceActor(n *Node, partition *actor.PID, store *persistence.Partitio
 
 func (a *instanceActor) Receive(ctx actor.Context) {
 	a.idle.observe(ctx, a.node.cfg.IdleTimeout)
+	a.node.observeActor(ctx, KindInstance)
 	switch msg := ctx.Message().(type) {
 	case *actor.Started:
 		// Loading synchronously here means no other message is handled
@@ -251,6 +255,7 @@ func (a *instanceActor) load(ctx actor.Context) {
 		}
 	}
 	a.exec = orchestration.NewExecution(a.id, rec.ExecutionID, fn, a.node.log)
+	a.traceParent = traceParentOf(events)
 	turn, err := a.exec.Replay(events)
 	if err != nil {
 		a.setBroken(fmt.Errorf("replay %s: %w", a.id, err))
@@ -460,7 +465,9 @@ func (a *instanceActor) handleStart(ctx actor.Context, msg *startInstance) {
 		ParentInstanceID:  req.ParentInstanceID,
 		ParentExecutionID: req.ParentExecutionID,
 		ParentTaskID:      req.ParentTaskID,
+		TraceParent:       req.TraceParent,
 	}
+	a.traceParent = req.TraceParent
 	// The first turn runs before the start is acknowledged and commits with
 	// the record: one transaction instead of two, and the first activities
 	// leave at once.
@@ -522,6 +529,7 @@ func (a *instanceActor) handleTimer(ctx actor.Context, msg *timerFired) {
 	if a.exec != nil && !a.exec.Done() && a.exec.IsOpen(int64(msg.taskID)) {
 		ev := &history.Event{Type: history.TimerFired, TaskID: int64(msg.taskID), FireAt: msg.due}
 		if !a.queued(ev) {
+			a.node.observeTimer(msg.due)
 			a.queueCompletion(ev)
 			a.maybeTurn(ctx)
 		}

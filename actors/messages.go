@@ -29,6 +29,8 @@ type startRequest struct {
 	ParentInstanceID  string
 	ParentExecutionID string
 	ParentTaskID      int64
+	// TraceParent is the W3C trace context the instance's spans join.
+	TraceParent string
 }
 
 // startInstance asks an instance actor to create a new execution. reply is

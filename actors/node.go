@@ -51,6 +51,8 @@ type Registry interface {
 type Config struct {
 	Hub      *persistence.Hub
 	Registry Registry
+	// Observer, when set, is told what the node does (metrics, traces).
+	Observer Observer
 	// Logger receives the node's logs and, at Warn and above, protoactor's.
 	Logger *slog.Logger
 	// IdleTimeout is how long an instance actor stays in memory with
@@ -164,6 +166,7 @@ func StartNode(cfg Config) (*Node, error) {
 				actor.WithSupervisor(n.instanceStrategy), actor.WithDispatcher(n.dispatcher))
 			h := &hosted{store: p, waiters: newWaiters()}
 			n.parts[i].Store(h)
+			n.observeStore(p)
 			pid, err := n.system.Root.SpawnNamed(props, PartitionActorName(i))
 			if err != nil {
 				n.system.Shutdown()

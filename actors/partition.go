@@ -176,6 +176,7 @@ func (p *partitionActor) claim(ctx actor.Context) bool {
 	h := &hosted{pid: ctx.Self(), store: store, waiters: newWaiters()}
 	p.claimed = h
 	n.parts[index].Store(h)
+	n.observeStore(store)
 	self, root := ctx.Self(), ctx.ActorSystem().Root
 	go func() {
 		<-store.Fenced()

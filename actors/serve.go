@@ -105,7 +105,7 @@ func writeMessage(req *seam.Request, reply replier, keepKey bool) (routed, error
 			return nil, fmt.Errorf("%w: start needs an instance id and an orchestrator name", seam.ErrInvalidInput)
 		}
 		return &startInstance{req: startRequest{InstanceID: s.GetInstanceId(), Name: s.GetName(), Input: nilIfEmpty(s.GetInput()),
-			Version: s.GetVersion(), PickVersion: s.Version != nil}, key: key, reply: reply}, nil
+			Version: s.GetVersion(), PickVersion: s.Version != nil, TraceParent: s.GetTraceParent()}, key: key, reply: reply}, nil
 	case *seam.Request_RaiseEvent:
 		r := op.RaiseEvent
 		if r.GetInstanceId() == "" || r.GetName() == "" {

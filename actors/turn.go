@@ -121,6 +121,7 @@ func (a *instanceActor) commitTurnOver(ctx actor.Context, turn *orchestration.Tu
 			return
 		}
 		a.rec = &rec
+		a.observeTurn(start != nil, prev, &rec, turn)
 		a.sendOutbox(ctx, sent, acks)
 		for _, ref := range fired {
 			a.tellPartition(ctx, &timerDeleted{ref: ref})
@@ -354,6 +355,7 @@ func (a *instanceActor) terminate(ctx actor.Context, m *control) {
 		if err != nil {
 			return
 		}
+		a.observeTurn(false, a.rec, &rec, nil)
 		a.rec = &rec
 		a.endWaitForVersion()
 		a.sendOutbox(ctx, sent, acks)
@@ -622,8 +624,10 @@ func recordWritten(rec *persistence.InstanceRecord) recordChange { return record
 // runs on the actor.
 func (a *instanceActor) commit(ctx actor.Context, b *persistence.Batch, replies []replier, change recordChange, then func(err error)) {
 	a.afterCommit = then
+	began := a.node.commitBegan()
 	id, w := a.id, a.node.hostedPartition(a.store.Index())
 	durable := func(err error) {
+		a.node.observeCommit(began, err)
 		if err == nil && (change.rec != nil || change.deleted) && w != nil {
 			w.waiters.onRecord(id, change.rec)
 		}
@@ -704,7 +708,7 @@ func (a *instanceActor) dispatch(ctx actor.Context) {
 			a.toDispatch = a.toDispatch[1:]
 			_ = a.node.send(ev.InstanceID, &startInstance{req: startRequest{
 				InstanceID: ev.InstanceID, Name: ev.Name, Input: ev.Payload,
-				ParentInstanceID: a.id, ParentExecutionID: a.exec.ExecutionID(), ParentTaskID: ev.TaskID,
+				ParentInstanceID: a.id, ParentExecutionID: a.exec.ExecutionID(), ParentTaskID: ev.TaskID, TraceParent: a.traceParent,
 			}})
 			continue
 		}
@@ -726,7 +730,7 @@ func (a *instanceActor) dispatch(ctx actor.Context) {
 		if attempt == 0 {
 			attempt = a.attempts[ev.TaskID]
 		}
-		act := &activityActor{node: a.node, ctx: a.activityContext(), instanceID: a.id, executionID: a.exec.ExecutionID(), scheduled: ev, attempt: attempt}
+		act := &activityActor{node: a.node, ctx: a.activityContext(), instanceID: a.id, executionID: a.exec.ExecutionID(), scheduled: ev, attempt: attempt, traceParent: a.traceParent}
 		pid := ctx.Spawn(actor.PropsFromProducer(func() actor.Actor { return act },
 			actor.WithSupervisor(activityStrategy)))
 		a.running[ev.TaskID] = pid

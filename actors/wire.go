@@ -21,6 +21,7 @@ func toWire(msg routed) (*PartitionMessage, bool) {
 		w.Msg = &PartitionMessage_StartChild{StartChild: &StartChild{
 			Name: m.req.Name, Input: m.req.Input,
 			ParentInstanceId: m.req.ParentInstanceID, ParentExecutionId: m.req.ParentExecutionID, ParentTaskId: m.req.ParentTaskID,
+			TraceParent: m.req.TraceParent,
 		}}
 	case *subOrchestrationDone:
 		w.Msg = &PartitionMessage_ChildDone{ChildDone: &ChildDone{ExecutionId: m.executionID, Event: history.Marshal(m.event)}}
@@ -47,7 +48,8 @@ func fromWire(w *PartitionMessage) (routed, error) {
 	case *PartitionMessage_StartChild:
 		s := m.StartChild
 		return &startInstance{req: startRequest{InstanceID: target, Name: s.GetName(), Input: nilIfEmpty(s.GetInput()),
-			ParentInstanceID: s.GetParentInstanceId(), ParentExecutionID: s.GetParentExecutionId(), ParentTaskID: s.GetParentTaskId()}}, nil
+			ParentInstanceID: s.GetParentInstanceId(), ParentExecutionID: s.GetParentExecutionId(), ParentTaskID: s.GetParentTaskId(),
+			TraceParent: s.GetTraceParent()}}, nil
 	case *PartitionMessage_ChildDone:
 		ev, err := history.Unmarshal(m.ChildDone.GetEvent())
 		if err != nil {

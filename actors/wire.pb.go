@@ -162,6 +162,7 @@ type StartChild struct {
 	ParentInstanceId  string                 `protobuf:"bytes,3,opt,name=parent_instance_id,json=parentInstanceId,proto3" json:"parent_instance_id,omitempty"`
 	ParentExecutionId string                 `protobuf:"bytes,4,opt,name=parent_execution_id,json=parentExecutionId,proto3" json:"parent_execution_id,omitempty"`
 	ParentTaskId      int64                  `protobuf:"varint,5,opt,name=parent_task_id,json=parentTaskId,proto3" json:"parent_task_id,omitempty"`
+	TraceParent       string                 `protobuf:"bytes,6,opt,name=trace_parent,json=traceParent,proto3" json:"trace_parent,omitempty"` // W3C traceparent the child's spans join
 	unknownFields     protoimpl.UnknownFields
 	sizeCache         protoimpl.SizeCache
 }
@@ -229,6 +230,13 @@ func (x *StartChild) GetParentTaskId() int64 {
 		return x.ParentTaskId
 	}
 	return 0
+}
+
+func (x *StartChild) GetTraceParent() string {
+	if x != nil {
+		return x.TraceParent
+	}
+	return ""
 }
 
 // ChildDone carries a sub-orchestration's outcome (a history event, in the
@@ -407,14 +415,15 @@ const file_wire_proto_rawDesc = "" +
 	"child_done\x18\v \x01(\v2\x1c.durable.actors.v1.ChildDoneH\x00R\tchildDone\x12?\n" +
 	"\bdelivery\x18\f \x01(\v2!.durable.actors.v1.OutboxDeliveryH\x00R\bdelivery\x12<\n" +
 	"\tdelivered\x18\r \x01(\v2\x1c.durable.actors.v1.OutboxAckH\x00R\tdeliveredB\x05\n" +
-	"\x03msg\"\xba\x01\n" +
+	"\x03msg\"\xdd\x01\n" +
 	"\n" +
 	"StartChild\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
 	"\x05input\x18\x02 \x01(\fR\x05input\x12,\n" +
 	"\x12parent_instance_id\x18\x03 \x01(\tR\x10parentInstanceId\x12.\n" +
 	"\x13parent_execution_id\x18\x04 \x01(\tR\x11parentExecutionId\x12$\n" +
-	"\x0eparent_task_id\x18\x05 \x01(\x03R\fparentTaskId\"D\n" +
+	"\x0eparent_task_id\x18\x05 \x01(\x03R\fparentTaskId\x12!\n" +
+	"\ftrace_parent\x18\x06 \x01(\tR\vtraceParent\"D\n" +
 	"\tChildDone\x12!\n" +
 	"\fexecution_id\x18\x01 \x01(\tR\vexecutionId\x12\x14\n" +
 	"\x05event\x18\x02 \x01(\fR\x05event\"L\n" +

@@ -42,6 +42,7 @@ type Options struct {
 	FanOut      int
 	Entities    int
 	Idle        time.Duration
+	Metrics     bool
 	FsyncCount  int
 	Timeout     time.Duration
 	// Cluster: also run the cluster-capable workloads (W1) on a cluster of
@@ -118,6 +119,7 @@ func parseFlags(args []string) (Options, error) {
 	fs.IntVar(&o.Entities, "entities", 0, "W6: Counter entities the signals are spread over (0: 1000, as in WORKLOADS.md)")
 	fs.DurationVar(&o.Idle, "idle", 0, "W5: idle timeout of the instances (durable.Options.IdleTimeout), after which waiting instances passivate (0: 1s)")
 	fs.IntVar(&o.Cluster, "cluster", 0, "W1: also run W1 on a cluster of this many durable runtimes in this process (loopback ports, one shared hub directory), next to the single-node row (0: off)")
+	fs.BoolVar(&o.Metrics, "metrics", false, "observe the runtimes with Prometheus metrics (package metrics, as durable serve does) to measure their cost")
 	fs.IntVar(&o.FsyncCount, "fsyncs", 300, "4 KiB writes + fsync to time the disk")
 	fs.DurationVar(&o.Timeout, "timeout", 10*time.Minute, "give up on a workload after this long")
 	fs.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file (go tool pprof)")
@@ -224,7 +226,7 @@ func run(opts Options) ([]*Result, error) {
 	cfg := Config{
 		N: opts.N, Concurrency: opts.Concurrency, Rate: opts.Rate, Partitions: opts.Partitions,
 		NoSync: opts.Mode == "nosync", FanOut: opts.FanOut, Entities: opts.Entities, W5Idle: opts.Idle, Dir: dir,
-		Timeout: opts.Timeout, Logger: warnLogger(), FsyncMs: machine.FsyncP50Ms,
+		Timeout: opts.Timeout, Logger: warnLogger(), FsyncMs: machine.FsyncP50Ms, Metrics: opts.Metrics,
 	}
 	var peer *peerRunner
 	if opts.Peer {

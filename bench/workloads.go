@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/durable-go/durable"
+	"github.com/durable-go/durable/metrics"
 	"github.com/durable-go/durable/orchestration"
 )
 
@@ -33,6 +34,9 @@ type Config struct {
 	Timeout     time.Duration
 	Logger      *slog.Logger
 	FsyncMs     float64
+	// Metrics runs the runtimes observed by a metrics.Metrics (what
+	// `durable serve` does by default), to measure what observing costs.
+	Metrics bool
 	// Cluster, for W1, runs the workload on a cluster of this many
 	// runtimes in this process (loopback ports, one shared hub directory)
 	// instead of on one runtime (0: one runtime, no cluster).
@@ -170,9 +174,16 @@ func openRuntime(cfg Config, name string, register func(rt *durable.Runtime) err
 }
 
 func startRuntime(cfg Config, dir string, register func(rt *durable.Runtime) error) (*durable.Runtime, error) {
-	rt, err := durable.Open(durable.Options{Dir: dir, Partitions: cfg.Partitions, NoSync: cfg.NoSync, Logger: cfg.Logger, IdleTimeout: cfg.IdleTimeout})
+	var obs *metrics.Metrics
+	if cfg.Metrics {
+		obs = metrics.New()
+	}
+	rt, err := durable.Open(durable.Options{Dir: dir, Partitions: cfg.Partitions, NoSync: cfg.NoSync, Logger: cfg.Logger, IdleTimeout: cfg.IdleTimeout, Observer: observer(obs)})
 	if err != nil {
 		return nil, err
+	}
+	if obs != nil {
+		obs.Watch(rt)
 	}
 	if err := register(rt); err != nil {
 		rt.Close()
@@ -548,4 +559,12 @@ func orDefault(v, def int) int {
 		return v
 	}
 	return def
+}
+
+// observer keeps a nil *metrics.Metrics a nil interface: no observer.
+func observer(m *metrics.Metrics) durable.Observer {
+	if m == nil {
+		return nil
+	}
+	return m
 }

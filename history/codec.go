@@ -25,6 +25,7 @@ const (
 	fExecutionID      = 8
 	fFireAt           = 9
 	fReason           = 10
+	fTraceParent      = 16 // (15 is taken by the versions work)
 	fParentInstanceID = 11
 	fParentTaskID     = 12
 	fAttempt          = 13
@@ -72,6 +73,7 @@ func AppendMarshal(b []byte, e *Event) []byte {
 	b = appendString(b, fExecutionID, e.ExecutionID)
 	b = appendTime(b, fFireAt, e.FireAt)
 	b = appendString(b, fReason, e.Reason)
+	b = appendString(b, fTraceParent, e.TraceParent)
 	b = appendString(b, fParentInstanceID, e.ParentInstanceID)
 	if e.ParentTaskID != 0 {
 		b = protowire.AppendTag(b, fParentTaskID, protowire.VarintType)
@@ -152,6 +154,8 @@ func Unmarshal(data []byte) (*Event, error) {
 			e.FireAt = time.Unix(0, protowire.DecodeZigZag(v)).UTC()
 		case num == fReason && typ == protowire.BytesType:
 			e.Reason = string(raw)
+		case num == fTraceParent && typ == protowire.BytesType:
+			e.TraceParent = string(raw)
 		case num == fParentInstanceID && typ == protowire.BytesType:
 			e.ParentInstanceID = string(raw)
 		case num == fParentTaskID && typ == protowire.VarintType:

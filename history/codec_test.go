@@ -14,6 +14,7 @@ func TestEventsRoundTripThroughTheEncoding(t *testing.T) {
 		ev   Event
 	}{
 		{"minimal", Event{Type: OrchestratorStarted}},
+		{"trace parent", Event{Type: ExecutionStarted, Name: "O", TraceParent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}},
 		{"execution started", Event{Type: ExecutionStarted, Timestamp: ts, Name: "Orchestrator", Payload: []byte(`{"a":1}`), InstanceID: "abc", ExecutionID: "e1", ParentInstanceID: "p", ParentTaskID: 7, ParentExecutionID: "pe"}},
 		{"versioned execution started", Event{Type: ExecutionStarted, Timestamp: ts, Name: "Order", Version: "2", InstanceID: "abc", ExecutionID: "e1"}},
 		{"retry attempt", Event{Type: TaskScheduled, TaskID: 5, Name: "Flaky", Attempt: 3}},

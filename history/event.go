@@ -122,6 +122,7 @@ type Event struct {
 	Reason           string
 	ParentInstanceID string
 	ParentTaskID     int64
+	TraceParent      string // ExecutionStarted: the W3C traceparent its spans join, kept so a restart goes on with the trace
 	// Attempt numbers the tries of a task scheduled under a retry policy,
 	// from 1 (0 when there is no retry policy).
 	Attempt int32

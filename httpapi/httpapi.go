@@ -53,6 +53,7 @@ import (
 	"time"
 
 	"github.com/durable-go/durable"
+	"github.com/durable-go/durable/httpapi/ui"
 )
 
 // Paths the Handler serves.
@@ -105,6 +106,17 @@ type Options struct {
 	TrustForwardedHeaders bool
 	// Entities serves the entity routes (default: the client).
 	Entities Entities
+	// Node, when set, serves the node's health at GET {base}/node (the
+	// dashboard's node page reads it); a *durable.Runtime is one.
+	Node Node
+	// Metrics, when set, is served at GET /metrics behind the API key,
+	// which a scraper may also send as "Authorization: Bearer KEY" (what
+	// Prometheus' scrape_config authorization sends); metrics.Handler is
+	// one.
+	Metrics http.Handler
+	// Dashboard serves the dashboard (package ui) at /ui/: a page that
+	// uses this API as any client would, with the API key it asks for.
+	Dashboard bool
 	// Logger receives panics, unexpected errors (and, at debug level, every
 	// rejected request). Default slog.Default().
 	Logger *slog.Logger
@@ -117,6 +129,7 @@ type Handler struct {
 	log     *slog.Logger
 	mux     *http.ServeMux
 	keyHash [sha256.Size]byte
+	ui      http.Handler
 
 	// stopped ends the waits for completion in progress (StopWaits).
 	stopped  context.Context
@@ -149,6 +162,7 @@ func New(c *durable.Client, opts Options) *Handler {
 	}
 	h := &Handler{c: c, opts: opts, log: opts.Logger, mux: http.NewServeMux()}
 	h.keyHash = sha256.Sum256([]byte(opts.APIKey))
+	h.ui = ui.Handler(DashboardPath)
 	h.stopped, h.stop = context.WithCancel(context.Background())
 	h.routes()
 	return h
@@ -167,6 +181,7 @@ func (h *Handler) routes() {
 		m.HandleFunc("POST "+b+"/instances/{instanceId}/raiseEvent/{eventName}", h.raiseEvent)
 		m.HandleFunc("POST "+b+"/instances/{instanceId}/{operation}", h.operation)
 
+		m.HandleFunc("GET "+b+"/node", h.node)
 		m.HandleFunc("GET "+b+"/entities", h.listEntities)
 		m.HandleFunc("GET "+b+"/entities/{entityName}", h.listEntities)
 		m.HandleFunc("GET "+b+"/entities/{entityName}/{entityKey}", h.readEntity)
@@ -175,6 +190,9 @@ func (h *Handler) routes() {
 		m.HandleFunc("POST "+b+"/entities/{entityName}/{entityKey}", h.signalEntity)
 		m.HandleFunc("DELETE "+b+"/entities/{entityName}", h.signalEntity)
 		m.HandleFunc("DELETE "+b+"/entities/{entityName}/{entityKey}", h.signalEntity)
+	}
+	if h.opts.Metrics != nil {
+		m.Handle("GET "+MetricsPath, h.opts.Metrics)
 	}
 	m.HandleFunc("GET "+StarterBase+"/{functionName}", h.starter)
 	m.HandleFunc("POST "+StarterBase+"/{functionName}", h.starter)
@@ -190,6 +208,9 @@ func (h *Handler) routes() {
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rw := &responseWriter{ResponseWriter: w}
 	defer h.recoverPanic(rw, r)
+	if h.serveDashboard(rw, r) {
+		return
+	}
 	if !h.authorized(r) {
 		h.fail(rw, r, http.StatusUnauthorized, "Unauthorized", "missing or wrong API key (code query parameter or x-functions-key header)")
 		return
@@ -215,6 +236,9 @@ func (h *Handler) authorized(r *http.Request) bool {
 	given := r.Header.Get("x-functions-key")
 	if given == "" {
 		given = r.URL.Query().Get("code")
+	}
+	if bearer, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); given == "" && ok {
+		given = bearer
 	}
 	sum := sha256.Sum256([]byte(given))
 	return subtle.ConstantTimeCompare(sum[:], h.keyHash[:]) == 1

@@ -68,6 +68,11 @@ func (h *Handler) startAndRespond(w http.ResponseWriter, r *http.Request, name, 
 	if input != nil {
 		in = input
 	}
+	// A W3C traceparent header makes the instance's spans children of the
+	// caller's (an invalid one is ignored, as the recommendation asks).
+	if tp := r.Header.Get("traceparent"); tp != "" {
+		opts = append(opts, durable.WithTraceParent(tp))
+	}
 	id, err := h.c.Start(r.Context(), name, in, opts...)
 	if err != nil {
 		h.WriteError(w, r, err)

@@ -47,6 +47,9 @@ type FailureDetails struct {
 	ErrorType    string `json:"ErrorType"`
 	ErrorMessage string `json:"ErrorMessage"`
 	StackTrace   string `json:"StackTrace,omitempty"`
+	// InnerFailure is the failure that caused this one (an activity's
+	// under the sub-orchestration's it failed), as in Durable Task.
+	InnerFailure *FailureDetails `json:"InnerFailure,omitempty"`
 }
 
 // CheckStatusPayload is the 202 answer of a start or restart: the instance
@@ -105,6 +108,12 @@ type HistoryEvent struct {
 	TaskID *int64 `json:"TaskId,omitempty"`
 	// ExecutionID is the execution an ExecutionStarted event begins.
 	ExecutionID string `json:"ExecutionId,omitempty"`
+	// ParentInstanceID is, on the ExecutionStarted event of a
+	// sub-orchestration, the instance that called it.
+	ParentInstanceID string `json:"ParentInstanceId,omitempty"`
+	// TraceParent is, on an ExecutionStarted event, the W3C trace context
+	// the execution's spans join.
+	TraceParent string `json:"TraceParent,omitempty"`
 	// Scheduled is the scheduling event folded into this completion, as
 	// it would be shown on its own (with its input under showHistoryOutput).
 	Scheduled *HistoryEvent `json:"Scheduled,omitempty"`
@@ -165,7 +174,7 @@ func statusPayload(st *durable.Status, showInput bool) *StatusPayload {
 		p.Input = orNull(st.Input)
 	}
 	if f := st.Failure; f != nil {
-		p.FailureDetails = &FailureDetails{ErrorType: f.ErrorType, ErrorMessage: f.Message, StackTrace: f.StackTrace}
+		p.FailureDetails = historyFailure(f)
 		if p.Output == nil {
 			// Durable Functions puts the failure message in the output of a
 			// failed instance.
@@ -179,7 +188,7 @@ func historyFailure(f *history.Failure) *FailureDetails {
 	if f == nil {
 		return nil
 	}
-	return &FailureDetails{ErrorType: f.ErrorType, ErrorMessage: f.Message, StackTrace: f.StackTrace}
+	return &FailureDetails{ErrorType: f.ErrorType, ErrorMessage: f.Message, StackTrace: f.StackTrace, InnerFailure: historyFailure(f.Inner)}
 }
 
 // historyEvents renders a history the way Durable Functions does.
@@ -238,6 +247,7 @@ func historyEvents(events []*history.Event, showOutput bool) []HistoryEvent {
 		}
 		switch ev.Type {
 		case history.ExecutionStarted:
+			he.ParentInstanceID, he.TraceParent = ev.ParentInstanceID, ev.TraceParent
 			he.FunctionName = ev.Name
 			he.InstanceID = ev.InstanceID
 			he.ExecutionID = ev.ExecutionID

@@ -120,6 +120,10 @@ type Partition struct {
 
 	lastInboxSeq atomic.Uint64
 
+	// What ObserveCommits and CommitTime report (observe.go).
+	commitNanos atomic.Int64 // time spent in successful store commits (the fsync in sync mode)
+	onCommit    atomic.Pointer[func(took time.Duration, batches int)]
+
 	// Fencing (see ownership.go). own is nil for a partition of a hub
 	// opened with Open: its commit path then never reads a file.
 	own       *ownership
@@ -436,17 +440,23 @@ func (p *Partition) commitGroup(group []*pending) {
 			if err == nil && p.minFree > 0 {
 				err = p.spaceError()
 			}
+			began := time.Now()
 			if err == nil {
 				err = txn.Commit()
 			} else {
 				txn.Discard()
 			}
+			took := time.Since(began)
 			if p.own != nil {
 				p.own.noteCommit(p, checked)
 			}
 			if err == nil {
 				p.transactions.Add(1)
 				p.batches.Add(uint64(len(group)))
+				p.commitNanos.Add(int64(took))
+				if f := p.onCommit.Load(); f != nil {
+					(*f)(took, len(group))
+				}
 			} else {
 				err = fmt.Errorf("partition %d at %s: commit: %w: %w", p.index, p.where(), ErrWriteFailed, err)
 			}

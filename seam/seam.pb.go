@@ -540,10 +540,13 @@ func (x *Ping) GetPartition() int32 {
 
 // StartInstance creates an instance (or replaces a finished one of that id).
 type StartInstance struct {
-	state      protoimpl.MessageState `protogen:"open.v1"`
-	InstanceId string                 `protobuf:"bytes,1,opt,name=instance_id,json=instanceId,proto3" json:"instance_id,omitempty"`
-	Name       string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
-	Input      []byte                 `protobuf:"bytes,3,opt,name=input,proto3" json:"input,omitempty"` // JSON; empty means none
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// W3C traceparent of the caller's span: the instance's spans are its
+	// children. Empty: none. (4 is taken by the versions work.)
+	TraceParent string `protobuf:"bytes,5,opt,name=trace_parent,json=traceParent,proto3" json:"trace_parent,omitempty"`
+	InstanceId  string `protobuf:"bytes,1,opt,name=instance_id,json=instanceId,proto3" json:"instance_id,omitempty"`
+	Name        string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	Input       []byte `protobuf:"bytes,3,opt,name=input,proto3" json:"input,omitempty"` // JSON; empty means none
 	// version picks the version of the orchestrator to run ("" is the
 	// unversioned one); unset: its default version on the serving node.
 	Version       *string `protobuf:"bytes,4,opt,name=version,proto3,oneof" json:"version,omitempty"`
@@ -579,6 +582,13 @@ func (x *StartInstance) ProtoReflect() protoreflect.Message {
 // Deprecated: Use StartInstance.ProtoReflect.Descriptor instead.
 func (*StartInstance) Descriptor() ([]byte, []int) {
 	return file_seam_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *StartInstance) GetTraceParent() string {
+	if x != nil {
+		return x.TraceParent
+	}
+	return ""
 }
 
 func (x *StartInstance) GetInstanceId() string {
@@ -1797,8 +1807,9 @@ const file_seam_proto_rawDesc = "" +
 	"\x04ping\x18\x1b \x01(\v2\x15.durable.seam.v1.PingH\x00R\x04pingB\x04\n" +
 	"\x02op\"$\n" +
 	"\x04Ping\x12\x1c\n" +
-	"\tpartition\x18\x01 \x01(\x05R\tpartition\"\x85\x01\n" +
-	"\rStartInstance\x12\x1f\n" +
+	"\tpartition\x18\x01 \x01(\x05R\tpartition\"\xa8\x01\n" +
+	"\rStartInstance\x12!\n" +
+	"\ftrace_parent\x18\x05 \x01(\tR\vtraceParent\x12\x1f\n" +
 	"\vinstance_id\x18\x01 \x01(\tR\n" +
 	"instanceId\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x14\n" +

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"sort"
 	"strings"
 	"time"
 
@@ -93,43 +94,46 @@ func (c *cli) start(ctx context.Context, args []string) error {
 }
 
 // follow polls the instance until it finishes (or timeout passes), showing
-// its progress on stderr: a spinner redrawn in place on a terminal, one line
-// per change otherwise.
+// its progress on stderr: status, activities done of those scheduled, the
+// current step and the time elapsed, on one line redrawn in place on a
+// terminal, one plain line per change otherwise. It returns the final
+// status read with its input (the polls leave input and results out).
 func (c *cli) follow(ctx context.Context, a *apiClient, id string, timeout time.Duration) (*httpapi.StatusPayload, []byte, error) {
 	frames := []rune("⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏")
 	began := time.Now()
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	interval, next := 100*time.Millisecond, time.Time{}
+	poll := url.Values{"showInput": {"false"}, "showHistory": {"true"}}
 	var st *httpapi.StatusPayload
-	var raw []byte
 	last := ""
 	for frame := 0; ; frame++ {
 		if now := time.Now(); !now.Before(next) {
-			s, r, err := a.getStatus(ctx, id, url.Values{"showInput": {"false"}})
+			s, _, err := a.getStatus(ctx, id, poll)
 			if err != nil {
 				c.clearProgress()
 				return nil, nil, err
 			}
-			st, raw = s, r.body
+			st = s
 			next = now.Add(interval)
 			interval = min(interval*3/2, time.Second)
 		}
-		state := st.RuntimeStatus
-		if cs := string(st.CustomStatus); cs != "" && cs != "null" {
-			state += "  " + truncate(cs, 60)
-		}
+		line := progressLine(st)
 		elapsed := time.Since(began).Truncate(100 * time.Millisecond)
 		if c.tty {
-			fmt.Fprintf(c.stderr, "\r\033[K%c %s  %s  %s", frames[frame%len(frames)], id, state, elapsed)
-		} else if state != last {
-			fmt.Fprintf(c.stderr, "%s  %s\n", id, state)
+			fmt.Fprintf(c.stderr, "\r\033[K%c %s  %s  %s", frames[frame%len(frames)], id, line, elapsed)
+		} else if line != last {
+			fmt.Fprintf(c.stderr, "%s  %s  %s\n", id, line, elapsed)
 		}
-		last = state
+		last = line
 		switch st.RuntimeStatus {
 		case "Completed", "Failed", "Terminated", "Canceled":
 			c.clearProgress()
-			return st, raw, nil
+			final, r, err := a.getStatus(ctx, id, nil)
+			if err != nil {
+				return nil, nil, err
+			}
+			return final, r.body, nil
 		}
 		if timeout > 0 && time.Since(began) >= timeout {
 			c.clearProgress()
@@ -142,6 +146,128 @@ func (c *cli) follow(ctx context.Context, a *apiClient, id string, timeout time.
 		case <-tick.C:
 		}
 	}
+}
+
+func terminal(status string) bool {
+	switch status {
+	case "Completed", "Failed", "Terminated", "Canceled":
+		return true
+	}
+	return false
+}
+
+// clock shows the time of day of an API time (UTC), or the text as given.
+func clock(s string) string {
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return s
+	}
+	return t.UTC().Format("15:04:05Z")
+}
+
+// progressLine describes where an instance is, from its status and its
+// history (as the API shows it, schedulings folded into completions):
+// "Running  activities 3/5  Hello ×2  \"custom status\"".
+func progressLine(st *httpapi.StatusPayload) string {
+	var done, scheduled int
+	var steps []string // the open tasks, in the order they were opened
+	count := map[string]int{}
+	openTimers := map[int64]string{}
+	openCalls := map[int64]string{}
+	if st.HistoryEvents != nil {
+		for _, e := range *st.HistoryEvents {
+			task := int64(-1)
+			if e.TaskID != nil {
+				task = *e.TaskID
+			}
+			switch e.EventType {
+			case "TaskCompleted", "TaskFailed":
+				done++
+				scheduled++
+			case "TaskScheduled":
+				scheduled++
+				if count[e.Name] == 0 {
+					steps = append(steps, e.Name)
+				}
+				count[e.Name]++
+			case "SubOrchestrationInstanceCreated":
+				openCalls[task] = "sub-orchestration " + e.Name
+			case "TimerCreated":
+				openTimers[task] = "timer until " + clock(e.FireAt)
+			case "TimerFired":
+				delete(openTimers, task)
+			case "EntityOperationCalled":
+				openCalls[task] = "entity " + strings.TrimPrefix(e.InstanceID, "@") + " " + e.Name
+			case "EntityOperationCompleted", "EntityOperationFailed":
+				delete(openCalls, task)
+			}
+		}
+	}
+	var step []string
+	for _, name := range steps {
+		if n := count[name]; n > 1 {
+			step = append(step, fmt.Sprintf("%s ×%d", name, n))
+		} else {
+			step = append(step, name)
+		}
+	}
+	for _, m := range []map[int64]string{openCalls, openTimers} {
+		keys := make([]int64, 0, len(m))
+		for k := range m {
+			keys = append(keys, k)
+		}
+		sort.Slice(keys, func(i, j int) bool { return keys[i] < keys[j] })
+		for _, k := range keys {
+			step = append(step, m[k])
+		}
+	}
+	line := st.RuntimeStatus
+	if scheduled > 0 {
+		line += fmt.Sprintf("  activities %d/%d", done, scheduled)
+	}
+	switch {
+	case terminal(st.RuntimeStatus):
+		// Tasks still open when the instance ended (a timer that lost a
+		// race) are no step of it.
+	case len(step) > 0:
+		line += "  " + truncate(strings.Join(step, ", "), 60)
+	case st.RuntimeStatus == "Running":
+		line += "  waiting for an event"
+	}
+	if cs := compact(st.CustomStatus); cs != "null" {
+		line += "  " + truncate(cs, 60)
+	}
+	return line
+}
+
+func (c *cli) watch(ctx context.Context, args []string) error {
+	fs := c.flags("watch", "ID [FLAGS]", "Follows an instance until it finishes, showing its progress (status, activities done of\n"+
+		"scheduled, the current step, elapsed time), then prints its final status.")
+	cf := c.clientFlags(fs)
+	timeout := fs.Duration("timeout", 0, "give up watching after this long (0: no limit)")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	a, err := cf.connect(pos, "ID")
+	if err != nil {
+		return err
+	}
+	st, raw, err := c.follow(ctx, a, pos[0], *timeout)
+	if err != nil {
+		return err
+	}
+	if cf.json {
+		if err := printJSON(c.stdout, raw); err != nil {
+			return err
+		}
+	} else {
+		printStatus(c.stdout, st)
+	}
+	if st.RuntimeStatus != "Completed" {
+		return &failedError{fmt.Sprintf("instance %s ended %s", st.InstanceID, st.RuntimeStatus)}
+	}
+	return nil
 }
 
 func (c *cli) clearProgress() {

@@ -3,10 +3,12 @@
 // terminal.
 //
 //	durable serve [--addr 127.0.0.1:7071] [--data DIR | --memory] [--api-key KEY]
+//	              [--dashboard=false] [--metrics=false] [--pprof] [--traces console]
 //	              [--cluster-addr HOST:PORT --cluster-peers HOST:PORT,...
 //	               [--cluster-tls-cert F --cluster-tls-key F --cluster-tls-ca F]]
 //	durable start NAME [INPUT] [--id ID] [--wait [--timeout D]]
 //	durable status ID
+//	durable watch ID [--timeout D]
 //	durable list [--status S,...] [--prefix P] [--from T] [--to T] [--top N] [--all]
 //	durable history ID
 //	durable raise ID EVENT [JSON]
@@ -69,6 +71,7 @@ var commands = map[string]command{
 	"serve":     {(*cli).serve, "run a node serving the HTTP API and the sample function app"},
 	"start":     {(*cli).start, "start an orchestration (--wait to follow it to the end)"},
 	"status":    {(*cli).status, "show the status of an instance"},
+	"watch":     {(*cli).watch, "follow an instance's progress until it finishes"},
 	"list":      {(*cli).list, "list instances"},
 	"history":   {(*cli).history, "show the history of an instance"},
 	"raise":     {(*cli).raise, "raise an event to an instance"},

@@ -13,6 +13,8 @@ import (
 	"github.com/durable-go/durable"
 	"github.com/durable-go/durable/cluster"
 	"github.com/durable-go/durable/httpapi"
+	"github.com/durable-go/durable/metrics"
+	"github.com/durable-go/durable/tracing"
 )
 
 // shutdownTimeout bounds a clean shutdown: in-flight requests, then the
@@ -27,6 +29,10 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	dir := fs.String("data", "data/durable", "directory of the task hub (created if missing)")
 	memory := fs.Bool("memory", false, "keep the task hub in memory (lost on exit) instead of --data")
 	key := fs.String("api-key", c.getenv("DURABLE_API_KEY"), "require this API key (code= or x-functions-key) on every request; default $DURABLE_API_KEY")
+	dashboard := fs.Bool("dashboard", true, "serve the dashboard at /ui/ and the node's health at "+httpapi.WebhookBase+"/node")
+	metricsOn := fs.Bool("metrics", true, "serve Prometheus metrics at /metrics (behind --api-key, also as Authorization: Bearer)")
+	traces := fs.String("traces", "none", "export OpenTelemetry spans of turns and activities: none, or console (JSON on stderr)")
+	pprofOn := fs.Bool("pprof", false, "serve net/http/pprof's profiles at /debug/pprof/ to loopback clients only")
 	level := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	partitions := fs.Int("partitions", 0, "partitions of a new task hub (default 4; 12 with --cluster-addr); fixed once created")
 	clusterAddr := fs.String("cluster-addr", "", "join a cluster: this node's cluster port, host:port (every node gets the same --data and --cluster-peers)")
@@ -48,6 +54,29 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	logger := slog.New(slog.NewTextHandler(c.stderr, &slog.HandlerOptions{Level: lvl}))
 
 	opts := durable.Options{Dir: *dir, Logger: logger, Partitions: *partitions}
+	var m *metrics.Metrics
+	if *metricsOn {
+		m = metrics.New()
+		opts.Observer = m
+	}
+	tp, err := c.tracerProvider(*traces)
+	if err != nil {
+		return err
+	}
+	if tp != nil {
+		defer func() {
+			sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+			defer cancel()
+			if err := tp.Shutdown(sctx); err != nil {
+				logger.Warn("flush spans", "err", err)
+			}
+		}()
+		var next durable.Observer
+		if m != nil {
+			next = m
+		}
+		opts.Observer = tracing.New(tp, next)
+	}
 	where := *dir
 	if *memory {
 		opts.Dir, where = "", "memory"
@@ -90,9 +119,20 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 		_ = rt.Close()
 		return err
 	}
-	api := httpapi.New(rt.Client(), httpapi.Options{APIKey: *key, Logger: logger})
+	hopts := httpapi.Options{APIKey: *key, Logger: logger, Dashboard: *dashboard}
+	if *dashboard {
+		hopts.Node = rt
+	}
+	if m != nil {
+		m.Watch(rt)
+		hopts.Metrics = m.Handler()
+	}
+	api := httpapi.New(rt.Client(), hopts)
 	mux := http.NewServeMux()
 	mux.Handle("/", api)
+	if *pprofOn {
+		mux.Handle("/debug/pprof/", pprofHandler())
+	}
 	// GET /healthz: 200 once the node serves requests (in a cluster, once
 	// every partition is placed and answers), 503 before.
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -119,6 +159,9 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 		logger.Warn("listening beyond loopback without --api-key: anyone who can reach it can start and terminate instances", "addr", ln.Addr().String())
 	}
 	fmt.Fprintf(c.stderr, "Try: curl -X POST %s%s/Orchestrator\n", url, httpapi.StarterBase)
+	if *dashboard {
+		fmt.Fprintf(c.stderr, "Dashboard: %s%s\n", url, httpapi.DashboardPath)
+	}
 	if c.onListen != nil {
 		c.onListen(ln.Addr().String())
 	}
