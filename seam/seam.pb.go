@@ -542,7 +542,7 @@ func (x *Ping) GetPartition() int32 {
 type StartInstance struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// W3C traceparent of the caller's span: the instance's spans are its
-	// children. Empty: none. (4 is taken by the versions work.)
+	// children. Empty: none.
 	TraceParent string `protobuf:"bytes,5,opt,name=trace_parent,json=traceParent,proto3" json:"trace_parent,omitempty"`
 	InstanceId  string `protobuf:"bytes,1,opt,name=instance_id,json=instanceId,proto3" json:"instance_id,omitempty"`
 	Name        string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
