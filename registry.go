@@ -19,6 +19,8 @@ type registry struct {
 	orchestrators map[string]orchestration.Orchestrator
 	activities    map[string]actors.ActivityFunc
 	entities      map[string]orchestration.EntityFunc // by lower-cased name
+	// remoteActivity serves the activities not in activities (remote.go).
+	remoteActivity RemoteActivityFunc
 }
 
 func newRegistry() *registry {
@@ -81,7 +83,21 @@ func (r *registry) Activity(name string) (actors.ActivityFunc, bool) {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	fn, ok := r.activities[name]
+	if !ok && r.remoteActivity != nil {
+		remote := r.remoteActivity
+		return func(ctx context.Context, input []byte) ([]byte, error) { return remote(ctx, name, input) }, true
+	}
 	return fn, ok
+}
+
+func (r *registry) setRemoteActivities(fn RemoteActivityFunc) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.remoteActivity != nil {
+		return fmt.Errorf("set remote activities: %w", ErrAlreadyRegistered)
+	}
+	r.remoteActivity = fn
+	return nil
 }
 
 var (
