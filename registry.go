@@ -19,8 +19,12 @@ type registry struct {
 	orchestrators map[string]orchestration.Orchestrator
 	activities    map[string]actors.ActivityFunc
 	entities      map[string]orchestration.EntityFunc // by lower-cased name
-	// remoteActivity serves the activities not in activities (remote.go).
-	remoteActivity RemoteActivityFunc
+	// remoteActivity serves the activities not in activities, and
+	// remoteOrchestrator the orchestrators not in orchestrators; remoteKnown
+	// says which names a worker serves (remote.go).
+	remoteActivity     RemoteActivityFunc
+	remoteOrchestrator RemoteOrchestratorFunc
+	remoteKnown        func(name string) bool
 }
 
 func newRegistry() *registry {
@@ -75,7 +79,47 @@ func (r *registry) Orchestrator(name string) (orchestration.Orchestrator, bool) 
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	fn, ok := r.orchestrators[name]
+	if !ok && r.remoteOrchestrator != nil {
+		return servedRemotely, true
+	}
 	return fn, ok
+}
+
+// ServedRemotely implements actors.RemoteOrchestrators: a name no Go
+// function is registered for runs on remote workers once they are set.
+func (r *registry) ServedRemotely(name string) bool {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	_, ok := r.orchestrators[name]
+	return !ok && r.remoteOrchestrator != nil
+}
+
+// RunTurn implements actors.RemoteOrchestrators.
+func (r *registry) RunTurn(ctx context.Context, turn actors.RemoteTurn, done func(*actors.RemoteResult, error)) {
+	r.mu.RLock()
+	fn := r.remoteOrchestrator
+	r.mu.RUnlock()
+	fn(ctx, turn, done)
+}
+
+// startable reports whether Client.Start may start name: Go code serves
+// it, or a remote worker says it does.
+func (r *registry) startable(name string) bool {
+	r.mu.RLock()
+	_, ok := r.orchestrators[name]
+	known := r.remoteKnown
+	r.mu.RUnlock()
+	return ok || (known != nil && known(name))
+}
+
+func (r *registry) setRemoteOrchestrators(fn RemoteOrchestratorFunc, known func(string) bool) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.remoteOrchestrator != nil {
+		return fmt.Errorf("set remote orchestrators: %w", ErrAlreadyRegistered)
+	}
+	r.remoteOrchestrator, r.remoteKnown = fn, known
+	return nil
 }
 
 // Activity implements actors.Registry.

@@ -2,7 +2,11 @@ package durable
 
 import (
 	"context"
+	"errors"
 	"fmt"
+
+	"github.com/durable-go/durable/actors"
+	"github.com/durable-go/durable/orchestration"
 )
 
 // RemoteActivityFunc runs activity name in another process (a worker of
@@ -28,3 +32,42 @@ func (r *Runtime) SetRemoteActivities(fn RemoteActivityFunc) error {
 	}
 	return r.reg.setRemoteActivities(fn)
 }
+
+// RemoteTurn is one turn of an orchestration whose code runs in another
+// process: its past events, the new events of the turn, and its time.
+type RemoteTurn = actors.RemoteTurn
+
+// RemoteResult is what the remote code did in a turn: the events it
+// produced (actions, then its end), its custom status, and for a
+// continue-as-new the events carried over.
+type RemoteResult = actors.RemoteResult
+
+// RemoteOrchestratorFunc hands a turn to a remote worker and calls done
+// once, from any goroutine, with the worker's answer, or with an error
+// when ctx ends first (the turn is withdrawn and handed out again later).
+type RemoteOrchestratorFunc func(ctx context.Context, turn RemoteTurn, done func(*RemoteResult, error))
+
+// SetRemoteOrchestrators makes fn run every orchestrator that no Go function
+// is registered for: their instances run through the same instance actors,
+// journal, timers and recovery as Go ones, and fn runs their code a turn at
+// a time. known says whether a name is served by a worker, for Client.Start,
+// which refuses a name that neither Go code nor a worker serves. Call it
+// before Start.
+func (r *Runtime) SetRemoteOrchestrators(fn RemoteOrchestratorFunc, known func(name string) bool) error {
+	if fn == nil || known == nil {
+		return fmt.Errorf("set remote orchestrators: %w", ErrInvalidInput)
+	}
+	r.mu.Lock()
+	started := r.node != nil
+	r.mu.Unlock()
+	if started {
+		return fmt.Errorf("set remote orchestrators: call it before Start")
+	}
+	return r.reg.setRemoteOrchestrators(fn, known)
+}
+
+// errServedRemotely is what the placeholder Go function of a remote
+// orchestrator returns if anything ever runs it as Go code.
+var errServedRemotely = errors.New("this orchestrator runs on remote workers, not as Go code")
+
+func servedRemotely(*orchestration.Context) (any, error) { return nil, errServedRemotely }

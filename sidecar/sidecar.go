@@ -88,6 +88,9 @@ func New(rt *durable.Runtime, opts Options) (*Server, error) {
 	if err := rt.SetRemoteActivities(s.work.run); err != nil {
 		return nil, err
 	}
+	if err := rt.SetRemoteOrchestrators(s.work.runTurn, s.work.known); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 

@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/durable-go/durable"
 	"github.com/durable-go/durable/orchestration"
 	pb "github.com/durable-go/durable/sidecar/protos"
 )
@@ -49,33 +50,56 @@ type dispatcher struct {
 	queue   *list.List           // of *workItem, oldest first
 	workers map[*workerConn]struct{}
 	closed  bool
+	// Orchestrator names the workers serve, for Client.Start: those named
+	// in a worker's filters, or every name once a worker without filters
+	// has connected (since this dispatcher began).
+	announced map[string]bool
+	anyName   bool
 }
 
-// workItem is one activity run waiting for a remote worker.
+// workKind says what a work item runs.
+type workKind int
+
+const (
+	activityWork workKind = iota
+	orchestratorWork
+	workKinds
+)
+
+// workItem is one activity run or orchestration turn waiting for a remote
+// worker.
 type workItem struct {
 	id    uint64
-	req   *pb.ActivityRequest
+	kind  workKind
+	name  string // the activity's or orchestrator's
+	item  func(token string) *pb.WorkItem
 	lease uint64 // number of the current or last lease
 	// holder is the worker of the current lease (nil while queued);
 	// elem is the item's place in the queue while queued.
 	holder *workerConn
 	elem   *list.Element
 	expiry *time.Timer
-	done   chan activityOutcome // buffered 1: the outcome, sent once
+	done   chan outcome // buffered 1: the outcome, sent once
+	// turn is the orchestration turn of an orchestrator item, which its
+	// completion's actions are read against.
+	turn *durable.RemoteTurn
 }
 
-type activityOutcome struct {
+// outcome is what a worker answered: an activity's output or failure, or
+// an orchestration turn's result.
+type outcome struct {
 	output []byte
 	err    error
+	result *durable.RemoteResult
 }
 
 // workerConn is one connected GetWorkItems stream.
 type workerConn struct {
-	send     chan *pb.WorkItem // buffered to capacity: assignment never blocks
-	capacity int
-	held     int
-	// activities limits the names this worker gets (nil: every name).
-	activities map[string]bool
+	send     chan *pb.WorkItem // buffered to the capacities' sum: assignment never blocks
+	capacity [workKinds]int
+	held     [workKinds]int
+	// names limits, per kind, the names this worker gets (nil: every name).
+	names [workKinds]map[string]bool
 }
 
 // defaultWorkerCapacity bounds the activity items one worker holds at once
@@ -91,7 +115,15 @@ func newDispatcher(leaseTimeout time.Duration) *dispatcher {
 		items:        map[uint64]*workItem{},
 		queue:        list.New(),
 		workers:      map[*workerConn]struct{}{},
+		announced:    map[string]bool{},
 	}
+}
+
+// known reports whether a worker serves orchestrator name.
+func (d *dispatcher) known(name string) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.anyName || d.announced[name]
 }
 
 // run is the runtime's remote activity function: it queues the activity
@@ -105,7 +137,42 @@ func (d *dispatcher) run(ctx context.Context, name string, input []byte) ([]byte
 		OrchestrationInstance: &pb.OrchestrationInstance{InstanceId: info.InstanceID},
 		TaskId:                int32(info.TaskID),
 	}
-	it := &workItem{req: req, done: make(chan activityOutcome, 1)}
+	it := &workItem{kind: activityWork, name: name, item: func(token string) *pb.WorkItem {
+		return &pb.WorkItem{Request: &pb.WorkItem_ActivityRequest{ActivityRequest: req}, CompletionToken: token}
+	}}
+	out, err := d.await(ctx, it)
+	if err != nil {
+		return nil, fmt.Errorf("activity %q withdrawn from the workers: %w", name, err)
+	}
+	return out.output, out.err
+}
+
+// runTurn is the runtime's remote orchestrator function: it queues the
+// turn for the workers and calls done with the worker's answer.
+func (d *dispatcher) runTurn(ctx context.Context, turn durable.RemoteTurn, done func(*durable.RemoteResult, error)) {
+	req := &pb.OrchestratorRequest{
+		InstanceId:  turn.InstanceID,
+		ExecutionId: optional(turn.ExecutionID),
+		PastEvents:  eventsToProto(turn.Past),
+		NewEvents:   eventsToProto(turn.New),
+	}
+	it := &workItem{kind: orchestratorWork, name: turn.Name, turn: &turn, item: func(token string) *pb.WorkItem {
+		return &pb.WorkItem{Request: &pb.WorkItem_OrchestratorRequest{OrchestratorRequest: req}, CompletionToken: token}
+	}}
+	go func() {
+		out, err := d.await(ctx, it)
+		if err != nil {
+			done(nil, err)
+			return
+		}
+		done(out.result, nil)
+	}()
+}
+
+// await queues it and waits for its outcome, or for ctx, which withdraws
+// it.
+func (d *dispatcher) await(ctx context.Context, it *workItem) (outcome, error) {
+	it.done = make(chan outcome, 1)
 	d.mu.Lock()
 	d.nextID++
 	it.id = d.nextID
@@ -116,12 +183,12 @@ func (d *dispatcher) run(ctx context.Context, name string, input []byte) ([]byte
 
 	select {
 	case out := <-it.done:
-		return out.output, out.err
+		return out, nil
 	case <-ctx.Done():
 		d.mu.Lock()
 		d.dropLocked(it)
 		d.mu.Unlock()
-		return nil, fmt.Errorf("activity %q withdrawn from the workers: %w", name, ctx.Err())
+		return outcome{}, ctx.Err()
 	}
 }
 
@@ -145,7 +212,7 @@ func (d *dispatcher) endLeaseLocked(it *workItem) {
 		it.expiry = nil
 	}
 	if it.holder != nil {
-		it.holder.held--
+		it.holder.held[it.kind]--
 		it.holder = nil
 	}
 }
@@ -167,7 +234,7 @@ func (d *dispatcher) assignLocked() {
 	for e := d.queue.Front(); e != nil; {
 		next := e.Next()
 		it := e.Value.(*workItem)
-		if w := d.pickLocked(it.req.GetName()); w != nil && d.leaseLocked(it, w) {
+		if w := d.pickLocked(it.kind, it.name); w != nil && d.leaseLocked(it, w) {
 			d.queue.Remove(e)
 			it.elem = nil
 		}
@@ -175,13 +242,13 @@ func (d *dispatcher) assignLocked() {
 	}
 }
 
-func (d *dispatcher) pickLocked(name string) *workerConn {
+func (d *dispatcher) pickLocked(kind workKind, name string) *workerConn {
 	var best *workerConn
 	for w := range d.workers {
-		if w.held >= w.capacity || (w.activities != nil && !w.activities[name]) {
+		if w.held[kind] >= w.capacity[kind] || (w.names[kind] != nil && !w.names[kind][name]) {
 			continue
 		}
-		if best == nil || w.held < best.held {
+		if best == nil || w.held[kind] < best.held[kind] {
 			best = w
 		}
 	}
@@ -194,15 +261,12 @@ func (d *dispatcher) pickLocked(name string) *workerConn {
 func (d *dispatcher) leaseLocked(it *workItem, w *workerConn) bool {
 	lease := it.lease + 1
 	select {
-	case w.send <- &pb.WorkItem{
-		Request:         &pb.WorkItem_ActivityRequest{ActivityRequest: it.req},
-		CompletionToken: d.token(it.id, lease),
-	}:
+	case w.send <- it.item(d.token(it.id, lease)):
 	default:
 		return false
 	}
 	it.lease, it.holder = lease, w
-	w.held++
+	w.held[it.kind]++
 	it.expiry = time.AfterFunc(d.leaseTimeout, func() { d.expire(it.id, lease) })
 	return true
 }
@@ -221,9 +285,9 @@ func (d *dispatcher) token(id, lease uint64) string {
 	return d.prefix + "." + strconv.FormatUint(id, 10) + "." + strconv.FormatUint(lease, 10)
 }
 
-// leased finds the item a completion token names and checks that its
-// lease is the current one.
-func (d *dispatcher) leasedLocked(token string) (*workItem, error) {
+// leasedLocked finds the item of kind a completion token names and checks
+// that its lease is the current one.
+func (d *dispatcher) leasedLocked(kind workKind, token string) (*workItem, error) {
 	parts := strings.Split(token, ".")
 	if len(parts) != 3 {
 		return nil, invalid("malformed completion token %q", token)
@@ -234,7 +298,7 @@ func (d *dispatcher) leasedLocked(token string) (*workItem, error) {
 		return nil, invalid("malformed completion token %q", token)
 	}
 	it, ok := d.items[id]
-	if parts[0] != d.prefix || !ok {
+	if parts[0] != d.prefix || !ok || it.kind != kind {
 		return nil, status.Errorf(codes.NotFound, "no work item for completion token %q: it was completed, withdrawn, or leased before this node restarted", token)
 	}
 	if it.lease != lease || it.holder == nil {
@@ -243,11 +307,17 @@ func (d *dispatcher) leasedLocked(token string) (*workItem, error) {
 	return it, nil
 }
 
-// complete delivers a worker's outcome for the item its token leases.
-func (d *dispatcher) complete(token string, out activityOutcome) error {
+// complete delivers a worker's outcome for the item its token leases;
+// read makes it from the item (an error refuses the completion, and the
+// lease stays).
+func (d *dispatcher) complete(kind workKind, token string, read func(it *workItem) (outcome, error)) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	it, err := d.leasedLocked(token)
+	it, err := d.leasedLocked(kind, token)
+	if err != nil {
+		return err
+	}
+	out, err := read(it)
 	if err != nil {
 		return err
 	}
@@ -258,10 +328,10 @@ func (d *dispatcher) complete(token string, out activityOutcome) error {
 }
 
 // abandon gives a leased item back to the queue.
-func (d *dispatcher) abandon(token string) error {
+func (d *dispatcher) abandon(kind workKind, token string) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	it, err := d.leasedLocked(token)
+	it, err := d.leasedLocked(kind, token)
 	if err != nil {
 		return err
 	}
@@ -277,6 +347,12 @@ func (d *dispatcher) connect(w *workerConn) error {
 		return status.Error(codes.Unavailable, "the sidecar is shutting down")
 	}
 	d.workers[w] = struct{}{}
+	if w.names[orchestratorWork] == nil {
+		d.anyName = true
+	}
+	for name := range w.names[orchestratorWork] {
+		d.announced[name] = true
+	}
 	d.assignLocked()
 	return nil
 }
@@ -300,28 +376,38 @@ func (d *dispatcher) close() {
 }
 
 // GetWorkItems streams work items to a worker until it disconnects or the
-// server closes, with a health ping every PingInterval. The worker's activity filter (workItemFilters) limits the
+// server closes, with a health ping on connection and every PingInterval. The worker's activity filter (workItemFilters) limits the
 // activities it gets; without filters it gets every activity no Go code
 // serves.
 func (s *Server) GetWorkItems(req *pb.GetWorkItemsRequest, stream pb.TaskHubSidecarService_GetWorkItemsServer) error {
-	capacity := int(req.GetMaxConcurrentActivityWorkItems())
-	if capacity < 0 {
-		return invalid("GetWorkItems: maxConcurrentActivityWorkItems %d is negative", capacity)
+	w := &workerConn{}
+	for kind, n := range map[workKind]int32{activityWork: req.GetMaxConcurrentActivityWorkItems(), orchestratorWork: req.GetMaxConcurrentOrchestrationWorkItems()} {
+		if n < 0 {
+			return invalid("GetWorkItems: a negative maxConcurrent work items (%d)", n)
+		}
+		if n == 0 {
+			n = defaultWorkerCapacity
+		}
+		w.capacity[kind] = int(n)
 	}
-	if capacity == 0 {
-		capacity = defaultWorkerCapacity
-	}
-	w := &workerConn{send: make(chan *pb.WorkItem, capacity), capacity: capacity}
+	w.send = make(chan *pb.WorkItem, w.capacity[activityWork]+w.capacity[orchestratorWork])
 	if f := req.GetWorkItemFilters(); f != nil {
-		w.activities = map[string]bool{}
+		w.names[activityWork], w.names[orchestratorWork] = map[string]bool{}, map[string]bool{}
 		for _, a := range f.GetActivities() {
-			w.activities[a.GetName()] = true
+			w.names[activityWork][a.GetName()] = true
+		}
+		for _, o := range f.GetOrchestrations() {
+			w.names[orchestratorWork][o.GetName()] = true
 		}
 	}
 	if err := s.work.connect(w); err != nil {
 		return err
 	}
 	defer s.work.disconnect(w)
+	// A first ping at once tells the worker its stream is registered.
+	if err := stream.Send(&pb.WorkItem{Request: &pb.WorkItem_HealthPing{HealthPing: &pb.HealthPing{}}}); err != nil {
+		return err
+	}
 	ping := time.NewTicker(s.opts.PingInterval)
 	defer ping.Stop()
 	for {
@@ -345,7 +431,7 @@ func (s *Server) GetWorkItems(req *pb.GetWorkItemsRequest, stream pb.TaskHubSide
 // item its completion token leases. A result that is not JSON is refused
 // and the lease stays, so the worker can answer again.
 func (s *Server) CompleteActivityTask(ctx context.Context, res *pb.ActivityResponse) (*pb.CompleteTaskResponse, error) {
-	var out activityOutcome
+	var out outcome
 	if f := res.GetFailureDetails(); f != nil {
 		out.err = failureFromProto(f)
 	} else if r := payload(res.GetResult()); r != nil {
@@ -354,7 +440,7 @@ func (s *Server) CompleteActivityTask(ctx context.Context, res *pb.ActivityRespo
 		}
 		out.output = r
 	}
-	if err := s.work.complete(res.GetCompletionToken(), out); err != nil {
+	if err := s.work.complete(activityWork, res.GetCompletionToken(), func(*workItem) (outcome, error) { return out, nil }); err != nil {
 		return nil, err
 	}
 	return &pb.CompleteTaskResponse{}, nil
@@ -363,8 +449,32 @@ func (s *Server) CompleteActivityTask(ctx context.Context, res *pb.ActivityRespo
 // AbandonTaskActivityWorkItem gives a leased activity back: it is
 // dispatched again, to this worker or another.
 func (s *Server) AbandonTaskActivityWorkItem(ctx context.Context, req *pb.AbandonActivityTaskRequest) (*pb.AbandonActivityTaskResponse, error) {
-	if err := s.work.abandon(req.GetCompletionToken()); err != nil {
+	if err := s.work.abandon(activityWork, req.GetCompletionToken()); err != nil {
 		return nil, err
 	}
 	return &pb.AbandonActivityTaskResponse{}, nil
+}
+
+// CompleteOrchestratorTask takes a worker's actions for the orchestration
+// turn its completion token leases; the instance commits them with the
+// turn's new events in one batch. A malformed answer is refused and the
+// lease stays.
+func (s *Server) CompleteOrchestratorTask(ctx context.Context, res *pb.OrchestratorResponse) (*pb.CompleteTaskResponse, error) {
+	err := s.work.complete(orchestratorWork, res.GetCompletionToken(), func(it *workItem) (outcome, error) {
+		result, err := resultFromProto(it.turn, res)
+		return outcome{result: result}, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &pb.CompleteTaskResponse{}, nil
+}
+
+// AbandonTaskOrchestratorWorkItem gives a leased orchestration turn back:
+// it is dispatched again, to this worker or another.
+func (s *Server) AbandonTaskOrchestratorWorkItem(ctx context.Context, req *pb.AbandonOrchestrationTaskRequest) (*pb.AbandonOrchestrationTaskResponse, error) {
+	if err := s.work.abandon(orchestratorWork, req.GetCompletionToken()); err != nil {
+		return nil, err
+	}
+	return &pb.AbandonOrchestrationTaskResponse{}, nil
 }

@@ -67,6 +67,11 @@ func connect(t *testing.T, n *node, req *pb.GetWorkItemsRequest) *worker {
 		}
 	}()
 	t.Cleanup(w.disconnect)
+	select { // the first ping: the server has registered the stream
+	case <-w.pings:
+	case <-time.After(20 * time.Second):
+		t.Fatal("no first health ping")
+	}
 	return w
 }
 
@@ -253,11 +258,11 @@ func TestWorkerFiltersChooseWhichActivitiesItGets(t *testing.T) {
 
 func TestIdleStreamGetsHealthPings(t *testing.T) {
 	n := startNode(t, "", sidecarOpts(), remoteApp)
-	w := connect(t, n, &pb.GetWorkItemsRequest{})
+	w := connect(t, n, &pb.GetWorkItemsRequest{}) // has taken the first ping
 	select {
 	case <-w.pings:
 	case <-time.After(20 * time.Second):
-		t.Fatal("no health ping")
+		t.Fatal("no health ping after the first")
 	}
 }
 
