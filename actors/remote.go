@@ -95,8 +95,8 @@ type remoteExecution struct {
 	instanceID, executionID, name string
 	runner                        RemoteOrchestrators
 
-	past   []*history.Event // shown to a worker
-	unsent []*history.Event // committed, not yet shown (the start's events)
+	past      []*history.Event // shown to a worker
+	unsent    []*history.Event // committed, not yet shown (the start's events)
 	open      map[int64]*history.Event
 	done      bool
 	suspended bool

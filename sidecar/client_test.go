@@ -96,9 +96,15 @@ func TestMissingInstanceAnswersExistsFalse(t *testing.T) {
 	n := startNode(t, "", sidecarOpts(), goApp)
 	ctx := testCtx(t)
 	for name, call := range map[string]func(context.Context, *pb.GetInstanceRequest) (*pb.GetInstanceResponse, error){
-		"GetInstance":               func(ctx context.Context, r *pb.GetInstanceRequest) (*pb.GetInstanceResponse, error) { return n.client.GetInstance(ctx, r) },
-		"WaitForInstanceStart":      func(ctx context.Context, r *pb.GetInstanceRequest) (*pb.GetInstanceResponse, error) { return n.client.WaitForInstanceStart(ctx, r) },
-		"WaitForInstanceCompletion": func(ctx context.Context, r *pb.GetInstanceRequest) (*pb.GetInstanceResponse, error) { return n.client.WaitForInstanceCompletion(ctx, r) },
+		"GetInstance": func(ctx context.Context, r *pb.GetInstanceRequest) (*pb.GetInstanceResponse, error) {
+			return n.client.GetInstance(ctx, r)
+		},
+		"WaitForInstanceStart": func(ctx context.Context, r *pb.GetInstanceRequest) (*pb.GetInstanceResponse, error) {
+			return n.client.WaitForInstanceStart(ctx, r)
+		},
+		"WaitForInstanceCompletion": func(ctx context.Context, r *pb.GetInstanceRequest) (*pb.GetInstanceResponse, error) {
+			return n.client.WaitForInstanceCompletion(ctx, r)
+		},
 	} {
 		resp, err := call(ctx, &pb.GetInstanceRequest{InstanceId: "nobody"})
 		if err != nil || resp.GetExists() {

@@ -118,7 +118,6 @@ var remoteTurns = map[string]func(*pb.OrchestratorRequest) []*pb.OrchestratorAct
 	"RemoteApproval": approvalTurn,
 }
 
-
 func TestRemoteOrchestratorRunsOnTheEngineAndCallsGoActivities(t *testing.T) {
 	n := startNode(t, "", sidecarOpts(), goApp)
 	w := connect(t, n, &pb.GetWorkItemsRequest{})
