@@ -258,3 +258,26 @@ func TestMalformedTurnIsRefusedAndAnUnsupportedActionFailsTheInstance(t *testing
 		t.Fatalf("state %v", st)
 	}
 }
+
+func TestRewindingARemoteOrchestrationIsRefusedClearly(t *testing.T) {
+	n := startNode(t, "", sidecarOpts(), goApp)
+	w := connect(t, n, &pb.GetWorkItemsRequest{})
+	ctx := testCtx(t)
+	if _, err := n.client.StartInstance(ctx, &pb.CreateInstanceRequest{InstanceId: "rc-rewind", Name: "RemoteCities"}); err != nil {
+		t.Fatal(err)
+	}
+	item := w.next()
+	failed := &pb.OrchestratorAction{Id: -1, OrchestratorActionType: &pb.OrchestratorAction_CompleteOrchestration{CompleteOrchestration: &pb.CompleteOrchestrationAction{
+		OrchestrationStatus: pb.OrchestrationStatus_ORCHESTRATION_STATUS_FAILED,
+		FailureDetails:      &pb.TaskFailureDetails{ErrorType: "Error", ErrorMessage: "boom", StackTrace: str("at js:1")},
+	}}}
+	if _, err := n.client.CompleteOrchestratorTask(ctx, &pb.OrchestratorResponse{Actions: []*pb.OrchestratorAction{failed}, CompletionToken: item.GetCompletionToken()}); err != nil {
+		t.Fatal(err)
+	}
+	st := waitOutput(t, n, "rc-rewind")
+	if f := st.GetFailureDetails(); f.GetErrorMessage() != "boom" || f.GetStackTrace().GetValue() != "at js:1" {
+		t.Fatalf("failure %v", f)
+	}
+	_, err := n.client.RewindInstance(ctx, &pb.RewindInstanceRequest{InstanceId: "rc-rewind"})
+	wantCode(t, err, codes.InvalidArgument)
+}
