@@ -134,7 +134,7 @@ func (r *Runtime) CheckRunning(ctx context.Context) (*ReplayReport, error) {
 // (other than the instance having gone) is returned.
 func (r *Runtime) checkInstance(ctx context.Context, c *Client, st *Status, o *OrchestratorReplay) error {
 	fn, ok := r.reg.Orchestrator(st.Name)
-	if !ok {
+	if !ok || r.reg.ServedRemotely(st.Name) { // remote code is its SDK's to replay
 		o.Instances++
 		o.Unregistered++
 		return nil

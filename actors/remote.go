@@ -74,8 +74,8 @@ type RemoteResult struct {
 	Events []*history.Event
 	// CustomStatus is the code's custom status (JSON), if it set one.
 	CustomStatus []byte
-	// ContinueAsNew: NewInput is the next execution's input and CarryOver
-	// the events it receives first.
+	// CarryOver, for a ContinuedAsNew (whose Payload is the next input),
+	// are the events the next execution receives first.
 	CarryOver []*history.Event
 }
 

@@ -5,13 +5,16 @@
 // use durable's engine, journal and cluster.
 //
 // The client RPCs (start, status, waits, events, control, queries, purge,
-// history) go through the Runtime's public Client, never the store. The
-// worker RPCs lease work items to connected workers: an activity that no
-// Go function is registered for is handed to a remote worker through
-// GetWorkItems, and its CompleteActivityTask result goes back into the
-// instance through the same activity path as a Go activity's (see
-// worker.go for the leases). What durable does not do answers
-// codes.Unimplemented with a message that says so.
+// history, entities) go through the Runtime's public Client, never the
+// store. The worker RPCs lease work items to connected workers: an
+// orchestrator or activity that no Go function is registered for is served
+// by the workers. An activity's CompleteActivityTask result goes back into
+// its instance through the same activity path as a Go activity's; an
+// orchestration turn (past and new events out, actions back through
+// CompleteOrchestratorTask) is committed by the instance actor exactly as
+// a Go turn is (see worker.go for the leases, package actors for the
+// turn). What durable does not do answers codes.Unimplemented with a
+// message that says so.
 //
 // Typical use, with a Runtime that is not started yet:
 //
@@ -67,9 +70,9 @@ type Server struct {
 }
 
 // New makes the server of rt and attaches it as rt's remote-worker host:
-// from then on an activity no Go function is registered for is served by
-// the workers connected to this server. Call it before rt.Start, so that
-// activities recovered on start find their workers' queue.
+// from then on an orchestrator or activity no Go function is registered
+// for is served by the workers connected to this server. Call it before
+// rt.Start, so that work recovered on start finds the workers' queue.
 func New(rt *durable.Runtime, opts Options) (*Server, error) {
 	if rt == nil {
 		return nil, errors.New("sidecar: nil runtime")
