@@ -321,3 +321,20 @@ func TestSetRemoteActivitiesAfterStartIsRefused(t *testing.T) {
 		t.Fatal("a sidecar attached to a started runtime")
 	}
 }
+
+func TestSeveralWorkersShareTheLoad(t *testing.T) {
+	n := startNode(t, "", sidecarOpts(), remoteApp)
+	a := connect(t, n, &pb.GetWorkItemsRequest{})
+	b := connect(t, n, &pb.GetWorkItemsRequest{})
+	startShout(t, n, "share-1")
+	startShout(t, n, "share-2")
+	fromA, fromB := a.next(), b.next() // one each: the least loaded worker gets the next item
+	if fromA.GetActivityRequest().GetOrchestrationInstance().GetInstanceId() == fromB.GetActivityRequest().GetOrchestrationInstance().GetInstanceId() {
+		t.Fatalf("both workers got work of one instance: %v, %v", fromA, fromB)
+	}
+	for _, item := range []*pb.WorkItem{fromA, fromB} {
+		if err := complete(t, n, item, `"x"`); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
