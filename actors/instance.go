@@ -312,7 +312,8 @@ func (a *instanceActor) setBroken(err error) {
 // handleRequest serves start, raise-event and control requests; during a
 // commit they wait, so each sees the state the commit leaves.
 func (a *instanceActor) handleRequest(ctx actor.Context, msg any) {
-	if a.committing || a.remote != nil {
+	_, raise := msg.(*raiseEvent)
+	if a.committing || (a.remote != nil && !raise) { // a raise goes to a remote instance's inbox at once
 		if c, ok := msg.(*control); ok && c.op == seam.ControlOp_CONTROL_OP_TERMINATE {
 			a.withdrawRemoteTurn() // a terminate does not wait for a worker
 		}
@@ -333,6 +334,10 @@ func (a *instanceActor) handleRequest(ctx actor.Context, msg any) {
 		}
 		if err := a.checkLive(); err != nil {
 			replyTo(m.reply, fmt.Errorf("raise event %q to %s: %w", m.name, a.id, err))
+			return
+		}
+		if _, remote := a.exec.(*remoteExecution); remote {
+			a.raiseToInbox(ctx, m)
 			return
 		}
 		a.incoming = append(a.incoming, &history.Event{Type: history.EventRaised, Name: m.name, Payload: m.payload})

@@ -373,3 +373,26 @@ func (a *instanceActor) startRemote(ctx actor.Context, msg *startInstance, rec *
 		a.inboxSeqs = append([]uint64{seq}, a.inboxSeqs...)
 	})
 }
+
+// raiseToInbox records an event raised to a remote instance in its inbox
+// and acknowledges it once that is durable, without waiting for a worker:
+// the next worker turn takes it from the inbox, like a delivered message,
+// and recovery finds it there if the node stops first.
+func (a *instanceActor) raiseToInbox(ctx actor.Context, m *raiseEvent) {
+	ev := &history.Event{Type: history.EventRaised, Name: m.name, Payload: m.payload}
+	rec := *a.rec
+	rec.Flags |= persistence.FlagUsesInbox
+	rec.RequestKeys = rememberKeys(rec.RequestKeys, m.key)
+	seq := a.store.NextInboxSeq()
+	b := &persistence.Batch{}
+	b.PutInbox(a.id, seq, history.Marshal(ev))
+	b.PutInstanceOver(a.rec, &rec)
+	a.commit(ctx, b, []replier{m.reply}, recordWritten(&rec), func(err error) {
+		if err != nil {
+			return
+		}
+		a.rec = &rec
+		a.incoming = append(a.incoming, ev)
+		a.inboxSeqs = append(a.inboxSeqs, seq)
+	})
+}

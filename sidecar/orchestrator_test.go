@@ -281,3 +281,23 @@ func TestRewindingARemoteOrchestrationIsRefusedClearly(t *testing.T) {
 	_, err := n.client.RewindInstance(ctx, &pb.RewindInstanceRequest{InstanceId: "rc-rewind"})
 	wantCode(t, err, codes.InvalidArgument)
 }
+
+func TestRaiseEventToARemoteInstanceIsAcknowledgedWithoutAWorker(t *testing.T) {
+	n := startNode(t, "", sidecarOpts(), goApp)
+	ctx := testCtx(t)
+	silent := connect(t, n, &pb.GetWorkItemsRequest{WorkItemFilters: &pb.WorkItemFilters{Orchestrations: []*pb.OrchestrationFilter{{Name: "RemoteApproval"}}}})
+	if _, err := n.client.StartInstance(ctx, &pb.CreateInstanceRequest{InstanceId: "ra-inbox", Name: "RemoteApproval"}); err != nil {
+		t.Fatal(err)
+	}
+	held := silent.next() // the first turn, held and never answered
+	// The raise returns once the event is durable, while the turn is held.
+	if _, err := n.client.RaiseEvent(ctx, &pb.RaiseEventRequest{InstanceId: "ra-inbox", Name: "Approval", Input: str(`"yes"`)}); err != nil {
+		t.Fatal(err)
+	}
+	silent.disconnect() // its turn goes to the next worker
+	w := connect(t, n, &pb.GetWorkItemsRequest{})
+	serveTurns(t, n, w, remoteTurns)
+	if got := waitOutput(t, n, "ra-inbox").GetOutput().GetValue(); got != `"yes"` {
+		t.Fatalf("output %s (held turn %v)", got, held.GetOrchestratorRequest().GetInstanceId())
+	}
+}
