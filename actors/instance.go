@@ -26,8 +26,10 @@ type instanceActor struct {
 
 	rec  *persistence.InstanceRecord // as last committed; nil if none
 	exec engine                      // nil unless the instance runs
-	// remote is the turn a remote worker holds (remote.go), nil if none.
-	remote *remoteTurn
+	// remote is the turn a remote worker holds (remote.go), nil if none;
+	// remoteDone its answer when it came during another commit.
+	remote     *remoteTurn
+	remoteDone *remoteTurnDone
 	// broken is set when the instance cannot be loaded (corrupt history,
 	// orchestrator not registered): it stays on disk as it is, untouched.
 	broken error

@@ -231,6 +231,15 @@ type remoteTurn struct {
 	cancel   context.CancelFunc
 }
 
+// takeRemoteDone handles a worker's answer that arrived during a commit,
+// once that commit has returned.
+func (a *instanceActor) takeRemoteDone(ctx actor.Context) {
+	if m := a.remoteDone; m != nil && !a.committing {
+		a.remoteDone = nil
+		a.handleRemoteTurnDone(ctx, m)
+	}
+}
+
 // remoteTurnDone carries a worker's answer to the actor.
 type remoteTurnDone struct {
 	turn   *remoteTurn
@@ -278,9 +287,9 @@ func (a *instanceActor) handleRemoteTurnDone(ctx actor.Context, m *remoteTurnDon
 		return // a turn of an execution that has ended meanwhile
 	}
 	if a.committing {
-		// Another commit (an outbox flush, a stray timer's delete) is in
-		// flight: take the answer once it has returned.
-		ctx.Send(ctx.Self(), m)
+		// Another commit (an inbox write, an outbox flush, a stray
+		// timer's delete) is in flight: its end takes the answer.
+		a.remoteDone = m
 		return
 	}
 	t := m.turn

@@ -533,6 +533,7 @@ func (a *instanceActor) handleCommitResult(ctx actor.Context, err error) {
 	for _, m := range deferred {
 		a.handleRequest(ctx, m)
 	}
+	a.takeRemoteDone(ctx)
 	a.dispatch(ctx)
 	a.maybeTurn(ctx)
 	if !a.committing {
