@@ -220,6 +220,11 @@ func (r *remoteExecution) finish(newEvents []*history.Event, res *RemoteResult) 
 	return turn, nil
 }
 
+// ErrorTypeInvalidWorkerAnswer is the ErrorType of the failure of a remote
+// orchestration whose worker answered a turn with actions that cannot be
+// recorded (a task id used twice, an event kind a worker cannot produce).
+const ErrorTypeInvalidWorkerAnswer = "InvalidWorkerAnswer"
+
 // remoteTurn is a turn handed to a worker, until its answer.
 type remoteTurn struct {
 	exec     *remoteExecution
@@ -299,6 +304,14 @@ func (a *instanceActor) handleRemoteTurnDone(ctx actor.Context, m *remoteTurnDon
 	err := m.err
 	if err == nil {
 		turn, err = t.exec.finish(t.events, m.result)
+		if err != nil {
+			// The worker's code asked for what cannot be recorded: the
+			// execution fails, saying why, rather than waiting for ever.
+			turn, err = t.exec.finish(t.events, &RemoteResult{Events: []*history.Event{{
+				Type: history.ExecutionCompleted, Timestamp: unixTime(a.now()),
+				Failure: &history.Failure{ErrorType: ErrorTypeInvalidWorkerAnswer, Message: err.Error()},
+			}}})
+		}
 	}
 	if err != nil {
 		if !errors.Is(err, context.Canceled) {

@@ -301,3 +301,29 @@ func TestRaiseEventToARemoteInstanceIsAcknowledgedWithoutAWorker(t *testing.T) {
 		t.Fatalf("output %s (held turn %v)", got, held.GetOrchestratorRequest().GetInstanceId())
 	}
 }
+
+func TestWorkerReusingAnOpenTaskIDFailsTheInstance(t *testing.T) {
+	n := startNode(t, "", sidecarOpts(), goApp)
+	w := connect(t, n, &pb.GetWorkItemsRequest{})
+	ctx := testCtx(t)
+	if _, err := n.client.StartInstance(ctx, &pb.CreateInstanceRequest{InstanceId: "rc-dup", Name: "RemoteApproval"}); err != nil {
+		t.Fatal(err)
+	}
+	timer := func(item *pb.WorkItem) {
+		t.Helper()
+		fire := timestamppb.New(time.Now().Add(time.Hour))
+		actions := []*pb.OrchestratorAction{{Id: 1, OrchestratorActionType: &pb.OrchestratorAction_CreateTimer{CreateTimer: &pb.CreateTimerAction{FireAt: fire}}}}
+		if _, err := n.client.CompleteOrchestratorTask(ctx, &pb.OrchestratorResponse{Actions: actions, CompletionToken: item.GetCompletionToken()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	timer(w.next())
+	if _, err := n.client.RaiseEvent(ctx, &pb.RaiseEventRequest{InstanceId: "rc-dup", Name: "Other"}); err != nil {
+		t.Fatal(err)
+	}
+	timer(w.next()) // timer 1 again, while it is open
+	st := waitOutput(t, n, "rc-dup")
+	if st.GetOrchestrationStatus() != pb.OrchestrationStatus_ORCHESTRATION_STATUS_FAILED || st.GetFailureDetails().GetErrorType() != "InvalidWorkerAnswer" {
+		t.Fatalf("state %v", st)
+	}
+}
