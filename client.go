@@ -137,7 +137,7 @@ func (c *Client) Start(ctx context.Context, orchestrator string, input any, opts
 	if err := ValidateInstanceID(id); err != nil {
 		return "", err
 	}
-	if _, ok := c.rt.reg.Orchestrator(orchestrator); !ok {
+	if !c.rt.reg.startable(orchestrator) {
 		return "", fmt.Errorf("start %q: %w", orchestrator, ErrOrchestratorNotRegistered)
 	}
 	if v := o.version; v != nil {

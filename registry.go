@@ -19,6 +19,12 @@ type registry struct {
 	orchestrators map[string]*orchestratorVersions
 	activities    map[string]actors.ActivityFunc
 	entities      map[string]orchestration.EntityFunc // by lower-cased name
+	// remoteActivity serves the activities not in activities, and
+	// remoteOrchestrator the orchestrators not in orchestrators; remoteKnown
+	// says which names a worker serves (remote.go).
+	remoteActivity     RemoteActivityFunc
+	remoteOrchestrator RemoteOrchestratorFunc
+	remoteKnown        func(name string) bool
 }
 
 func newRegistry() *registry {
@@ -83,6 +89,9 @@ func (r *registry) Orchestrator(name string) (orchestration.Orchestrator, bool) 
 	if vs := r.orchestrators[name]; vs != nil {
 		return vs.byVersion[vs.def], true
 	}
+	if r.remoteOrchestrator != nil {
+		return servedRemotely, true
+	}
 	return nil, false
 }
 
@@ -94,6 +103,9 @@ func (r *registry) OrchestratorVersion(name, version string) (orchestration.Orch
 		fn, ok := vs.byVersion[version]
 		return fn, ok
 	}
+	if version == "" && r.remoteOrchestrator != nil {
+		return servedRemotely, true
+	}
 	return nil, false
 }
 
@@ -104,7 +116,47 @@ func (r *registry) DefaultVersion(name string) (string, bool) {
 	if vs := r.orchestrators[name]; vs != nil {
 		return vs.def, true
 	}
+	if r.remoteOrchestrator != nil {
+		return "", true
+	}
 	return "", false
+}
+
+// ServedRemotely implements actors.RemoteOrchestrators: a name no Go
+// function is registered for runs on remote workers once they are set.
+func (r *registry) ServedRemotely(name string) bool {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	_, ok := r.orchestrators[name]
+	return !ok && r.remoteOrchestrator != nil
+}
+
+// RunTurn implements actors.RemoteOrchestrators.
+func (r *registry) RunTurn(ctx context.Context, turn actors.RemoteTurn, done func(*actors.RemoteResult, error)) {
+	r.mu.RLock()
+	fn := r.remoteOrchestrator
+	r.mu.RUnlock()
+	fn(ctx, turn, done)
+}
+
+// startable reports whether Client.Start may start name: Go code serves
+// it, or a remote worker says it does.
+func (r *registry) startable(name string) bool {
+	r.mu.RLock()
+	_, ok := r.orchestrators[name]
+	known := r.remoteKnown
+	r.mu.RUnlock()
+	return ok || (known != nil && known(name))
+}
+
+func (r *registry) setRemoteOrchestrators(fn RemoteOrchestratorFunc, known func(string) bool) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.remoteOrchestrator != nil {
+		return fmt.Errorf("set remote orchestrators: %w", ErrAlreadyRegistered)
+	}
+	r.remoteOrchestrator, r.remoteKnown = fn, known
+	return nil
 }
 
 // Activity implements actors.Registry.
@@ -112,7 +164,21 @@ func (r *registry) Activity(name string) (actors.ActivityFunc, bool) {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	fn, ok := r.activities[name]
+	if !ok && r.remoteActivity != nil {
+		remote := r.remoteActivity
+		return func(ctx context.Context, input []byte) ([]byte, error) { return remote(ctx, name, input) }, true
+	}
 	return fn, ok
+}
+
+func (r *registry) setRemoteActivities(fn RemoteActivityFunc) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.remoteActivity != nil {
+		return fmt.Errorf("set remote activities: %w", ErrAlreadyRegistered)
+	}
+	r.remoteActivity = fn
+	return nil
 }
 
 var (

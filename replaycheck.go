@@ -177,7 +177,7 @@ func reportOf(byName map[nameVersion]*OrchestratorReplay) *ReplayReport {
 // (other than the instance having gone) is returned.
 func (r *Runtime) checkInstance(ctx context.Context, c *Client, st *Status, o *OrchestratorReplay) error {
 	fn, ok := r.reg.OrchestratorVersion(st.Name, st.Version)
-	if !ok {
+	if !ok || r.reg.ServedRemotely(st.Name) { // remote code is its SDK's to replay
 		o.Instances++
 		o.Unregistered++
 		return nil

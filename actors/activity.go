@@ -2,6 +2,7 @@ package actors
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"runtime/debug"
 
@@ -70,6 +71,10 @@ func (a *activityActor) run() (result *history.Event) {
 		InstanceID: a.instanceID, Name: ev.Name, TaskID: ev.TaskID, Attempt: a.attempt,
 	})
 	out, err := fn(ctx, ev.Payload)
+	var reported *history.Failure
+	if errors.As(err, &reported) && reported != nil {
+		return fail(reported) // a remote worker's failure, kept whole
+	}
 	if err != nil {
 		return fail(&history.Failure{ErrorType: errorType(err), Message: err.Error()})
 	}

@@ -11,7 +11,6 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/durable-go/durable/history"
-	"github.com/durable-go/durable/orchestration"
 	"github.com/durable-go/durable/persistence"
 	"github.com/durable-go/durable/seam"
 )
@@ -26,10 +25,14 @@ type instanceActor struct {
 	log       *slog.Logger // made on first use: most actors never log
 
 	rec  *persistence.InstanceRecord // as last committed; nil if none
-	exec *orchestration.Execution    // nil unless the instance runs
+	exec engine                      // nil unless the instance runs
 	// traceParent is the trace context of the execution (from its
 	// ExecutionStarted event), which its spans and children join.
 	traceParent string
+	// remote is the turn a remote worker holds (remote.go), nil if none;
+	// remoteDone its answer when it came during another commit.
+	remote     *remoteTurn
+	remoteDone *remoteTurnDone
 	// broken is set when the instance cannot be loaded (corrupt history,
 	// orchestrator not registered): it stays on disk as it is, untouched.
 	broken error
@@ -130,6 +133,8 @@ func (a *instanceActor) Receive(ctx actor.Context) {
 		a.passivateIfFinished(ctx)
 	case *commitResult:
 		a.handleCommitResult(ctx, msg.err)
+	case *remoteTurnDone:
+		a.handleRemoteTurnDone(ctx, msg)
 	case *slotsAvailable:
 		a.waitingSlot, a.slotWaiter = false, nil
 		a.dispatch(ctx)
@@ -165,7 +170,7 @@ func (a *instanceActor) passivateIfFinished(ctx actor.Context) {
 }
 
 func (a *instanceActor) isIdle() bool {
-	return !a.committing && !a.gc.running && len(a.incoming) == 0 && len(a.running) == 0 && len(a.toDispatch) == 0 && len(a.deferred) == 0 &&
+	return !a.committing && a.remote == nil && !a.gc.running && len(a.incoming) == 0 && len(a.running) == 0 && len(a.toDispatch) == 0 && len(a.deferred) == 0 &&
 		len(a.outbox) == 0 && len(a.ackedOutbox) == 0 && len(a.extraOutbox) == 0 && len(a.pendingAcks) == 0
 }
 
@@ -179,6 +184,7 @@ func (a *instanceActor) release() {
 		a.waitingSlot, a.slotWaiter = false, nil
 	}
 	a.stopCollecting()
+	a.withdrawRemoteTurn()
 	if a.exec != nil {
 		a.exec.Close()
 		a.exec = nil
@@ -254,7 +260,7 @@ func (a *instanceActor) load(ctx actor.Context) {
 			return
 		}
 	}
-	a.exec = orchestration.NewExecution(a.id, rec.ExecutionID, fn, a.node.log)
+	a.exec = a.newExecution(rec.Name, rec.ExecutionID, fn)
 	a.traceParent = traceParentOf(events)
 	turn, err := a.exec.Replay(events)
 	if err != nil {
@@ -325,7 +331,11 @@ func (a *instanceActor) setBroken(err error) {
 // handleRequest serves start, raise-event and control requests; during a
 // commit they wait, so each sees the state the commit leaves.
 func (a *instanceActor) handleRequest(ctx actor.Context, msg any) {
-	if a.committing {
+	_, raise := msg.(*raiseEvent)
+	if a.committing || (a.remote != nil && !raise) { // a raise goes to a remote instance's inbox at once
+		if c, ok := msg.(*control); ok && c.op == seam.ControlOp_CONTROL_OP_TERMINATE {
+			a.withdrawRemoteTurn() // a terminate does not wait for a worker
+		}
 		a.deferred = append(a.deferred, msg)
 		return
 	}
@@ -343,6 +353,10 @@ func (a *instanceActor) handleRequest(ctx actor.Context, msg any) {
 		}
 		if err := a.checkLive(); err != nil {
 			replyTo(m.reply, fmt.Errorf("raise event %q to %s: %w", m.name, a.id, err))
+			return
+		}
+		if _, remote := a.exec.(*remoteExecution); remote {
+			a.raiseToInbox(ctx, m)
 			return
 		}
 		a.incoming = append(a.incoming, &history.Event{Type: history.EventRaised, Name: m.name, Payload: m.payload})
@@ -474,7 +488,11 @@ func (a *instanceActor) handleStart(ctx actor.Context, msg *startInstance) {
 	if a.exec != nil {
 		a.exec.Close()
 	}
-	a.exec = orchestration.NewExecution(a.id, rec.ExecutionID, fn, a.node.log)
+	a.exec = a.newExecution(req.Name, rec.ExecutionID, fn)
+	if _, remote := a.exec.(*remoteExecution); remote {
+		a.startRemote(ctx, msg, rec, b, started, fail)
+		return
+	}
 	turn, err := a.exec.Apply([]*history.Event{{Type: history.OrchestratorStarted, Timestamp: unixTime(now)}, started})
 	if err != nil {
 		a.exec.Close()
@@ -571,7 +589,10 @@ func (a *instanceActor) takeIncoming() ([]*history.Event, []uint64, []replier) {
 // turn, unless a commit is in flight: then they wait, and the next turn takes
 // them all at once.
 func (a *instanceActor) maybeTurn(ctx actor.Context) {
-	if a.committing {
+	if a.committing || a.remote != nil {
+		return
+	}
+	if r, ok := a.exec.(*remoteExecution); ok && !r.Done() && a.startRemoteTurn(ctx, r) {
 		return
 	}
 	if a.exec == nil || a.exec.Done() || len(a.incoming) == 0 {

@@ -171,7 +171,7 @@ func (a *instanceActor) dropOpenTasks(b *persistence.Batch) {
 
 // continuation is the next execution of an instance that continued as new.
 type continuation struct {
-	exec   *orchestration.Execution
+	exec   engine
 	events []*history.Event
 	seqs   []uint64
 }
@@ -208,7 +208,7 @@ func (a *instanceActor) prepareContinueAsNew(b *persistence.Batch, rec *persiste
 		InstanceID: a.id, ExecutionID: rec.ExecutionID,
 		ParentInstanceID: rec.ParentInstanceID, ParentExecutionID: rec.ParentExecutionID, ParentTaskID: rec.ParentTaskID,
 	}
-	next := &continuation{exec: orchestration.NewExecution(a.id, rec.ExecutionID, fn, a.node.log)}
+	next := &continuation{exec: a.newExecution(rec.Name, rec.ExecutionID, fn)}
 	for _, ev := range append([]*history.Event{started}, turn.CarryOver...) {
 		seq := a.store.NextInboxSeq()
 		b.PutInbox(a.id, seq, history.Marshal(ev))
@@ -394,6 +394,9 @@ func (a *instanceActor) rewind(ctx actor.Context, m *control) error {
 	fn, ok := a.node.orchestratorVersion(a.rec.Name, a.rec.Version)
 	if !ok {
 		return fmt.Errorf("orchestrator %q version %q: %w", a.rec.Name, a.rec.Version, seam.ErrOrchestratorNotRegistered)
+	}
+	if r, ok := a.node.cfg.Registry.(RemoteOrchestrators); ok && r.ServedRemotely(a.rec.Name) {
+		return fmt.Errorf("%w: orchestrator %q runs on remote workers, and rewinding them is not supported", seam.ErrInvalidInput, a.rec.Name)
 	}
 	events, err := a.loadHistory(a.rec.Generation)
 	if err != nil {
@@ -658,6 +661,7 @@ func (a *instanceActor) handleCommitResult(ctx actor.Context, err error) {
 	for _, m := range deferred {
 		a.handleRequest(ctx, m)
 	}
+	a.takeRemoteDone(ctx)
 	a.dispatch(ctx)
 	a.maybeTurn(ctx)
 	if !a.committing {

@@ -47,8 +47,12 @@ type Options struct {
 	Timeout     time.Duration
 	// Cluster: also run the cluster-capable workloads (W1) on a cluster of
 	// this many runtimes in this process, after their single-node run.
-	Cluster    int
-	CPUProfile string
+	Cluster int
+	// JSWorker: also run W1 with its code in a JavaScript worker over the
+	// gRPC sidecar (bench.js in JSWorkerDir), after the Go W1 row.
+	JSWorker    bool
+	JSWorkerDir string
+	CPUProfile  string
 	// TimedProfile: write a CPU profile of each timed phase only (the
 	// first to this path, the next ones to path.2, path.3, ...).
 	TimedProfile string
@@ -120,6 +124,8 @@ func parseFlags(args []string) (Options, error) {
 	fs.DurationVar(&o.Idle, "idle", 0, "W5: idle timeout of the instances (durable.Options.IdleTimeout), after which waiting instances passivate (0: 1s)")
 	fs.IntVar(&o.Cluster, "cluster", 0, "W1: also run W1 on a cluster of this many durable runtimes in this process (loopback ports, one shared hub directory), next to the single-node row (0: off)")
 	fs.BoolVar(&o.Metrics, "metrics", false, "observe the runtimes with Prometheus metrics (package metrics, as durable serve does) to measure their cost")
+	fs.BoolVar(&o.JSWorker, "jsworker", false, "W1: also run W1 with its orchestrator and activity in the @microsoft/durabletask-js worker (node) over the gRPC sidecar on loopback, next to the Go row")
+	fs.StringVar(&o.JSWorkerDir, "jsworker-dir", defaultJSWorkerDir(), "directory of bench.js and its node_modules (npm ci there)")
 	fs.IntVar(&o.FsyncCount, "fsyncs", 300, "4 KiB writes + fsync to time the disk")
 	fs.DurationVar(&o.Timeout, "timeout", 10*time.Minute, "give up on a workload after this long")
 	fs.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file (go tool pprof)")
@@ -250,6 +256,14 @@ func run(opts Options) ([]*Result, error) {
 		results = append(results, r)
 		if opts.Cluster > 0 && w.ClusterCapable {
 			results = append(results, runOnCluster(w, cfg, opts, r))
+		}
+		if opts.JSWorker && w.ID == "W1" {
+			fmt.Fprintf(os.Stderr, "running %s (%s) on durable with a JavaScript worker over gRPC, %s...\n", w.ID, w.Name, cfg.mode())
+			jctx, jcancel := context.WithTimeout(context.Background(), opts.Timeout)
+			jr := runW1JS(jctx, w, cfg, opts.JSWorkerDir, r)
+			jcancel()
+			jr.Machine = machine
+			results = append(results, jr)
 		}
 		if peer != nil && w.PeerCapable {
 			fmt.Fprintf(os.Stderr, "running %s (%s) on go-workflows, %s...\n", w.ID, w.Name, cfg.mode())

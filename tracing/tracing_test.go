@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"slices"
 	"testing"
 	"time"
 
@@ -91,7 +92,16 @@ func TestSpansOfTurnsAndActivitiesJoinTheTraceGivenAtStartAcrossARestart(t *test
 	if st, err := rt.Client().WaitForCompletion(ctx, id); err != nil || st.RuntimeStatus != durable.StatusCompleted {
 		t.Fatalf("p1: %v %v", st, err)
 	}
-	after := sr2.Ended()
+	// An observer hears of a turn once the actor learns its commit is
+	// durable, which may be just after the waiter was answered: wait for
+	// the parent's last turn to be reported.
+	var after []sdktrace.ReadOnlySpan
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		after = sr2.Ended()
+		if slices.ContainsFunc(after, func(s sdktrace.ReadOnlySpan) bool { return s.Name() == "orchestration Parent" }) || time.Now().After(deadline) {
+			break
+		}
+	}
 
 	want, _ := trace.TraceIDFromHex("4bf92f3577b34da6a3ce929d0e0e4736")
 	wantParent, _ := trace.SpanIDFromHex("00f067aa0ba902b7")

@@ -60,6 +60,8 @@ type cli struct {
 	getenv func(string) string
 	// onListen is told serve's address once it listens (tests use it).
 	onListen func(addr string)
+	// onGRPCListen is told serve's --grpc address once it listens.
+	onGRPCListen func(addr string)
 }
 
 type command struct {

@@ -40,6 +40,7 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	tlsCert := fs.String("cluster-tls-cert", "", "PEM certificate of this node for mutual TLS on the cluster port")
 	tlsKey := fs.String("cluster-tls-key", "", "PEM key of --cluster-tls-cert")
 	tlsCA := fs.String("cluster-tls-ca", "", "PEM certificate of the CA that signs every node's certificate")
+	grpcAddr := fs.String("grpc", "", "also serve the Durable Task sidecar gRPC protocol (the Durable Task SDKs' clients and workers) on host:port, e.g. 127.0.0.1:4001")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -110,15 +111,23 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 		_ = rt.Close()
 		return err
 	}
+	grpcSrv, err := newGRPCSidecar(rt, *grpcAddr, logger)
+	if err != nil {
+		_ = rt.Close()
+		return err
+	}
 	if err := rt.Start(); err != nil {
+		grpcSrv.stop(context.Background())
 		_ = rt.Close()
 		return err
 	}
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
+		grpcSrv.stop(context.Background())
 		_ = rt.Close()
 		return err
 	}
+	grpcSrv.serve()
 	hopts := httpapi.Options{APIKey: *key, Logger: logger, Dashboard: *dashboard}
 	if *dashboard {
 		hopts.Node = rt
@@ -165,6 +174,9 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	if c.onListen != nil {
 		c.onListen(ln.Addr().String())
 	}
+	if c.onGRPCListen != nil && grpcSrv != nil {
+		c.onGRPCListen(grpcSrv.addr())
+	}
 
 	var serveErr error
 	select {
@@ -175,6 +187,7 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
 	var errs []error
+	grpcSrv.stop(sctx)
 	if err := srv.Shutdown(sctx); err != nil {
 		errs = append(errs, fmt.Errorf("stop HTTP server: %w", err))
 		_ = srv.Close()

@@ -1,0 +1,73 @@
+package durable
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/durable-go/durable/actors"
+	"github.com/durable-go/durable/orchestration"
+)
+
+// RemoteActivityFunc runs activity name in another process (a worker of
+// package sidecar) with input (JSON) and returns its output (JSON). ctx
+// carries the task (orchestration.ActivityInfoFrom) and ends when the
+// instance is terminated or the node shuts down. A failure the worker
+// reported is returned as a *FailureDetails, which becomes the task's
+// failure as it is (type, message, stack, inner failure).
+type RemoteActivityFunc func(ctx context.Context, name string, input []byte) ([]byte, error)
+
+// SetRemoteActivities makes fn serve every activity that no Go function is
+// registered for; a name registered with RegisterActivity stays served by
+// Go. Call it before Start, so that activities recovered on start reach fn.
+func (r *Runtime) SetRemoteActivities(fn RemoteActivityFunc) error {
+	if fn == nil {
+		return fmt.Errorf("set remote activities: %w", ErrInvalidInput)
+	}
+	r.mu.Lock()
+	started := r.node != nil
+	r.mu.Unlock()
+	if started {
+		return fmt.Errorf("set remote activities: call it before Start")
+	}
+	return r.reg.setRemoteActivities(fn)
+}
+
+// RemoteTurn is one turn of an orchestration whose code runs in another
+// process: its past events, the new events of the turn, and its time.
+type RemoteTurn = actors.RemoteTurn
+
+// RemoteResult is what the remote code did in a turn: the events it
+// produced (actions, then its end), its custom status, and for a
+// continue-as-new the events carried over.
+type RemoteResult = actors.RemoteResult
+
+// RemoteOrchestratorFunc hands a turn to a remote worker and calls done
+// once, from any goroutine, with the worker's answer, or with an error
+// when ctx ends first (the turn is withdrawn and handed out again later).
+type RemoteOrchestratorFunc func(ctx context.Context, turn RemoteTurn, done func(*RemoteResult, error))
+
+// SetRemoteOrchestrators makes fn run every orchestrator that no Go function
+// is registered for: their instances run through the same instance actors,
+// journal, timers and recovery as Go ones, and fn runs their code a turn at
+// a time. known says whether a name is served by a worker, for Client.Start,
+// which refuses a name that neither Go code nor a worker serves. Call it
+// before Start.
+func (r *Runtime) SetRemoteOrchestrators(fn RemoteOrchestratorFunc, known func(name string) bool) error {
+	if fn == nil || known == nil {
+		return fmt.Errorf("set remote orchestrators: %w", ErrInvalidInput)
+	}
+	r.mu.Lock()
+	started := r.node != nil
+	r.mu.Unlock()
+	if started {
+		return fmt.Errorf("set remote orchestrators: call it before Start")
+	}
+	return r.reg.setRemoteOrchestrators(fn, known)
+}
+
+// errServedRemotely is what the placeholder Go function of a remote
+// orchestrator returns if anything ever runs it as Go code.
+var errServedRemotely = errors.New("this orchestrator runs on remote workers, not as Go code")
+
+func servedRemotely(*orchestration.Context) (any, error) { return nil, errServedRemotely }
