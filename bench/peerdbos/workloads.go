@@ -196,7 +196,7 @@ func openPostgres(ctx context.Context, workload string, cfg config, base dbos.Co
 		}
 		return nil
 	}
-	return &system{config: base, durability: durability, close: drop, note: "schema " + schema + " (dropped after)"}, nil
+	return &system{config: base, durability: durability, close: drop, note: "a fresh schema per run, dropped after"}, nil
 }
 
 // --- workloads -----------------------------------------------------------------
