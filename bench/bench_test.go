@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 )
@@ -90,6 +91,19 @@ func TestFlags(t *testing.T) {
 	}
 	if o, err := parseFlags([]string{"-w", "W1", "-cluster", "3"}); err != nil || o.Cluster != 3 {
 		t.Fatalf("-cluster: %+v %v", o, err)
+	}
+	if o, err := parseFlags([]string{"-w", "W1", "-peer"}); err != nil || !slices.Equal(o.Peers, []string{peerGoWorkflows, peerDBOS}) ||
+		filepath.Base(o.PeerDBOSDir) != "peerdbos" || filepath.Base(o.PeerDir) != "peer" {
+		t.Fatalf("-peer: %+v %v", o, err)
+	}
+	if o, err := parseFlags([]string{"-w", "W1", "-peer", "-peers", "dbos", "-peer-pg", "postgres://127.0.0.1:1/x"}); err != nil ||
+		!slices.Equal(o.Peers, []string{peerDBOS}) || o.PeerPG == "" {
+		t.Fatalf("-peers dbos -peer-pg: %+v %v", o, err)
+	}
+	for _, bad := range [][]string{{"-peer", "-peers", "temporal"}, {"-peer-pg", "postgres://127.0.0.1:1/x"}, {"-peer", "-peers", "go-workflows", "-peer-pg", "postgres://127.0.0.1:1/x"}} {
+		if _, err := parseFlags(bad); err == nil {
+			t.Errorf("%q: no error", bad)
+		}
 	}
 	// A workload without Run is an error when named.
 	workloads = append(workloads, &Workload{ID: "W9", Name: "future", NotYet: "testing"})

@@ -1,8 +1,9 @@
 // Command bench is durable's benchmark harness: it runs the workloads of
 // WORKLOADS.md (W1–W6) against the public API of durable, verifies every
 // result it times, measures the disk's fsync latency in the same run, and,
-// with -peer, runs W1–W3 on go-workflows (bench/peer, a separate module) in
-// the same run and prints durable/peer ratios. With -cluster N it also runs
+// with -peer, runs W1–W3 on go-workflows (bench/peer) and on DBOS
+// (bench/peerdbos), each a separate module, in the same run and prints
+// durable/peer ratios. With -cluster N it also runs
 // W1 on a cluster of N runtimes in this process, next to the single-node row.
 //
 //	go run ./bench -w W1,W3 -n 500 -mode sync -peer -json out.jsonl
@@ -38,7 +39,12 @@ type Options struct {
 	Dir         string
 	JSON        string
 	Peer        bool
+	// Peers are the peer programs -peer runs (-peers), PeerDir and
+	// PeerDBOSDir their modules; PeerPG is a PostgreSQL URL for DBOS.
+	Peers       []string
 	PeerDir     string
+	PeerDBOSDir string
+	PeerPG      string
 	FanOut      int
 	Entities    int
 	Idle        time.Duration
@@ -117,8 +123,11 @@ func parseFlags(args []string) (Options, error) {
 	fs.StringVar(&o.Mode, "mode", "sync", "durability: sync (every commit survives a power cut) or nosync (durable.Options.NoSync)")
 	fs.StringVar(&o.Dir, "dir", "", "data directory (default: a temporary directory, removed after)")
 	fs.StringVar(&o.JSON, "json", "", "append one JSON object per workload run to this file")
-	fs.BoolVar(&o.Peer, "peer", false, "also run W1-W3 on go-workflows (sqlite on disk, and in memory) in the same run")
-	fs.StringVar(&o.PeerDir, "peer-dir", defaultPeerDir(), "directory of the peer program's module")
+	fs.BoolVar(&o.Peer, "peer", false, "also run W1-W3 on the -peers (go-workflows: sqlite on disk, and in memory; DBOS: sqlite on disk, and PostgreSQL with -peer-pg) in the same run")
+	peers := fs.String("peers", peerGoWorkflows+","+peerDBOS, "with -peer: comma list of the peer programs to run ("+peerGoWorkflows+", "+peerDBOS+")")
+	fs.StringVar(&o.PeerDir, "peer-dir", defaultPeerDir("peer"), "directory of the go-workflows peer program's module")
+	fs.StringVar(&o.PeerDBOSDir, "peer-dbos-dir", defaultPeerDir("peerdbos"), "directory of the DBOS peer program's module")
+	fs.StringVar(&o.PeerPG, "peer-pg", "", "with -peer: also run DBOS on this PostgreSQL (each run in a fresh schema, dropped after; bench/peerdbos/pg.sh starts one)")
 	fs.IntVar(&o.FanOut, "fanout", 0, "W2: activities per instance (0: 1000, as in WORKLOADS.md)")
 	fs.IntVar(&o.Entities, "entities", 0, "W6: Counter entities the signals are spread over (0: 1000, as in WORKLOADS.md)")
 	fs.DurationVar(&o.Idle, "idle", 0, "W5: idle timeout of the instances (durable.Options.IdleTimeout), after which waiting instances passivate (0: 1s)")
@@ -142,6 +151,13 @@ func parseFlags(args []string) (Options, error) {
 	}
 	if o.Mode != "sync" && o.Mode != "nosync" {
 		return o, fmt.Errorf("-mode %q: want sync or nosync", o.Mode)
+	}
+	var err error
+	if o.Peers, err = parsePeers(*peers); err != nil {
+		return o, err
+	}
+	if o.PeerPG != "" && (!o.Peer || !slices.Contains(o.Peers, peerDBOS)) {
+		return o, errors.New("-peer-pg needs -peer with dbos among -peers")
 	}
 	if o.N < 0 || o.Concurrency < 0 || o.Rate < 0 || o.Partitions < 0 || o.FanOut < 0 || o.Entities < 0 || o.Idle < 0 || o.Cluster < 0 {
 		return o, errors.New("-n, -c, -rate, -partitions, -fanout, -entities, -idle and -cluster must not be negative")
@@ -186,13 +202,13 @@ func runOnCluster(w *Workload, cfg Config, opts Options, single *Result) *Result
 	return r
 }
 
-// defaultPeerDir is bench/peer next to this source file.
-func defaultPeerDir() string {
+// defaultPeerDir is bench/<name> next to this source file.
+func defaultPeerDir(name string) string {
 	_, file, _, ok := runtime.Caller(0)
 	if !ok {
-		return "bench/peer"
+		return filepath.Join("bench", name)
 	}
-	return filepath.Join(filepath.Dir(file), "peer")
+	return filepath.Join(filepath.Dir(file), name)
 }
 
 func warnLogger() *slog.Logger {
@@ -234,10 +250,10 @@ func run(opts Options) ([]*Result, error) {
 		NoSync: opts.Mode == "nosync", FanOut: opts.FanOut, Entities: opts.Entities, W5Idle: opts.Idle, Dir: dir,
 		Timeout: opts.Timeout, Logger: warnLogger(), FsyncMs: machine.FsyncP50Ms, Metrics: opts.Metrics,
 	}
-	var peer *peerRunner
+	var peers []*peerRunner
 	if opts.Peer {
-		if peer, err = buildPeer(opts.PeerDir, dir); err != nil {
-			return nil, fmt.Errorf("build the peer program in %s: %w", opts.PeerDir, err)
+		if peers, err = buildPeers(opts, dir); err != nil {
+			return nil, err
 		}
 	}
 	var results []*Result
@@ -265,11 +281,14 @@ func run(opts Options) ([]*Result, error) {
 			jr.Machine = machine
 			results = append(results, jr)
 		}
-		if peer != nil && w.PeerCapable {
-			fmt.Fprintf(os.Stderr, "running %s (%s) on go-workflows, %s...\n", w.ID, w.Name, cfg.mode())
+		for _, peer := range peers {
+			if !w.PeerCapable {
+				break
+			}
+			fmt.Fprintf(os.Stderr, "running %s (%s) on %s, %s...\n", w.ID, w.Name, peer.name, cfg.mode())
 			prs, err := peer.run(w.ID, opts, dir)
 			if err != nil {
-				fmt.Fprintf(os.Stderr, "bench: peer %s: %v\n", w.ID, err)
+				fmt.Fprintf(os.Stderr, "bench: peer %s %s: %v\n", peer.name, w.ID, err)
 			}
 			for _, pr := range prs {
 				pr.Machine = machine
@@ -289,8 +308,8 @@ func run(opts Options) ([]*Result, error) {
 	for _, s := range notYet {
 		fmt.Println("skipped:", s)
 	}
-	if peer != nil {
-		fmt.Println("notes: \"xR vs S\" = durable's per-second figure / S's, same workload and mode, same run; go-workflows/memory keeps nothing on disk.")
+	if len(peers) > 0 {
+		fmt.Println("notes: \"xR vs S\" = durable's per-second figure / S's, same workload and mode, same run; go-workflows/memory keeps nothing on disk; dbos/* use DBOS's defaults except SQLite's synchronous (see bench/README.md).")
 	}
 	if opts.JSON != "" {
 		if err := writeJSON(opts.JSON, results); err != nil {
