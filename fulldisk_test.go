@@ -18,14 +18,16 @@ import (
 )
 
 // smallFilesystem mounts a tmpfs of sizeMiB at a temporary directory, or
-// skips (fails under CI) where the machine does not let this process mount.
+// skips, with the reason, where the machine does not let this process
+// mount (not root), as the issue asks. As root a failed mount is a broken
+// machine, and under CI it fails the test.
 func smallFilesystem(t *testing.T, sizeMiB int) string {
 	t.Helper()
 	dir := t.TempDir()
 	out, err := exec.Command("mount", "-t", "tmpfs", "-o", fmt.Sprintf("size=%dm", sizeMiB), "tmpfs", dir).CombinedOutput()
 	if err != nil {
 		msg := fmt.Sprintf("cannot mount a small tmpfs for a real full disk (needs root): %v: %s", err, out)
-		if os.Getenv("CI") != "" {
+		if os.Getenv("CI") != "" && os.Geteuid() == 0 {
 			t.Fatal(msg)
 		}
 		t.Skip(msg)
