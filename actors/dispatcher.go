@@ -27,8 +27,8 @@ type poolDispatcher struct {
 
 	maxExtras int
 	extraIdle time.Duration
-	mu        sync.Mutex                 // guards extras and stopped, and wg.Add after start
-	extras    map[chan struct{}]struct{} // each extra's quit channel
+	mu        sync.Mutex // guards extras and stopped, and wg.Add after start
+	extras    int
 	stopped   bool
 }
 
@@ -37,7 +37,7 @@ const defaultExtraIdle = time.Second
 
 func newPoolDispatcher(workers, throughput int) *poolDispatcher {
 	d := &poolDispatcher{work: make(chan func()), throughput: throughput, stop: make(chan struct{}),
-		maxExtras: 4 * workers, extraIdle: defaultExtraIdle, extras: map[chan struct{}]struct{}{}}
+		maxExtras: 4 * workers, extraIdle: defaultExtraIdle}
 	d.wg.Add(workers)
 	for i := 0; i < workers; i++ {
 		go d.worker()
@@ -67,23 +67,14 @@ func (d *poolDispatcher) Schedule(fn func()) {
 }
 
 // extra runs fn, then serves as a worker while it finds work, unless the
-// pool has its extras already or is closed. Its select has two cases, as a
-// worker's: a third (the idle timer beside stop) cost ~5% of W6's CPU, so
-// the idle timer and close both knock on one quit channel.
+// pool has its extras already or is closed.
 func (d *poolDispatcher) extra(fn func()) {
 	fn()
-	quit, ok := d.join()
-	if !ok {
+	if !d.join() {
 		return
 	}
-	defer d.leave(quit)
-	knock := func() {
-		select {
-		case quit <- struct{}{}:
-		default:
-		}
-	}
-	idle := time.AfterFunc(d.extraIdle, knock)
+	defer d.leave()
+	idle := time.NewTimer(d.extraIdle)
 	defer idle.Stop()
 	worked := false // since the timer was last set
 	for {
@@ -91,42 +82,36 @@ func (d *poolDispatcher) extra(fn func()) {
 		case fn := <-d.work:
 			fn()
 			worked = true
-		case <-quit:
-			if !worked || d.isStopped() {
+		case <-idle.C:
+			if !worked {
 				return
 			}
 			worked = false
 			idle.Reset(d.extraIdle)
+		case <-d.stop:
+			return
 		}
 	}
 }
 
-// join counts a goroutine in as an extra worker and returns the channel
-// that tells it to check whether to leave; false if there are enough extras
+// join counts a goroutine in as an extra worker; false if there are enough
 // or the pool is closed.
-func (d *poolDispatcher) join() (chan struct{}, bool) {
+func (d *poolDispatcher) join() bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.stopped || len(d.extras) >= d.maxExtras {
-		return nil, false
+	if d.stopped || d.extras >= d.maxExtras {
+		return false
 	}
-	quit := make(chan struct{}, 1)
-	d.extras[quit] = struct{}{}
+	d.extras++
 	d.wg.Add(1)
-	return quit, true
+	return true
 }
 
-func (d *poolDispatcher) leave(quit chan struct{}) {
+func (d *poolDispatcher) leave() {
 	d.mu.Lock()
-	delete(d.extras, quit)
+	d.extras--
 	d.mu.Unlock()
 	d.wg.Done()
-}
-
-func (d *poolDispatcher) isStopped() bool {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.stopped
 }
 
 // Throughput implements actor.Dispatcher: messages a mailbox processes
@@ -137,12 +122,6 @@ func (d *poolDispatcher) Throughput() int { return d.throughput }
 func (d *poolDispatcher) close() {
 	d.mu.Lock()
 	d.stopped = true
-	for quit := range d.extras {
-		select {
-		case quit <- struct{}{}:
-		default: // knocked already: it checks stopped
-		}
-	}
 	d.mu.Unlock()
 	close(d.stop)
 	d.wg.Wait()

@@ -146,7 +146,7 @@ func TestDispatcherDeliversEveryMessageToItsActorsInOrder(t *testing.T) {
 func (d *poolDispatcher) extraCount() int {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return len(d.extras)
+	return d.extras
 }
 
 // eventually waits for cond, failing the test after waitDeadline.
