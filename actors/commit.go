@@ -30,18 +30,14 @@ type inflightCommit struct {
 // true. Otherwise the commit runs in the background, where concurrent
 // commits of the partition batch into one transaction, and its result comes
 // back as a commitResult message.
-//
-// A background commit runs on one of the node's dispatcher workers rather
-// than a goroutine of its own: a fresh goroutine's stack grew again through
-// the store's commit every time (newstack was ~4% of W6's CPU).
-func (c *inflightCommit) begin(ctx actor.Context, n *Node, store *persistence.Partition, b *persistence.Batch, kind, id string, durable func(err error), inline bool) (error, bool) {
+func (c *inflightCommit) begin(ctx actor.Context, store *persistence.Partition, b *persistence.Batch, what string, durable func(err error), inline bool) (error, bool) {
 	c.committing = true
 	done := make(chan struct{})
 	c.commitDone = done
 	run := func() error {
 		err := store.Commit(context.Background(), b)
 		if err != nil {
-			err = storeError("commit "+kind+" "+id, err)
+			err = storeError("commit "+what, err)
 		}
 		durable(err)
 		close(done)
@@ -51,7 +47,7 @@ func (c *inflightCommit) begin(ctx actor.Context, n *Node, store *persistence.Pa
 		return run(), true
 	}
 	self, root := ctx.Self(), ctx.ActorSystem().Root
-	n.dispatcher.Schedule(func() { root.Send(self, &commitResult{err: run()}) })
+	go func() { root.Send(self, &commitResult{err: run()}) }()
 	return nil, false
 }
 

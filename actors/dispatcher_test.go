@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 )
@@ -141,71 +140,4 @@ func TestDispatcherDeliversEveryMessageToItsActorsInOrder(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-}
-
-func (d *poolDispatcher) extraCount() int {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.extras
-}
-
-// eventually waits for cond, failing the test after waitDeadline.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(waitDeadline)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
-
-// runAtOnce schedules n mailboxes that each wait until all n run, so each
-// runs on a goroutine of its own, and returns once they have all finished.
-func runAtOnce(t *testing.T, d *poolDispatcher, n int) {
-	t.Helper()
-	var started, finished sync.WaitGroup
-	started.Add(n)
-	finished.Add(n)
-	all := make(chan struct{})
-	go func() { started.Wait(); close(all) }()
-	for i := 0; i < n; i++ {
-		d.Schedule(func() { defer finished.Done(); started.Done(); <-all })
-	}
-	done := make(chan struct{})
-	go func() { finished.Wait(); close(done) }()
-	receive(t, fmt.Sprint(n, " mailboxes to run at once"), done)
-}
-
-// A goroutine started because every worker was busy stays on as an extra
-// worker (keeping its grown stack) while it finds work, at most maxExtras
-// of them, and leaves after a period without work.
-func TestDispatcherKeepsExtraWorkersWhileBusyAndLetsThemGoWhenIdle(t *testing.T) {
-	checkNoGoroutineLeft(t)
-	d := newPoolDispatcher(0, 10) // no workers: every mailbox starts a goroutine
-	d.maxExtras = 2
-	d.extraIdle = 20 * time.Millisecond
-	defer d.close()
-	runAtOnce(t, d, 4) // each on a goroutine of its own
-	eventually(t, "two extras to stay", func() bool { return d.extraCount() == 2 })
-	// An extra serves what comes next.
-	done := make(chan struct{})
-	d.Schedule(func() { close(done) })
-	receive(t, "a mailbox to run on an extra", done)
-	if got := d.extraCount(); got != 2 {
-		t.Fatalf("%d extras after serving a mailbox, want 2", got)
-	}
-	eventually(t, "idle extras to leave", func() bool { return d.extraCount() == 0 })
-}
-
-// close waits for the extra workers too.
-func TestDispatcherCloseStopsExtraWorkers(t *testing.T) {
-	checkNoGoroutineLeft(t)
-	d := newPoolDispatcher(0, 10)
-	d.maxExtras = 3
-	d.extraIdle = time.Hour
-	runAtOnce(t, d, 3)
-	eventually(t, "extras to join", func() bool { return d.extraCount() == 3 })
-	d.close() // the check at the end of the test sees the extras gone
 }

@@ -163,7 +163,7 @@ func StartNode(cfg Config) (*Node, error) {
 			p := cfg.Hub.Partition(i)
 			idx := i
 			props := actor.PropsFromProducer(func() actor.Actor { return newPartitionActor(n, idx, p) },
-				actor.WithSupervisor(n.instanceStrategy), actor.WithDispatcher(n.dispatcher))
+				actor.WithSupervisor(n.instanceStrategy))
 			h := &hosted{store: p, waiters: newWaiters()}
 			n.parts[i].Store(h)
 			n.observeStore(p)

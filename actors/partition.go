@@ -215,7 +215,7 @@ func (n *Node) PartitionProps(identify func(actor.Context) (int, error)) *actor.
 	return actor.PropsFromProducer(func() actor.Actor {
 		return &partitionActor{node: n, identify: identify, index: -1,
 			children: map[string]*child{}, byPID: map[string]string{}, fired: map[timerRef]time.Time{}}
-	}, actor.WithSupervisor(n.instanceStrategy), actor.WithDispatcher(n.dispatcher))
+	}, actor.WithSupervisor(n.instanceStrategy))
 }
 
 func (p *partitionActor) route(ctx actor.Context, msg routed) {
