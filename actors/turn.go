@@ -451,21 +451,7 @@ func (a *instanceActor) rewind(ctx actor.Context, m *control) error {
 		}
 		return err
 	}
-	rec := *a.rec
-	rec.Generation++
-	rec.Status = persistence.StatusRunning
-	rec.Failure = nil
-	rec.Output = nil
-	rec.LastUpdatedAt = now
-	rec.HistoryLen = uint32(len(kept))
-	rec.RequestKeys = rememberKeys(rec.RequestKeys, m.key)
-	dropHistoryBelow(&rec, rec.Generation)
-	b := &persistence.Batch{}
-	encoded := make([][]byte, len(kept))
-	for i, ev := range kept {
-		encoded[i] = history.Marshal(ev)
-	}
-	b.AppendHistory(a.id, rec.Generation, 0, encoded)
+	rec, b := a.rewoundRecord(kept, now, m.key, 0)
 	var earliestTimer time.Time
 	for _, ev := range exec.OpenTasks() {
 		// Only the tasks that need an index get one: an entry for an entity
@@ -546,22 +532,7 @@ func (a *instanceActor) rewindCode(ctx actor.Context, m *control, fn orchestrati
 		return err
 	}
 	now := unixTime(a.now())
-	rec := *a.rec
-	rec.Generation++
-	rec.Status = persistence.StatusRunning
-	rec.Failure = nil
-	rec.Output = nil
-	rec.LastUpdatedAt = now
-	rec.HistoryLen = uint32(len(kept))
-	rec.Flags |= persistence.FlagUsesInbox
-	rec.RequestKeys = rememberKeys(rec.RequestKeys, m.key)
-	dropHistoryBelow(&rec, rec.Generation)
-	b := &persistence.Batch{}
-	encoded := make([][]byte, len(kept))
-	for i, ev := range kept {
-		encoded[i] = history.Marshal(ev)
-	}
-	b.AppendHistory(a.id, rec.Generation, 0, encoded)
+	rec, b := a.rewoundRecord(kept, now, m.key, persistence.FlagUsesInbox)
 	var earliestTimer time.Time
 	var redispatch []*history.Event
 	for _, ev := range exec.OpenTasks() {
@@ -740,4 +711,27 @@ func (a *instanceActor) dispatch(ctx actor.Context) {
 		a.running[ev.TaskID] = pid
 	}
 	a.node.gate.passOn()
+}
+
+// rewoundRecord is the record of a rewind (a new generation, running again,
+// its history the kept events, with flags added and the request's key
+// remembered) and a batch that writes that history.
+func (a *instanceActor) rewoundRecord(kept []*history.Event, now time.Time, key string, flags persistence.RecordFlags) (persistence.InstanceRecord, *persistence.Batch) {
+	rec := *a.rec
+	rec.Generation++
+	rec.Status = persistence.StatusRunning
+	rec.Failure = nil
+	rec.Output = nil
+	rec.LastUpdatedAt = now
+	rec.HistoryLen = uint32(len(kept))
+	rec.Flags |= flags
+	rec.RequestKeys = rememberKeys(rec.RequestKeys, key)
+	dropHistoryBelow(&rec, rec.Generation)
+	b := &persistence.Batch{}
+	encoded := make([][]byte, len(kept))
+	for i, ev := range kept {
+		encoded[i] = history.Marshal(ev)
+	}
+	b.AppendHistory(a.id, rec.Generation, 0, encoded)
+	return rec, b
 }
