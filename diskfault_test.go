@@ -102,3 +102,66 @@ func TestFailedStoreWritesAreRetryableAndLoseNothingAcknowledged(t *testing.T) {
 		t.Fatalf("%d activity runs while writes failed: the re-dispatch does not back off", duringFault)
 	}
 }
+
+// TestAnEntityBacksOffWhileItsStoreCannotWrite: an entity with durable work
+// due (a scheduled signal that comes due while every write fails) reloads
+// after each failed commit and waits longer before each new try, instead
+// of retrying in a loop; once writes succeed the signal is applied.
+func TestAnEntityBacksOffWhileItsStoreCannotWrite(t *testing.T) {
+	var failing atomic.Bool
+	var attempts atomic.Int32
+	rt := open(t, durable.Options{Dir: t.TempDir(), CommitFault: func(int) error {
+		if failing.Load() {
+			attempts.Add(1)
+			return errInjectedDiskFull
+		}
+		return nil
+	}}, func(rt *durable.Runtime) {
+		must(rt.RegisterOrchestrator("Schedule", func(ctx *orchestration.Context) (any, error) {
+			at := ctx.Now().Add(300 * time.Millisecond)
+			return nil, ctx.SignalEntity(orchestration.EntityID{Name: "Counter", Key: "later"}, "add", 5, orchestration.SignalAt(at))
+		}))
+		counter, err := orchestration.EntityFromStruct[counterState]()
+		must(err)
+		must(rt.RegisterEntity("Counter", counter))
+	})
+	ctx := waitCtx(t)
+	c := rt.Client()
+	id, err := c.Start(ctx, "Schedule", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, err := c.WaitForCompletion(ctx, id); err != nil || st.RuntimeStatus != durable.StatusCompleted {
+		t.Fatalf("%+v %v", st, err)
+	}
+	// The signal waits in the entity's queue (its delivery committed); it
+	// comes due while writes fail.
+	failing.Store(true)
+	time.Sleep(time.Second)
+	during := attempts.Load()
+	failing.Store(false)
+	entity := durable.EntityID{Name: "Counter", Key: "later"}
+	for {
+		state, err := c.ReadEntityState(ctx, entity)
+		if err == nil && string(state) == `{"value":5}` {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("the scheduled signal was not applied after the fault: %s %v", state, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Logf("%d commits tried while writes failed", during)
+	// With the backoff (50 ms doubling) a second holds a handful; without
+	// it the entity retried as fast as the store refused (thousands), so
+	// this bound cannot fail for slowness.
+	if during > 100 {
+		t.Fatalf("%d commits tried in a second of failing writes: the entity does not back off", during)
+	}
+}
+
+type counterState struct {
+	Value int `json:"value"`
+}
+
+func (c *counterState) Add(n int) { c.Value += n }

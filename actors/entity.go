@@ -88,6 +88,8 @@ type entityActor struct {
 	outbox   map[uint64]*history.Event // sent, not yet acknowledged
 	acked    []uint64                  // acknowledged, to delete with the next commit
 	resender outboxResender
+	// storeRetry holds processing back after commits the store refused.
+	storeRetry storeBackoff
 
 	// seen caches, per sender, the highest outbox seq applied (the store
 	// holds one key per sender).
@@ -149,8 +151,16 @@ func (a *entityActor) Receive(ctx actor.Context) {
 				a.incoming, a.queue, a.acked = nil, nil, nil
 				a.outbox = map[uint64]*history.Event{}
 				a.load(ctx)
+				// A store that cannot write now is not asked again at
+				// once: each failure in a row doubles the wait.
+				a.storeRetry.failed()
 			}
+		} else {
+			a.storeRetry.succeeded()
 		}
+		a.process(ctx)
+	case *storeRetryDue:
+		a.storeRetry.armed = false
 		a.process(ctx)
 	case *idleCheck, *passivateNow:
 		a.idle.handle(ctx, a.node, a.partition, a.id, a.isIdle())
@@ -256,7 +266,7 @@ type entityBatch struct {
 //     senders' applied seqs and the record;
 //  5. commit, then answer and send.
 func (a *entityActor) process(ctx actor.Context) {
-	if a.committing || a.broken != nil {
+	if a.committing || a.broken != nil || a.storeRetry.hold(ctx) {
 		return
 	}
 	now := a.node.cfg.Now()
