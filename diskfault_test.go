@@ -103,10 +103,11 @@ func TestFailedStoreWritesAreRetryableAndLoseNothingAcknowledged(t *testing.T) {
 	}
 }
 
-// TestAnEntityBacksOffWhileItsStoreCannotWrite: an entity with durable work
-// due (a scheduled signal that comes due while every write fails) reloads
-// after each failed commit and waits longer before each new try, instead
-// of retrying in a loop; once writes succeed the signal is applied.
+// TestAnEntityBacksOffWhileItsStoreCannotWrite: an entity with work due (a
+// scheduled signal from an orchestration that comes due while every write
+// fails) reloads after each failed commit and waits longer before each new
+// try, instead of retrying in a loop, and keeps the deliveries a failed
+// batch took; once writes succeed the signal is applied, once.
 func TestAnEntityBacksOffWhileItsStoreCannotWrite(t *testing.T) {
 	var failing atomic.Bool
 	var attempts atomic.Int32
@@ -134,8 +135,10 @@ func TestAnEntityBacksOffWhileItsStoreCannotWrite(t *testing.T) {
 	if st, err := c.WaitForCompletion(ctx, id); err != nil || st.RuntimeStatus != durable.StatusCompleted {
 		t.Fatalf("%+v %v", st, err)
 	}
-	// The signal waits in the entity's queue (its delivery committed); it
-	// comes due while writes fail.
+	// The signal comes due while writes fail: whether its delivery to the
+	// entity committed before the fault (it waits in the entity's queue)
+	// or fails during it (the entity takes it again after its backoff), it
+	// is applied once writes succeed.
 	failing.Store(true)
 	time.Sleep(time.Second)
 	during := attempts.Load()

@@ -90,6 +90,9 @@ type entityActor struct {
 	resender outboxResender
 	// storeRetry holds processing back after commits the store refused.
 	storeRetry storeBackoff
+	// retryable are the deliveries from outboxes in the batch being
+	// committed: if the commit fails they are taken again.
+	retryable []*delivery
 
 	// seen caches, per sender, the highest outbox seq applied (the store
 	// holds one key per sender).
@@ -148,7 +151,12 @@ func (a *entityActor) Receive(ctx actor.Context) {
 		if msg.err != nil {
 			a.logger().Error("entity commit failed; reloading", "err", msg.err)
 			if !errors.Is(msg.err, persistence.ErrClosed) {
-				a.incoming, a.queue, a.acked = nil, nil, nil
+				// What the failed batch took from other actors' outboxes
+				// goes again, ahead of what arrived since (the reload
+				// reads what was applied, so nothing applies twice); a
+				// sender would not send it again before it restarts.
+				a.incoming = append(append([]*delivery(nil), a.retryable...), a.incoming...)
+				a.queue, a.acked = nil, nil
 				a.outbox = map[uint64]*history.Event{}
 				a.load(ctx)
 				// A store that cannot write now is not asked again at
@@ -158,6 +166,7 @@ func (a *entityActor) Receive(ctx actor.Context) {
 		} else {
 			a.storeRetry.succeeded()
 		}
+		a.retryable = a.retryable[:0]
 		a.process(ctx)
 	case *storeRetryDue:
 		a.storeRetry.armed = false
@@ -424,6 +433,7 @@ func (a *entityActor) commitBatch(ctx actor.Context, eb *entityBatch, sent []out
 	// The state is what the commit writes; if it fails, commitResult
 	// reloads everything from the store.
 	a.rec = eb.work
+	a.retryable = append(a.retryable[:0], eb.acks...) // outbox deliveries carry no reply
 	a.queue = eb.queue
 	parent, root, node, id := a.partition, ctx.ActorSystem().Root, a.node, a.id
 	durable := func(err error) {
