@@ -100,9 +100,11 @@ func (a *instanceActor) limitTurn(turn *orchestration.Turn) {
 // storeBackoff holds an instance's dispatch back after its commits failed
 // because the store could not write: each failure in a row doubles the
 // wait (from minStoreRetry to maxStoreRetry); a successful commit ends it.
+//
+// It is kept small (16 bytes): every instance and entity actor embeds one.
 type storeBackoff struct {
-	failures int
-	until    time.Time
+	until    int64 // unix nanoseconds
+	failures int32
 	armed    bool // a storeRetryDue is on its way
 }
 
@@ -117,10 +119,10 @@ type storeRetryDue struct{}
 func (b *storeBackoff) failed() {
 	d := minStoreRetry << min(b.failures, 10)
 	b.failures++
-	b.until = time.Now().Add(min(d, maxStoreRetry))
+	b.until = time.Now().Add(min(d, maxStoreRetry)).UnixNano()
 }
 
-func (b *storeBackoff) succeeded() { b.failures, b.until = 0, time.Time{} }
+func (b *storeBackoff) succeeded() { b.failures, b.until = 0, 0 }
 
 // hold reports whether dispatch must wait, and if so makes sure a
 // storeRetryDue wakes the actor when the wait is over.
@@ -128,7 +130,7 @@ func (b *storeBackoff) hold(ctx actor.Context) bool {
 	if b.failures == 0 {
 		return false
 	}
-	wait := time.Until(b.until)
+	wait := time.Duration(b.until - time.Now().UnixNano())
 	if wait <= 0 {
 		return false
 	}

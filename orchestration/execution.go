@@ -111,23 +111,27 @@ type Execution struct {
 
 	// The coroutine. Control passes engine -> code on resume and back on
 	// yield; abort makes the code's goroutine exit wherever it is blocked.
+	// (The flags sit together so that the struct stays in a smaller
+	// allocation size class: one Execution is made per activation.)
 	started  bool
+	running  bool // the code's goroutine has control (set by the engine around each run)
+	returned bool // the code returned (or panicked); result below
+	done     bool // the execution ended: output or failure below
 	resume   chan struct{}
 	yield    chan struct{}
 	abort    chan struct{}
 	exited   chan struct{}
 	waiting  *taskState
-	waitSite callers // while replaying: where the code called the Await it is blocked in
-	running  bool    // the code's goroutine has control (set by the engine around each run)
-	halted   error   // a non-determinism the code's goroutine found itself; the engine fails with it
-	returned bool    // the code returned (or panicked); result below
-	result   any
-	err      error
-	panicked *FailureDetails
+	// siteWanted, set by blockedSite, asks the code's goroutine blocked in
+	// a wait to write there the stack of the call it waits in.
+	siteWanted *callers
+	halted     error // a non-determinism the code's goroutine found itself; the engine fails with it
+	result     any
+	err        error
+	panicked   *FailureDetails
 
 	pendingCompletion *history.Event       // completion asked for while replaying
 	nonDeterminism    *NonDeterminismError // what ended the execution, if a mismatch did
-	done              bool
 	output            []byte
 	failure           *FailureDetails
 	customStatus      []byte
@@ -382,11 +386,11 @@ func (e *Execution) mismatch(pos int, recorded *history.Event, asked askedAction
 	if recorded != nil {
 		nd.Recorded = recorded.Describe()
 	}
-	site := &asked.site
+	site := asked.site
 	if asked.ev != nil {
 		nd.Requested = asked.ev.Describe()
-	} else if e.waiting != nil {
-		site = &e.waitSite
+	} else {
+		site = e.blockedSite()
 	}
 	nd.CallSite = site.String()
 	return nd
@@ -606,16 +610,46 @@ func (e *Execution) runUntilBlocked() {
 // engine until resumed, or exits the goroutine if the execution is closed.
 func (e *Execution) block(t *taskState) {
 	e.waiting = t
-	if e.replaying {
-		e.waitSite = e.callStack()
-	}
-	e.yield <- struct{}{}
-	select {
-	case <-e.resume:
-	case <-e.abort:
-		runtime.Goexit()
+	for {
+		e.yield <- struct{}{}
+		select {
+		case <-e.resume:
+		case <-e.abort:
+			runtime.Goexit()
+		}
+		if e.siteWanted == nil {
+			break
+		}
+		// The engine asks where the code is blocked (blockedSite): only
+		// when history disagrees with it, so the stack walk is not paid
+		// on every wait.
+		*e.siteWanted = e.callStack()
+		e.siteWanted = nil
 	}
 	e.waiting = nil
+}
+
+// blockedSite returns the stack of the call the code's goroutine is blocked
+// in, which it captures when asked and then blocks again; zero when the
+// code is not blocked in a wait.
+func (e *Execution) blockedSite() callers {
+	var site callers
+	if e.waiting == nil || e.returned {
+		return site
+	}
+	e.siteWanted = &site
+	e.running = true
+	defer func() { e.running, e.siteWanted = false, nil }()
+	select {
+	case e.resume <- struct{}{}:
+	case <-e.exited:
+		return site
+	}
+	select {
+	case <-e.yield:
+	case <-e.exited:
+	}
+	return site
 }
 
 // halt is called on the code's goroutine when it finds a non-determinism
