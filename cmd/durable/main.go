@@ -3,7 +3,7 @@
 // terminal.
 //
 //	durable serve [--addr 127.0.0.1:7071] [--data DIR | --memory] [--api-key KEY]
-//	              [--dashboard=false] [--metrics=false] [--pprof] [--traces console]
+//	              [--dashboard=false] [--metrics=false] [--pprof] [--traces console|otlp]
 //	              [--cluster-addr HOST:PORT --cluster-peers HOST:PORT,...
 //	               [--cluster-tls-cert F --cluster-tls-key F --cluster-tls-ca F]]
 //	durable start NAME [INPUT] [--id ID] [--wait [--timeout D]]

@@ -31,7 +31,7 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	key := fs.String("api-key", c.getenv("DURABLE_API_KEY"), "require this API key (code= or x-functions-key) on every request; default $DURABLE_API_KEY")
 	dashboard := fs.Bool("dashboard", true, "serve the dashboard at /ui/ and the node's health at "+httpapi.WebhookBase+"/node")
 	metricsOn := fs.Bool("metrics", true, "serve Prometheus metrics at /metrics (behind --api-key, also as Authorization: Bearer)")
-	traces := fs.String("traces", "none", "export OpenTelemetry spans of turns and activities: none, or console (JSON on stderr)")
+	traces := fs.String("traces", or(c.getenv("OTEL_TRACES_EXPORTER"), "none"), "export OpenTelemetry spans of turns and activities: "+traceExporters+" (configured by the OTEL_EXPORTER_OTLP_* variables); default $OTEL_TRACES_EXPORTER, else none")
 	pprofOn := fs.Bool("pprof", false, "serve net/http/pprof's profiles at /debug/pprof/ to loopback clients only")
 	level := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	partitions := fs.Int("partitions", 0, "partitions of a new task hub (default 4; 12 with --cluster-addr); fixed once created")
@@ -60,7 +60,7 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 		m = metrics.New()
 		opts.Observer = m
 	}
-	tp, err := c.tracerProvider(*traces)
+	tp, err := c.tracerProvider(ctx, *traces)
 	if err != nil {
 		return err
 	}

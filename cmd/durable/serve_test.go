@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -24,9 +25,15 @@ func serveNode(t *testing.T, args ...string) string {
 // and a stop that ends it (at once; the test's end calls it too).
 func serveNodeOut(t *testing.T, args ...string) (string, *syncBuffer, func()) {
 	t.Helper()
+	return serveNodeEnv(t, func(string) string { return "" }, args...)
+}
+
+// serveNodeEnv is serveNodeOut with the environment getenv gives.
+func serveNodeEnv(t *testing.T, getenv func(string) string, args ...string) (string, *syncBuffer, func()) {
+	t.Helper()
 	errOut := &syncBuffer{}
 	listening := make(chan string, 1)
-	c := &cli{stdout: io.Discard, stderr: errOut, getenv: func(string) string { return "" }, onListen: func(a string) { listening <- a }}
+	c := &cli{stdout: io.Discard, stderr: errOut, getenv: getenv, onListen: func(a string) { listening <- a }}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
 	go func() {
@@ -181,10 +188,58 @@ func TestServeTracesToTheConsole(t *testing.T) {
 }
 
 func TestServeRejectsAnUnknownTraceExporter(t *testing.T) {
-	for _, exp := range []string{"otlp", "zipkin"} {
-		r := durableCmd(t, "", nil, "serve", "--memory", "--addr", "127.0.0.1:0", "--traces", exp)
-		if r.code != 2 || !strings.Contains(r.stderr, "--traces") {
-			t.Errorf("--traces %s: exit %d, stderr %q; want a usage error naming --traces", exp, r.code, r.stderr)
+	for _, tc := range []struct {
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{[]string{"--traces", "zipkin"}, nil, "--traces"},
+		{nil, map[string]string{"OTEL_TRACES_EXPORTER": "jaeger"}, "--traces"},
+		{[]string{"--traces", "otlp"}, map[string]string{"OTEL_EXPORTER_OTLP_PROTOCOL": "http/json"}, "OTEL_EXPORTER_OTLP_PROTOCOL"},
+		{[]string{"--traces", "otlp"}, map[string]string{"OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "thrift"}, "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"},
+	} {
+		r := durableCmd(t, "", tc.env, append([]string{"serve", "--memory", "--addr", "127.0.0.1:0"}, tc.args...)...)
+		if r.code != 2 || !strings.Contains(r.stderr, tc.want) {
+			t.Errorf("%v %v: exit %d, stderr %q; want a usage error naming %s", tc.args, tc.env, r.code, r.stderr, tc.want)
 		}
+	}
+}
+
+// TestServeExportsTracesOverOTLP runs serve with --traces otlp against a
+// collector on loopback, over each OTLP protocol, configured only by the
+// standard OTEL_* variables: the collector receives the spans of a turn
+// and of an activity of the instance, in one trace.
+func TestServeExportsTracesOverOTLP(t *testing.T) {
+	for _, protocol := range []string{"http/protobuf", "grpc"} {
+		t.Run(protocol, func(t *testing.T) {
+			col := newCollector(t, protocol)
+			env := map[string]string{
+				"OTEL_TRACES_EXPORTER":        "otlp", // --traces defaults to it
+				"OTEL_EXPORTER_OTLP_PROTOCOL": protocol,
+				"OTEL_EXPORTER_OTLP_ENDPOINT": col.endpoint,
+				"OTEL_SERVICE_NAME":           "durable-test",
+			}
+			for k, v := range env {
+				t.Setenv(k, v) // the exporter reads them itself
+			}
+			url, out, stop := serveNodeEnv(t, os.Getenv)
+			durableCmd(t, url, nil, "start", "Orchestrator", "--id", "traced-otlp", "--wait").expect(t, 0)
+			stop() // flushes the spans
+			spans := col.received()
+			traces := map[string]bool{}
+			for _, want := range []string{"orchestration Orchestrator", "activity Hello"} {
+				s, ok := spans[want]
+				if !ok {
+					t.Fatalf("the collector got no span %q; got %v; serve said:\n%.2000s", want, spans, out.String())
+				}
+				if s.instance != "traced-otlp" || s.service != "durable-test" {
+					t.Errorf("span %q: instance %q, service %q", want, s.instance, s.service)
+				}
+				traces[s.trace] = true
+			}
+			if len(traces) != 1 {
+				t.Errorf("the spans are in %d traces, want one: %v", len(traces), spans)
+			}
+		})
 	}
 }
