@@ -314,6 +314,20 @@ func (r *Runtime) Ready() bool {
 	return true
 }
 
+// Expelled returns a channel closed once the other members of the cluster
+// have dropped this node for good (protoactor's members never let a
+// dropped member back in): the node must then be shut down and started
+// again to rejoin. It is nil, never closed, on a single node and before
+// Start.
+func (r *Runtime) Expelled() <-chan struct{} {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.member == nil {
+		return nil
+	}
+	return r.member.Expelled()
+}
+
 // Client returns the client of this runtime.
 func (r *Runtime) Client() *Client { return &Client{rt: r} }
 

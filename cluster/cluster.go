@@ -112,6 +112,8 @@ type Member struct {
 
 	readyMu sync.Mutex
 	ready   bool
+
+	expelled <-chan struct{} // nil when the provider cannot tell
 }
 
 // Start joins the cluster at cfg.Addr and runs a node on it: nodeCfg is the
@@ -162,6 +164,9 @@ func Start(cfg Config, nodeCfg actors.Config) (*Member, error) {
 	if membership == nil {
 		membership = NewStaticMembership(cfg.Addr, cfg.Peers, cfg.ProbeInterval, cfg.DropAfter, log)
 	}
+	if e, ok := membership.(interface{ Expelled() <-chan struct{} }); ok {
+		m.expelled = e.Expelled()
+	}
 	ccfg := pcluster.Configure(cfg.Name, membership, disthash.New(), rc,
 		pcluster.WithKinds(kind), pcluster.WithRequestTimeout(cfg.RequestTimeout))
 	m.cluster = pcluster.New(m.system, ccfg)
@@ -198,6 +203,14 @@ func startMember(c *pcluster.Cluster) (err error) {
 
 // Node returns the node this member runs.
 func (m *Member) Node() *actors.Node { return m.node }
+
+// Expelled returns a channel closed once a majority of the other members
+// have dropped this one (for example after a pause longer than DropAfter). protoactor's
+// members never let a dropped member back in, so from then on this member
+// claims nothing the others accept and must be restarted: durable serve
+// exits. With a Provider that cannot tell, the channel is nil (never
+// closed).
+func (m *Member) Expelled() <-chan struct{} { return m.expelled }
 
 // Count implements seam.Partitions.
 func (m *Member) Count() int { return m.count }

@@ -38,8 +38,8 @@ const membershipProbeActor = "durable-membership"
 //
 //   - A member that has been dropped once is blocked on that node for good,
 //     even if it answers again. To rejoin, the dropped node must start a new
-//     actor system (which gets a new member id). Expelled reports when a peer
-//     tells this node that it has dropped it.
+//     actor system (which gets a new member id). Expelled reports when a
+//     majority of the other peers tell this node that they dropped it.
 //   - A member that stops its cluster (Cluster.Shutdown, graceful or not)
 //     first gossips that it left; peers that hear it block it and drop it at
 //     their next probe round, well before dropAfter. A crashed member is
@@ -184,10 +184,12 @@ func (m *StaticMembership) Shutdown(bool) error {
 	return nil
 }
 
-// Expelled returns a channel closed once a peer has answered that it dropped
-// this member. Such a peer blocks this member's id for good (protoactor's
-// MemberList never lets a member that left back in), so the node must stop
-// its cluster and start again with a new actor system to rejoin.
+// Expelled returns a channel closed once a majority of the other peers
+// have answered that they dropped this member. Such a peer blocks this
+// member's id for good (protoactor's MemberList never lets a member that
+// left back in), so the node must stop its cluster and start again with a
+// new actor system to rejoin. A minority does not expel: a member that was
+// paused drops all the others when it resumes and tells them so.
 func (m *StaticMembership) Expelled() <-chan struct{} {
 	return m.expelled
 }
@@ -237,11 +239,12 @@ func (m *StaticMembership) start(c *pcluster.Cluster, member bool) error {
 	m.stop = make(chan struct{})
 	m.done = make(chan struct{})
 	r := &staticProber{
-		m:     m,
-		sys:   sys,
-		c:     c,
-		probe: self,
-		seen:  make(map[string]staticPeer),
+		m:         m,
+		sys:       sys,
+		c:         c,
+		probe:     self,
+		seen:      make(map[string]staticPeer),
+		droppedBy: make(map[string]bool),
 	}
 	if member {
 		r.self = self
@@ -296,6 +299,9 @@ type staticProber struct {
 	targets []string         // peer addresses to probe (self excluded)
 	seen    map[string]staticPeer
 	blocked map[string]bool // ids already logged as blocked
+	// droppedBy are the peers whose last answer said they dropped this
+	// member (a peer that restarts forgets it).
+	droppedBy map[string]bool
 }
 
 // run probes every interval until stop is closed or the actor system stops
@@ -352,14 +358,31 @@ func (r *staticProber) answered(addr string, res any) {
 		r.m.log.Info("static membership: peer restarted with a new member id", "peer", addr, "old", prev.member.Id, "new", mem.Id)
 	}
 	r.seen[addr] = staticPeer{member: mem, last: time.Now()}
-	if slices.Contains(reply.Blocked, r.probe.Id) {
+	if !slices.Contains(reply.Blocked, r.probe.Id) {
+		delete(r.droppedBy, addr)
+		return
+	}
+	if !r.droppedBy[addr] {
+		r.droppedBy[addr] = true
+		r.m.log.Warn("static membership: a peer has dropped this member for good", "peer", addr, "id", r.probe.Id,
+			"dropped_by", len(r.droppedBy), "expelled_at", r.expelledAt())
+	}
+	// Expelled only when a majority of the other peers dropped it: a node
+	// that was paused drops everyone else when it resumes (it heard from
+	// nobody for a while) and tells each of them so; that alone must not
+	// expel the healthy ones, which still see each other.
+	if len(r.droppedBy) >= r.expelledAt() {
 		r.m.expelledOnce.Do(func() {
-			r.m.log.Error("static membership: a peer has dropped this member for good; restart this node with a new actor system to rejoin",
-				"peer", addr, "id", r.probe.Id)
+			r.m.log.Error("static membership: a majority of the peers have dropped this member for good; restart this node with a new actor system to rejoin",
+				"dropped_by", len(r.droppedBy), "id", r.probe.Id)
 			close(r.m.expelled)
 		})
 	}
 }
+
+// expelledAt is how many peers must have dropped this member for it to be
+// expelled: a majority of the others (1 of 1, 2 of 2, 2 of 3, 3 of 4).
+func (r *staticProber) expelledAt() int { return len(r.targets)/2 + 1 }
 
 // members is the topology to publish at now: self (for a member) and every
 // peer that answered within dropAfter, one entry per member id.

@@ -3,6 +3,7 @@ package cluster_test
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -193,6 +194,10 @@ func (c *testCluster) waitHealthy(nd *node, within time.Duration) {
 
 const hook = "/runtime/webhooks/durabletask"
 
+// requestClient gives up on one request after a while (do then tries
+// again), so a node that never answers fails the test instead of hanging it.
+var requestClient = &http.Client{Timeout: 20 * time.Second}
+
 // do sends a request to a node, retrying while the node answers 503 or
 // cannot be reached (a cluster that is moving partitions) until within.
 func do(t *testing.T, method, url string, body any, within time.Duration) (int, []byte) {
@@ -205,7 +210,7 @@ func do(t *testing.T, method, url string, body any, within time.Duration) (int, 
 	for {
 		req, _ := http.NewRequest(method, url, bytes.NewReader(b))
 		req.Header.Set("Content-Type", "application/json")
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := requestClient.Do(req)
 		if err == nil {
 			out, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
@@ -488,6 +493,49 @@ func TestClusterRollingRestartLosesNothing(t *testing.T) {
 		c.restart(nd)
 		c.waitHealthy(nd, 60*time.Second)
 	}
+	w.approveAll(t, c)
+	w.verify(t, c, 90*time.Second)
+}
+
+// TestAPausedNodeThatTheClusterDroppedExitsAndRejoinsWhenRestarted stops a
+// node (SIGSTOP, as a frozen VM or a long pause would) for longer than the
+// drop time: the others drop it. A paused process still holds its
+// partitions' directory locks, so nobody can take its partitions while it
+// is paused (Badger's lock is what keeps two processes off one database).
+// Resumed, it learns that it was dropped (protoactor's members never let it
+// back in) and exits with an error, releasing the locks, instead of
+// lingering as a member nobody accepts: the others then take its
+// partitions and serve everything; started again, it rejoins.
+func TestAPausedNodeThatTheClusterDroppedExitsAndRejoinsWhenRestarted(t *testing.T) {
+	c := startCluster(t, 3)
+	paused := c.nodes[2]
+	if err := paused.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(5 * time.Second) // past the drop time (3 s): node1 and node2 drop node3
+	if err := paused.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- paused.cmd.Wait() }()
+	select {
+	case err := <-exited:
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() == 0 {
+			t.Fatalf("the dropped node exited with %v, want a non-zero exit code", err)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("the dropped node did not exit within 60 s of resuming")
+	}
+	paused.mu.Lock()
+	log := paused.log.String()
+	paused.mu.Unlock()
+	if !strings.Contains(log, "the cluster dropped this node") {
+		t.Errorf("the dropped node's log does not say why it exits:\n%s", tail(log, 3000))
+	}
+	w := startWorkload(t, &testCluster{t: t, dir: c.dir, nodes: c.nodes[:2]}, 3, "paused-")
+	c.restart(paused)
+	c.waitHealthy(paused, 60*time.Second)
 	w.approveAll(t, c)
 	w.verify(t, c, 90*time.Second)
 }

@@ -183,6 +183,12 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	case <-ctx.Done():
 		logger.Info("shutting down")
 	case serveErr = <-served:
+	case <-rt.Expelled():
+		// The others dropped this node for good: it serves nothing they
+		// accept. Exit with an error, so a supervisor starts it again
+		// (a new process joins as a new member).
+		logger.Error("the cluster dropped this node (a pause or a network cut longer than its drop time); shutting down so that it can be started again")
+		serveErr = errExpelled
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
@@ -204,6 +210,9 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	logger.Info("stopped")
 	return nil
 }
+
+// errExpelled ends serve when the cluster dropped the node.
+var errExpelled = errors.New("dropped by the cluster: start the node again to rejoin")
 
 func btoi(b bool) int {
 	if b {
