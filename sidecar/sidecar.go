@@ -94,6 +94,9 @@ func New(rt *durable.Runtime, opts Options) (*Server, error) {
 	if err := rt.SetRemoteOrchestrators(s.work.runTurn, s.work.known); err != nil {
 		return nil, err
 	}
+	if err := rt.SetRemoteEntities(s.work.runEntityBatch, s.work.knownEntity); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 

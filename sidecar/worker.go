@@ -52,9 +52,11 @@ type dispatcher struct {
 	closed  bool
 	// Orchestrator names the workers serve, for Client.Start: those named
 	// in a worker's filters, or every name once a worker without filters
-	// has connected (since this dispatcher began).
-	announced map[string]bool
-	anyName   bool
+	// has connected (since this dispatcher began); entity names
+	// (lower-cased) likewise, for the Client's entity calls.
+	announced         map[string]bool
+	announcedEntities map[string]bool
+	anyName           bool
 }
 
 // workKind says what a work item runs.
@@ -63,6 +65,7 @@ type workKind int
 const (
 	activityWork workKind = iota
 	orchestratorWork
+	entityWork
 	workKinds
 )
 
@@ -83,14 +86,18 @@ type workItem struct {
 	// turn is the orchestration turn of an orchestrator item, which its
 	// completion's actions are read against.
 	turn *durable.RemoteTurn
+	// batch is the entity batch of an entity item, which its completion's
+	// results are read against.
+	batch *durable.RemoteEntityBatch
 }
 
 // outcome is what a worker answered: an activity's output or failure, or
-// an orchestration turn's result.
+// an orchestration turn's result, or an entity batch's.
 type outcome struct {
 	output []byte
 	err    error
 	result *durable.RemoteResult
+	entity *durable.RemoteEntityResult
 }
 
 // workerConn is one connected GetWorkItems stream.
@@ -116,6 +123,8 @@ func newDispatcher(leaseTimeout time.Duration) *dispatcher {
 		queue:        list.New(),
 		workers:      map[*workerConn]struct{}{},
 		announced:    map[string]bool{},
+
+		announcedEntities: map[string]bool{},
 	}
 }
 
@@ -353,6 +362,9 @@ func (d *dispatcher) connect(w *workerConn) error {
 	for name := range w.names[orchestratorWork] {
 		d.announced[name] = true
 	}
+	for name := range w.names[entityWork] {
+		d.announcedEntities[name] = true
+	}
 	d.assignLocked()
 	return nil
 }
@@ -376,12 +388,13 @@ func (d *dispatcher) close() {
 }
 
 // GetWorkItems streams work items to a worker until it disconnects or the
-// server closes, with a health ping on connection and every PingInterval. The worker's activity filter (workItemFilters) limits the
-// activities it gets; without filters it gets every activity no Go code
-// serves.
+// server closes, with a health ping on connection and every PingInterval.
+// The worker's filters (workItemFilters) limit the activities,
+// orchestrators and entities it gets; without filters it gets every one
+// no Go code serves.
 func (s *Server) GetWorkItems(req *pb.GetWorkItemsRequest, stream pb.TaskHubSidecarService_GetWorkItemsServer) error {
 	w := &workerConn{}
-	for kind, n := range map[workKind]int32{activityWork: req.GetMaxConcurrentActivityWorkItems(), orchestratorWork: req.GetMaxConcurrentOrchestrationWorkItems()} {
+	for kind, n := range map[workKind]int32{activityWork: req.GetMaxConcurrentActivityWorkItems(), orchestratorWork: req.GetMaxConcurrentOrchestrationWorkItems(), entityWork: req.GetMaxConcurrentEntityWorkItems()} {
 		if n < 0 {
 			return invalid("GetWorkItems: a negative maxConcurrent work items (%d)", n)
 		}
@@ -390,9 +403,12 @@ func (s *Server) GetWorkItems(req *pb.GetWorkItemsRequest, stream pb.TaskHubSide
 		}
 		w.capacity[kind] = int(n)
 	}
-	w.send = make(chan *pb.WorkItem, w.capacity[activityWork]+w.capacity[orchestratorWork])
+	w.send = make(chan *pb.WorkItem, w.capacity[activityWork]+w.capacity[orchestratorWork]+w.capacity[entityWork])
 	if f := req.GetWorkItemFilters(); f != nil {
-		w.names[activityWork], w.names[orchestratorWork] = map[string]bool{}, map[string]bool{}
+		w.names[activityWork], w.names[orchestratorWork], w.names[entityWork] = map[string]bool{}, map[string]bool{}, map[string]bool{}
+		for _, e := range f.GetEntities() {
+			w.names[entityWork][strings.ToLower(e.GetName())] = true
+		}
 		for _, a := range f.GetActivities() {
 			w.names[activityWork][a.GetName()] = true
 		}
