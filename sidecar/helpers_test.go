@@ -19,6 +19,7 @@ import (
 // node is a runtime behind a sidecar gRPC server on 127.0.0.1, and a Go
 // gRPC client of it.
 type node struct {
+	addr   string // the gRPC server's 127.0.0.1 address
 	rt     *durable.Runtime
 	client pb.TaskHubSidecarServiceClient
 	stop   func()
@@ -54,7 +55,7 @@ func startNode(t *testing.T, dir string, opts sidecar.Options, register func(rt 
 		t.Fatal(err)
 	}
 	stopped := false
-	n := &node{rt: rt, client: pb.NewTaskHubSidecarServiceClient(conn)}
+	n := &node{addr: ln.Addr().String(), rt: rt, client: pb.NewTaskHubSidecarServiceClient(conn)}
 	n.stop = func() {
 		if stopped {
 			return

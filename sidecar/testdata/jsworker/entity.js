@@ -1,0 +1,96 @@
+// The end-to-end test of durable's entity work items with the unmodified
+// @microsoft/durabletask-js worker and client (driven by
+// sidecar/jsentity_test.go, whose node has the Go orchestration
+// "GoCallsJSCounter"). It serves the entity "JSCounter" on DURABLE_GRPC,
+// signals it from the client, reads its state, has the Go orchestration
+// call it (a result, a failure, a signal the entity sends), prints "ok
+// NAME" for each scenario and "ALL OK" at the end.
+"use strict";
+const assert = require("node:assert/strict");
+const {
+  TaskHubGrpcClient, TaskHubGrpcWorker, TaskEntity, EntityInstanceId, OrchestrationStatus, NoOpLogger,
+} = require("@microsoft/durabletask-js");
+
+const hostAddress = process.env.DURABLE_GRPC;
+if (!hostAddress) throw new Error("DURABLE_GRPC is not set");
+const logger = new NoOpLogger();
+
+// A counter: add returns the new count, get the count; boom changes the
+// count and then throws, so its change is rolled back; tell signals "add
+// 1" to the counter of the key it is given.
+class Counter extends TaskEntity {
+  initializeState() { return 0; }
+  add(n) { this.state += n; return this.state; }
+  get() { return this.state; }
+  boom() { this.state = -1; throw new Error("counter says no"); }
+  tell(key) { this.context.signalEntity(new EntityInstanceId("JSCounter", key), "add", 1); }
+}
+
+async function main() {
+  const worker = new TaskHubGrpcWorker({ hostAddress, logger, workItemFilters: "auto" });
+  worker.addNamedEntity("JSCounter", () => new Counter());
+  await worker.start();
+  const client = new TaskHubGrpcClient({ hostAddress, logger });
+  const tag = process.env.DURABLE_TAG || String(Date.now());
+  const counter = new EntityInstanceId("JSCounter", `k-${tag}`);
+  const other = new EntityInstanceId("JSCounter", `other-${tag}`);
+
+  const stateOf = async (id, want) => {
+    for (let attempt = 0; ; attempt++) {
+      const e = await client.getEntity(id, true);
+      if (e && e.state === want) return;
+      if (attempt > 300) throw new Error(`${id}: state ${JSON.stringify(e && e.state)}, want ${want}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  };
+
+  // signal from the client: the worker announces its entity names when
+  // its stream opens, so the first signal is retried until it has.
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await client.signalEntity(counter, "add", 5);
+      break;
+    } catch (e) {
+      if (attempt > 50 || !String(e).includes("not registered")) throw e;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  await client.signalEntity(counter, "add", 10);
+  await stateOf(counter, 15);
+  console.log("ok signal and read");
+
+  // a failed operation is rolled back
+  await client.signalEntity(counter, "boom");
+  await client.signalEntity(counter, "add", 1);
+  await stateOf(counter, 16);
+  console.log("ok failed operation rolled back");
+
+  // called from a Go orchestration: add 2, boom (its failure), get; and
+  // the entity signals another one
+  const instanceId = await client.scheduleNewOrchestration("GoCallsJSCounter", counter.key, `go-calls-${tag}`);
+  const st = await client.waitForOrchestrationCompletion(instanceId, true, 60);
+  assert.equal(st.runtimeStatus, OrchestrationStatus.COMPLETED, st.serializedOutput);
+  const out = JSON.parse(st.serializedOutput);
+  assert.equal(out.added, 18);
+  assert.match(out.failure, /counter says no/);
+  assert.equal(out.got, 18);
+  await client.signalEntity(counter, "tell", other.key);
+  await stateOf(other, 1);
+  console.log("ok called from an orchestration");
+
+  const ids = [];
+  for await (const e of client.getEntities({ instanceIdStartsWith: "@jscounter@", includeState: true })) {
+    ids.push(e.id.toString());
+  }
+  assert.ok(ids.includes(counter.toString()) && ids.includes(other.toString()), `listed ${ids}`);
+  console.log("ok query");
+
+  await client.stop();
+  await worker.stop();
+  console.log("ALL OK");
+}
+
+main().then(() => process.exit(0), (e) => {
+  console.error("FAILED:", e && e.stack ? e.stack : e);
+  process.exit(1);
+});
