@@ -32,6 +32,27 @@ func remoteEntityApp(rt *durable.Runtime) {
 		}
 		return orchestration.Await[int](ctx.CallEntity(id, "get", nil))
 	})
+	// LockCounter holds the counter of its input in a critical section
+	// across an event: other operations wait until it releases.
+	_ = rt.RegisterOrchestrator("LockCounter", func(ctx *orchestration.Context) (any, error) {
+		var key string
+		if err := ctx.Input(&key); err != nil {
+			return nil, err
+		}
+		id := orchestration.EntityID{Name: "RCounter", Key: key}
+		cs, err := ctx.LockEntities(id)
+		if err != nil {
+			return nil, err
+		}
+		defer cs.Release()
+		if _, err := orchestration.Await[any](ctx.CallEntity(id, "add", 1)); err != nil {
+			return nil, err
+		}
+		if _, err := orchestration.Await[any](ctx.WaitForExternalEvent("go")); err != nil {
+			return nil, err
+		}
+		return orchestration.Await[int](ctx.CallEntity(id, "get", nil))
+	})
 	_ = rt.RegisterOrchestrator("CallBoom", func(ctx *orchestration.Context) (any, error) {
 		_, err := orchestration.Await[any](ctx.CallEntity(orchestration.EntityID{Name: "RCounter", Key: "boom"}, "boom", nil))
 		if err == nil {
@@ -281,4 +302,37 @@ func TestRemoteEntityBatchSurvivesANodeRestart(t *testing.T) {
 		t.Fatalf("after the restart the worker got %v", ops)
 	}
 	entityState(t, n, "@rcounter@e", "7")
+}
+
+func TestRemoteEntityInACriticalSectionMakesOthersWait(t *testing.T) {
+	n := startNode(t, "", sidecarOpts(), remoteEntityApp)
+	w := connect(t, n, &pb.GetWorkItemsRequest{})
+	runCounter(t, n, w)
+	if _, err := n.client.StartInstance(testCtx(t), &pb.CreateInstanceRequest{InstanceId: "lock-counter", Name: "LockCounter", Input: str(`"f"`)}); err != nil {
+		t.Fatal(err)
+	}
+	entityState(t, n, "@rcounter@f", "1") // locked, then called
+	signal(t, n, "@rcounter@f", "add", "100")
+	time.Sleep(100 * time.Millisecond)
+	entityState(t, n, "@rcounter@f", "1") // the signal waits for the release
+	if _, err := n.client.RaiseEvent(testCtx(t), &pb.RaiseEventRequest{InstanceId: "lock-counter", Name: "go"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := waitOutput(t, n, "lock-counter").GetOutput().GetValue(); got != "1" {
+		t.Fatalf("LockCounter output %s", got)
+	}
+	entityState(t, n, "@rcounter@f", "101")
+}
+
+func TestRemoteEntityCalledBeforeAnyWorkerWaitsForOne(t *testing.T) {
+	n := startNode(t, "", sidecarOpts(), remoteEntityApp)
+	if _, err := n.client.StartInstance(testCtx(t), &pb.CreateInstanceRequest{InstanceId: "early-call", Name: "CallCounter", Input: str(`"g"`)}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond) // the call waits in the entity's inbox
+	w := connect(t, n, &pb.GetWorkItemsRequest{})
+	runCounter(t, n, w)
+	if got := waitOutput(t, n, "early-call").GetOutput().GetValue(); got != "5" {
+		t.Fatalf("CallCounter output %s", got)
+	}
 }
