@@ -69,8 +69,9 @@ type RemoteTurn struct {
 // RemoteResult is what a worker's code did in a turn.
 type RemoteResult struct {
 	// Events are the produced events in order: actions (TaskScheduled,
-	// TimerCreated, SubOrchestrationCreated, each with the worker's task
-	// id), then ExecutionCompleted or ContinuedAsNew if the code ended.
+	// TimerCreated, SubOrchestrationCreated, EntityOperationCalled,
+	// EntityOperationSignaled, each with the worker's task id), then
+	// ExecutionCompleted or ContinuedAsNew if the code ended.
 	Events []*history.Event
 	// CustomStatus is the code's custom status (JSON), if it set one.
 	CustomStatus []byte
@@ -198,6 +199,8 @@ func (r *remoteExecution) finish(newEvents []*history.Event, res *RemoteResult) 
 			}
 			seen[ev.TaskID] = true
 			turn.Actions = append(turn.Actions, ev)
+		case ev.Type == history.EntityOperationSignaled:
+			turn.Actions = append(turn.Actions, ev) // one way: no task opens
 		default:
 			return nil, fmt.Errorf("remote orchestrator %q produced a %s event, which durable does not take from a worker", r.name, ev.Type)
 		}

@@ -23,6 +23,81 @@ func eventsToProto(events []*history.Event) []*pb.HistoryEvent {
 	return out
 }
 
+// turnEventsToProto is eventsToProto for a worker's turn: the response to
+// an entity call carries the request id of the call (which durable keeps
+// in the call event's Reason), by which the worker's code finds its call.
+func turnEventsToProto(events []*history.Event, requests map[int64]string) []*pb.HistoryEvent {
+	out := eventsToProto(events)
+	for i, ev := range events {
+		switch x := out[i].GetEventType().(type) {
+		case *pb.HistoryEvent_EntityOperationCompleted:
+			x.EntityOperationCompleted.RequestId = requests[ev.TaskID]
+		case *pb.HistoryEvent_EntityOperationFailed:
+			x.EntityOperationFailed.RequestId = requests[ev.TaskID]
+		}
+	}
+	return out
+}
+
+// entityRequests maps the task id of each entity call in the histories to
+// its request id.
+func entityRequests(histories ...[]*history.Event) map[int64]string {
+	out := map[int64]string{}
+	for _, events := range histories {
+		for _, ev := range events {
+			if ev.Type == history.EntityOperationCalled && ev.Reason != "" {
+				out[ev.TaskID] = ev.Reason
+			}
+		}
+	}
+	return out
+}
+
+// entityMessageEvent is the history event of a sendEntityMessage action: a
+// call or a signal (under the action's id, with its request id in Reason);
+// nil for a lock or a release, which durable does not take from a worker.
+func entityMessageEvent(id int64, m *pb.SendEntityMessageAction) (*history.Event, error) {
+	var ev *history.Event
+	var target string
+	switch x := m.GetEntityMessageType().(type) {
+	case *pb.SendEntityMessageAction_EntityOperationCalled:
+		c := x.EntityOperationCalled
+		target = c.GetTargetInstanceId().GetValue()
+		ev = &history.Event{Type: history.EntityOperationCalled, Name: c.GetOperation(), Reason: c.GetRequestId()}
+		in, err := jsonPayload("entity call input", c.GetInput().GetValue())
+		if err != nil {
+			return nil, err
+		}
+		ev.Payload = in
+		if at := c.GetScheduledTime(); at != nil {
+			ev.FireAt = at.AsTime().UTC()
+		}
+	case *pb.SendEntityMessageAction_EntityOperationSignaled:
+		sig := x.EntityOperationSignaled
+		target = sig.GetTargetInstanceId().GetValue()
+		ev = &history.Event{Type: history.EntityOperationSignaled, Name: sig.GetOperation(), Reason: sig.GetRequestId()}
+		in, err := jsonPayload("entity signal input", sig.GetInput().GetValue())
+		if err != nil {
+			return nil, err
+		}
+		ev.Payload = in
+		if at := sig.GetScheduledTime(); at != nil {
+			ev.FireAt = at.AsTime().UTC()
+		}
+	default:
+		return nil, nil
+	}
+	eid, err := entityID(target)
+	if err != nil {
+		return nil, invalid("CompleteOrchestratorTask: sendEntityMessage %d targets %q: %v", id, target, err)
+	}
+	if ev.Name == "" {
+		return nil, invalid("CompleteOrchestratorTask: sendEntityMessage %d has no operation name", id)
+	}
+	ev.InstanceID, ev.TaskID = eid.String(), id
+	return ev, nil
+}
+
 // resultFromProto reads a worker's answer to turn: each action becomes the
 // history event that records it, under the action's id as task id, at the
 // turn's time. A malformed answer is an InvalidArgument error (nothing is
@@ -128,10 +203,12 @@ func actionEvent(turn *durable.RemoteTurn, a *pb.OrchestratorAction) (*history.E
 			return &history.Event{Type: history.ContinuedAsNew, Payload: result}, nil
 		}
 		return nil, invalid("CompleteOrchestratorTask: completeOrchestration with status %s; durable takes COMPLETED, FAILED or CONTINUED_AS_NEW", c.GetOrchestrationStatus())
+	case *pb.OrchestratorAction_SendEntityMessage:
+		return entityMessageEvent(int64(a.GetId()), x.SendEntityMessage)
 	case nil:
 		return nil, invalid("CompleteOrchestratorTask: action %d has no type", a.GetId())
 	}
-	return nil, nil // sendEvent, terminateOrchestration, sendEntityMessage, rewindOrchestration
+	return nil, nil // sendEvent, terminateOrchestration, rewindOrchestration
 }
 
 func actionKind(a *pb.OrchestratorAction) string {
@@ -141,7 +218,7 @@ func actionKind(a *pb.OrchestratorAction) string {
 	case *pb.OrchestratorAction_TerminateOrchestration:
 		return "terminateOrchestration"
 	case *pb.OrchestratorAction_SendEntityMessage:
-		return "sendEntityMessage"
+		return "sendEntityMessage (a lock or a release)"
 	case *pb.OrchestratorAction_RewindOrchestration:
 		return "rewindOrchestration"
 	}

@@ -236,12 +236,12 @@ func eventToProto(ev *history.Event) *pb.HistoryEvent {
 	case history.EntityOperationCalled:
 		out.EventId = id
 		out.EventType = &pb.HistoryEvent_EntityOperationCalled{EntityOperationCalled: &pb.EntityOperationCalledEvent{
-			Operation: ev.Name, Input: str(ev.Payload), TargetInstanceId: optional(entityInstanceID(ev.InstanceID)),
+			RequestId: ev.Reason, Operation: ev.Name, Input: str(ev.Payload), TargetInstanceId: optional(entityInstanceID(ev.InstanceID)),
 		}}
 	case history.EntityOperationSignaled:
 		out.EventId = id
 		out.EventType = &pb.HistoryEvent_EntityOperationSignaled{EntityOperationSignaled: &pb.EntityOperationSignaledEvent{
-			Operation: ev.Name, Input: str(ev.Payload), ScheduledTime: ts(ev.FireAt), TargetInstanceId: optional(entityInstanceID(ev.InstanceID)),
+			RequestId: ev.Reason, Operation: ev.Name, Input: str(ev.Payload), ScheduledTime: ts(ev.FireAt), TargetInstanceId: optional(entityInstanceID(ev.InstanceID)),
 		}}
 	case history.EntityLockRequested:
 		out.EventId = id

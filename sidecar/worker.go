@@ -159,11 +159,12 @@ func (d *dispatcher) run(ctx context.Context, name string, input []byte) ([]byte
 // runTurn is the runtime's remote orchestrator function: it queues the
 // turn for the workers and calls done with the worker's answer.
 func (d *dispatcher) runTurn(ctx context.Context, turn durable.RemoteTurn, done func(*durable.RemoteResult, error)) {
+	requests := entityRequests(turn.Past, turn.New)
 	req := &pb.OrchestratorRequest{
 		InstanceId:  turn.InstanceID,
 		ExecutionId: optional(turn.ExecutionID),
-		PastEvents:  eventsToProto(turn.Past),
-		NewEvents:   eventsToProto(turn.New),
+		PastEvents:  turnEventsToProto(turn.Past, requests),
+		NewEvents:   turnEventsToProto(turn.New, requests),
 	}
 	it := &workItem{kind: orchestratorWork, name: turn.Name, turn: &turn, item: func(token string) *pb.WorkItem {
 		return &pb.WorkItem{Request: &pb.WorkItem_OrchestratorRequest{OrchestratorRequest: req}, CompletionToken: token}

@@ -26,9 +26,26 @@ class Counter extends TaskEntity {
   tell(key) { this.context.signalEntity(new EntityInstanceId("JSCounter", key), "add", 1); }
 }
 
+// A JavaScript orchestration that signals the counter of its input, then
+// calls it: add 3, boom (its failure), get.
+const jsCallsCounter = async function* (ctx, key) {
+  const id = new EntityInstanceId("JSCounter", key);
+  ctx.entities.signalEntity(id, "add", 100);
+  const added = yield ctx.entities.callEntity(id, "add", 3);
+  let failure;
+  try {
+    yield ctx.entities.callEntity(id, "boom");
+  } catch (e) {
+    failure = String(e && e.message);
+  }
+  const got = yield ctx.entities.callEntity(id, "get");
+  return { added, failure, got };
+};
+
 async function main() {
   const worker = new TaskHubGrpcWorker({ hostAddress, logger, workItemFilters: "auto" });
   worker.addNamedEntity("JSCounter", () => new Counter());
+  worker.addNamedOrchestrator("jsCallsCounter", jsCallsCounter);
   await worker.start();
   const client = new TaskHubGrpcClient({ hostAddress, logger });
   const tag = process.env.DURABLE_TAG || String(Date.now());
@@ -77,6 +94,18 @@ async function main() {
   await client.signalEntity(counter, "tell", other.key);
   await stateOf(other, 1);
   console.log("ok called from an orchestration");
+
+  // called and signalled from a JavaScript orchestration
+  const fromJS = new EntityInstanceId("JSCounter", `js-${tag}`);
+  const jsId = await client.scheduleNewOrchestration("jsCallsCounter", fromJS.key, `js-calls-${tag}`);
+  const jsSt = await client.waitForOrchestrationCompletion(jsId, true, 60);
+  assert.equal(jsSt.runtimeStatus, OrchestrationStatus.COMPLETED, jsSt.serializedOutput);
+  const jsOut = JSON.parse(jsSt.serializedOutput);
+  assert.equal(jsOut.added, 103);
+  assert.match(jsOut.failure, /counter says no/);
+  assert.equal(jsOut.got, 103);
+  await stateOf(fromJS, 103);
+  console.log("ok called from a JavaScript orchestration");
 
   const ids = [];
   for await (const e of client.getEntities({ instanceIdStartsWith: "@jscounter@", includeState: true })) {
