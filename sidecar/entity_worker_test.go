@@ -336,3 +336,60 @@ func TestRemoteEntityCalledBeforeAnyWorkerWaitsForOne(t *testing.T) {
 		t.Fatalf("CallCounter output %s", got)
 	}
 }
+
+// callsCounterTurn is "RemoteCallsCounter": it signals the Go entity
+// "@gocounter@x" "add 10" (action 1), then calls "add 5" (action 2, request
+// id "req-2") and completes with the call's result, which must come back
+// under the call's request id.
+func callsCounterTurn(req *pb.OrchestratorRequest) []*pb.OrchestratorAction {
+	called := false
+	for _, ev := range append(append([]*pb.HistoryEvent{}, req.GetPastEvents()...), req.GetNewEvents()...) {
+		if c := ev.GetEntityOperationCalled(); c != nil {
+			called = c.GetRequestId() == "req-2" && ev.GetEventId() == 2
+		}
+		if c := ev.GetEntityOperationCompleted(); c != nil {
+			if c.GetRequestId() != "req-2" || !called {
+				return []*pb.OrchestratorAction{completeWith(`"the response lost its request id"`)}
+			}
+			return []*pb.OrchestratorAction{completeWith(c.GetOutput().GetValue())}
+		}
+	}
+	if called {
+		return nil
+	}
+	target := wrapperspb.String("@gocounter@x")
+	return []*pb.OrchestratorAction{
+		{Id: 1, OrchestratorActionType: &pb.OrchestratorAction_SendEntityMessage{SendEntityMessage: &pb.SendEntityMessageAction{
+			EntityMessageType: &pb.SendEntityMessageAction_EntityOperationSignaled{EntityOperationSignaled: &pb.EntityOperationSignaledEvent{
+				RequestId: "sig-1", Operation: "add", Input: str("10"), TargetInstanceId: target}}}}},
+		{Id: 2, OrchestratorActionType: &pb.OrchestratorAction_SendEntityMessage{SendEntityMessage: &pb.SendEntityMessageAction{
+			EntityMessageType: &pb.SendEntityMessageAction_EntityOperationCalled{EntityOperationCalled: &pb.EntityOperationCalledEvent{
+				RequestId: "req-2", Operation: "add", Input: str("5"), TargetInstanceId: target}}}}},
+	}
+}
+
+func TestRemoteOrchestrationSignalsAndCallsAnEntity(t *testing.T) {
+	n := startNode(t, "", sidecarOpts(), func(rt *durable.Runtime) {
+		_ = rt.RegisterEntity("GoCounter", func(ctx *orchestration.EntityContext) error {
+			var count, by int
+			_ = ctx.GetState(&count)
+			if err := ctx.Input(&by); err != nil {
+				return err
+			}
+			count += by
+			if err := ctx.SetState(count); err != nil {
+				return err
+			}
+			return ctx.Return(count)
+		})
+	})
+	w := connect(t, n, &pb.GetWorkItemsRequest{})
+	serveTurns(t, n, w, map[string]func(*pb.OrchestratorRequest) []*pb.OrchestratorAction{"RemoteCallsCounter": callsCounterTurn})
+	if _, err := n.client.StartInstance(testCtx(t), &pb.CreateInstanceRequest{InstanceId: "remote-calls", Name: "RemoteCallsCounter"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := waitOutput(t, n, "remote-calls").GetOutput().GetValue(); got != "15" {
+		t.Fatalf("RemoteCallsCounter output %s", got)
+	}
+	entityState(t, n, "@gocounter@x", "15")
+}
