@@ -161,8 +161,8 @@ func (a *entityActor) processRemote(ctx actor.Context, r RemoteEntities) {
 		a.commitBatch(ctx, eb, sent)
 		return
 	}
-	if a.remote != nil || a.remoteRetry.hold(ctx) || !a.queueReady(now) {
-		return
+	if a.remote != nil || a.node.activityCtx.Err() != nil || a.remoteRetry.hold(ctx) || !a.queueReady(now) {
+		return // a batch is out, the node is stopping, or a pause after a failure
 	}
 	rb := a.planRemote(now)
 	if len(rb.ops) == 0 {
