@@ -53,6 +53,11 @@ func remoteEntityApp(rt *durable.Runtime) {
 		}
 		return orchestration.Await[int](ctx.CallEntity(id, "get", nil))
 	})
+	_ = rt.RegisterOrchestrator("Echo", func(ctx *orchestration.Context) (any, error) {
+		var v any
+		err := ctx.Input(&v)
+		return v, err
+	})
 	_ = rt.RegisterOrchestrator("CallBoom", func(ctx *orchestration.Context) (any, error) {
 		_, err := orchestration.Await[any](ctx.CallEntity(orchestration.EntityID{Name: "RCounter", Key: "boom"}, "boom", nil))
 		if err == nil {
@@ -97,7 +102,8 @@ func completeEntity(t *testing.T, n *node, item *pb.WorkItem, state string, resu
 
 // runCounter answers w's entity batches as a counter would: "add" adds
 // its input, "get" returns the count, "boom" fails (and is rolled back),
-// "tell" signals "add 1" to the entity its input names.
+// "tell" signals "add 1" to the entity its input names, "spawn" starts the
+// orchestration "Echo" of the count under the instance id it is given.
 func runCounter(t *testing.T, n *node, w *worker) {
 	go func() {
 		for item := range w.items {
@@ -116,6 +122,12 @@ func runCounter(t *testing.T, n *node, w *worker) {
 					var by int
 					_ = json.Unmarshal([]byte(op.GetInput().GetValue()), &by)
 					count += by
+					res.Results = append(res.Results, success(""))
+				case "spawn":
+					var instance string
+					_ = json.Unmarshal([]byte(op.GetInput().GetValue()), &instance)
+					res.Actions = append(res.Actions, &pb.OperationAction{Id: int32(len(res.Actions)), OperationActionType: &pb.OperationAction_StartNewOrchestration{StartNewOrchestration: &pb.StartNewOrchestrationAction{
+						InstanceId: instance, Name: "Echo", Input: str(fmt.Sprint(count))}}})
 					res.Results = append(res.Results, success(""))
 				case "get":
 					res.Results = append(res.Results, success(fmt.Sprint(count)))
@@ -392,4 +404,38 @@ func TestRemoteOrchestrationSignalsAndCallsAnEntity(t *testing.T) {
 		t.Fatalf("RemoteCallsCounter output %s", got)
 	}
 	entityState(t, n, "@gocounter@x", "15")
+}
+
+func TestRemoteEntityStartsAnOrchestration(t *testing.T) {
+	n := startNode(t, "", sidecarOpts(), remoteEntityApp)
+	w := connect(t, n, &pb.GetWorkItemsRequest{})
+	runCounter(t, n, w)
+	signal(t, n, "@rcounter@h", "add", "42")
+	signal(t, n, "@rcounter@h", "spawn", `"spawned-echo"`)
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		got, err := n.client.GetInstance(testCtx(t), &pb.GetInstanceRequest{InstanceId: "spawned-echo"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.GetExists() || time.Now().After(deadline) {
+			break
+		}
+	}
+	if got := waitOutput(t, n, "spawned-echo"); got.GetOutput().GetValue() != "42" {
+		t.Fatalf("Echo %v", got)
+	}
+}
+
+func TestRemoteEntityBatchPastItsLeaseIsDispatchedAgain(t *testing.T) {
+	opts := sidecarOpts()
+	opts.LeaseTimeout = 20 * time.Millisecond
+	n := startNode(t, "", opts, remoteEntityApp)
+	w := connect(t, n, &pb.GetWorkItemsRequest{})
+	signal(t, n, "@rcounter@i", "add", "1")
+	missed := entityItem(t, w)
+	retried := entityItem(t, w) // the same worker, under a new lease
+	if opNames(retried) != opNames(missed) || retried.GetCompletionToken() == missed.GetCompletionToken() {
+		t.Fatalf("got %v after %v", retried, missed)
+	}
+	wantCode(t, completeEntity(t, n, missed, "1", success("")), codes.FailedPrecondition)
 }
