@@ -3,6 +3,8 @@ package sidecar
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
+	"sort"
 
 	"github.com/durable-go/durable"
 	"github.com/durable-go/durable/history"
@@ -24,8 +26,9 @@ func eventsToProto(events []*history.Event) []*pb.HistoryEvent {
 }
 
 // turnEventsToProto is eventsToProto for a worker's turn: the response to
-// an entity call carries the request id of the call (which durable keeps
-// in the call event's Reason), by which the worker's code finds its call.
+// an entity call carries the request id of the call, and a lock's grant
+// the id of its critical section (durable keeps them in the Reason of the
+// call's or the request's event), by which the worker's code finds them.
 func turnEventsToProto(events []*history.Event, requests map[int64]string) []*pb.HistoryEvent {
 	out := eventsToProto(events)
 	for i, ev := range events {
@@ -34,18 +37,20 @@ func turnEventsToProto(events []*history.Event, requests map[int64]string) []*pb
 			x.EntityOperationCompleted.RequestId = requests[ev.TaskID]
 		case *pb.HistoryEvent_EntityOperationFailed:
 			x.EntityOperationFailed.RequestId = requests[ev.TaskID]
+		case *pb.HistoryEvent_EntityLockGranted:
+			x.EntityLockGranted.CriticalSectionId = requests[ev.TaskID]
 		}
 	}
 	return out
 }
 
-// entityRequests maps the task id of each entity call in the histories to
-// its request id.
+// entityRequests maps the task id of each entity call and lock request in
+// the histories to its request id or critical section id.
 func entityRequests(histories ...[]*history.Event) map[int64]string {
 	out := map[int64]string{}
 	for _, events := range histories {
 		for _, ev := range events {
-			if ev.Type == history.EntityOperationCalled && ev.Reason != "" {
+			if (ev.Type == history.EntityOperationCalled || ev.Type == history.EntityLockRequested) && ev.Reason != "" {
 				out[ev.TaskID] = ev.Reason
 			}
 		}
@@ -53,9 +58,10 @@ func entityRequests(histories ...[]*history.Event) map[int64]string {
 	return out
 }
 
-// entityMessageEvent is the history event of a sendEntityMessage action: a
-// call or a signal (under the action's id, with its request id in Reason);
-// nil for a lock or a release, which durable does not take from a worker.
+// entityMessageEvent is the history event of a sendEntityMessage action
+// under the action's id: a call or a signal (its request id in Reason), a
+// lock request or a release (the critical section's id in Reason); nil for
+// a kind durable does not know.
 func entityMessageEvent(id int64, m *pb.SendEntityMessageAction) (*history.Event, error) {
 	var ev *history.Event
 	var target string
@@ -84,6 +90,34 @@ func entityMessageEvent(id int64, m *pb.SendEntityMessageAction) (*history.Event
 		if at := sig.GetScheduledTime(); at != nil {
 			ev.FireAt = at.AsTime().UTC()
 		}
+	case *pb.SendEntityMessageAction_EntityLockRequested:
+		// The set is locked in durable's one global order (that of Go
+		// orchestrations), each entity after the one before grants.
+		l := x.EntityLockRequested
+		if len(l.GetLockSet()) == 0 {
+			return nil, invalid("CompleteOrchestratorTask: lock request %d locks no entity", id)
+		}
+		set := make([]string, 0, len(l.GetLockSet()))
+		for _, s := range l.GetLockSet() {
+			eid, err := entityID(s)
+			if err != nil {
+				return nil, invalid("CompleteOrchestratorTask: lock request %d locks %q: %v", id, s, err)
+			}
+			if !slices.Contains(set, eid.String()) {
+				set = append(set, eid.String())
+			}
+		}
+		sort.Strings(set)
+		payload, _ := json.Marshal(set)
+		return &history.Event{Type: history.EntityLockRequested, TaskID: id, Payload: payload, Reason: l.GetCriticalSectionId()}, nil
+	case *pb.SendEntityMessageAction_EntityUnlockSent:
+		u := x.EntityUnlockSent
+		eid, err := entityID(u.GetTargetInstanceId().GetValue())
+		if err != nil {
+			return nil, invalid("CompleteOrchestratorTask: release %d targets %q: %v", id, u.GetTargetInstanceId().GetValue(), err)
+		}
+		payload, _ := json.Marshal([]string{eid.String()})
+		return &history.Event{Type: history.EntityUnlockSent, TaskID: id, InstanceID: eid.String(), Payload: payload, Reason: u.GetCriticalSectionId()}, nil
 	default:
 		return nil, nil
 	}
@@ -218,7 +252,7 @@ func actionKind(a *pb.OrchestratorAction) string {
 	case *pb.OrchestratorAction_TerminateOrchestration:
 		return "terminateOrchestration"
 	case *pb.OrchestratorAction_SendEntityMessage:
-		return "sendEntityMessage (a lock or a release)"
+		return "sendEntityMessage"
 	case *pb.OrchestratorAction_RewindOrchestration:
 		return "rewindOrchestration"
 	}

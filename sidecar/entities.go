@@ -32,16 +32,17 @@ import (
 // operations wait in the entity's durable inbox, in order; a node restart
 // runs the batch again from the inbox.
 //
-// Remote orchestrations call and signal entities (sendEntityMessage):
-// durable keeps a call's request id in its history event and gives it
-// back with the response, by which the worker's code finds its call.
+// Remote orchestrations call and signal entities and lock them in critical
+// sections (sendEntityMessage): durable keeps a call's request id and a
+// lock request's critical section id in the history event and gives it
+// back with the response or the grant, by which the worker's code finds
+// them; the locks an execution still holds when it ends are released.
 //
 // Not served: the V2 EntityRequest work item (the batch request is what
 // the SDKs handle), a batch answered for only some of its operations
 // (refused), orchestration starts from an entity scheduled for later or of
-// a given version (refused), critical sections (lock requests and
-// releases) from remote orchestrations, and the backlog size and lock
-// holder in the entity metadata.
+// a given version (refused), and the backlog size and lock holder in the
+// entity metadata.
 
 // entityID parses the protocol's "@name@key".
 func entityID(s string) (orchestration.EntityID, error) {

@@ -42,10 +42,32 @@ const jsCallsCounter = async function* (ctx, key) {
   return { added, failure, got };
 };
 
+// A JavaScript orchestration that holds the counter of its input in a
+// critical section across the event "go": a signal sent meanwhile waits
+// for the release.
+const jsLocksCounter = async function* (ctx, key) {
+  const id = new EntityInstanceId("JSCounter", key);
+  const lock = yield ctx.entities.lockEntities(id);
+  const before = yield ctx.entities.callEntity(id, "get");
+  ctx.setCustomStatus("locked");
+  yield ctx.waitForExternalEvent("go");
+  const after = yield ctx.entities.callEntity(id, "add", 1);
+  lock.release();
+  return { before, after };
+};
+
+// One that ends inside its critical section: durable releases the lock.
+const jsEndsLocked = async function* (ctx, key) {
+  yield ctx.entities.lockEntities(new EntityInstanceId("JSCounter", key));
+  return "ended holding the lock";
+};
+
 async function main() {
   const worker = new TaskHubGrpcWorker({ hostAddress, logger, workItemFilters: "auto" });
   worker.addNamedEntity("JSCounter", () => new Counter());
   worker.addNamedOrchestrator("jsCallsCounter", jsCallsCounter);
+  worker.addNamedOrchestrator("jsLocksCounter", jsLocksCounter);
+  worker.addNamedOrchestrator("jsEndsLocked", jsEndsLocked);
   await worker.start();
   const client = new TaskHubGrpcClient({ hostAddress, logger });
   const tag = process.env.DURABLE_TAG || String(Date.now());
@@ -106,6 +128,31 @@ async function main() {
   assert.equal(jsOut.got, 103);
   await stateOf(fromJS, 103);
   console.log("ok called from a JavaScript orchestration");
+
+  // a critical section from a JavaScript orchestration
+  const locked = new EntityInstanceId("JSCounter", `locked-${tag}`);
+  await client.signalEntity(locked, "add", 10);
+  await stateOf(locked, 10);
+  const lockId = await client.scheduleNewOrchestration("jsLocksCounter", locked.key, `js-locks-${tag}`);
+  for (let attempt = 0; ; attempt++) {
+    const s = await client.getOrchestrationState(lockId, true);
+    if (s && s.serializedCustomStatus === JSON.stringify("locked")) break;
+    if (attempt > 300) throw new Error(`jsLocksCounter never held the lock: ${JSON.stringify(s)}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  await client.signalEntity(locked, "add", 100); // waits for the release
+  await new Promise((r) => setTimeout(r, 300));
+  await stateOf(locked, 10);
+  await client.raiseOrchestrationEvent(lockId, "go", true);
+  const lockSt = await client.waitForOrchestrationCompletion(lockId, true, 60);
+  assert.equal(lockSt.runtimeStatus, OrchestrationStatus.COMPLETED, lockSt.serializedOutput);
+  assert.deepEqual(JSON.parse(lockSt.serializedOutput), { before: 10, after: 11 });
+  await stateOf(locked, 111);
+  const endsId = await client.scheduleNewOrchestration("jsEndsLocked", locked.key, `js-ends-locked-${tag}`);
+  await client.waitForOrchestrationCompletion(endsId, true, 60);
+  await client.signalEntity(locked, "add", 1);
+  await stateOf(locked, 112); // released when the orchestration ended
+  console.log("ok critical section from a JavaScript orchestration");
 
   const ids = [];
   for await (const e of client.getEntities({ instanceIdStartsWith: "@jscounter@", includeState: true })) {
