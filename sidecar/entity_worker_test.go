@@ -380,21 +380,25 @@ func callsCounterTurn(req *pb.OrchestratorRequest) []*pb.OrchestratorAction {
 	}
 }
 
-func TestRemoteOrchestrationSignalsAndCallsAnEntity(t *testing.T) {
-	n := startNode(t, "", sidecarOpts(), func(rt *durable.Runtime) {
-		_ = rt.RegisterEntity("GoCounter", func(ctx *orchestration.EntityContext) error {
-			var count, by int
-			_ = ctx.GetState(&count)
-			if err := ctx.Input(&by); err != nil {
-				return err
-			}
-			count += by
-			if err := ctx.SetState(count); err != nil {
-				return err
-			}
-			return ctx.Return(count)
-		})
+// goCounterApp has the Go entity "GoCounter": "add" adds its input and
+// returns the count.
+func goCounterApp(rt *durable.Runtime) {
+	_ = rt.RegisterEntity("GoCounter", func(ctx *orchestration.EntityContext) error {
+		var count, by int
+		_ = ctx.GetState(&count)
+		if err := ctx.Input(&by); err != nil {
+			return err
+		}
+		count += by
+		if err := ctx.SetState(count); err != nil {
+			return err
+		}
+		return ctx.Return(count)
 	})
+}
+
+func TestRemoteOrchestrationSignalsAndCallsAnEntity(t *testing.T) {
+	n := startNode(t, "", sidecarOpts(), goCounterApp)
 	w := connect(t, n, &pb.GetWorkItemsRequest{})
 	serveTurns(t, n, w, map[string]func(*pb.OrchestratorRequest) []*pb.OrchestratorAction{"RemoteCallsCounter": callsCounterTurn})
 	if _, err := n.client.StartInstance(testCtx(t), &pb.CreateInstanceRequest{InstanceId: "remote-calls", Name: "RemoteCallsCounter"}); err != nil {
@@ -438,4 +442,53 @@ func TestRemoteEntityBatchPastItsLeaseIsDispatchedAgain(t *testing.T) {
 		t.Fatalf("got %v after %v", retried, missed)
 	}
 	wantCode(t, completeEntity(t, n, missed, "1", success("")), codes.FailedPrecondition)
+}
+
+// locksTurn is "RemoteLocks": it locks "@gocounter@z" (action 1, critical
+// section "cs-1"), calls "add 5" inside (action 2), and ends without
+// releasing the lock.
+func locksTurn(req *pb.OrchestratorRequest) []*pb.OrchestratorAction {
+	granted, called := false, false
+	for _, ev := range append(append([]*pb.HistoryEvent{}, req.GetPastEvents()...), req.GetNewEvents()...) {
+		if g := ev.GetEntityLockGranted(); g != nil {
+			if g.GetCriticalSectionId() != "cs-1" {
+				return []*pb.OrchestratorAction{completeWith(`"the grant lost its critical section id"`)}
+			}
+			granted = true
+		}
+		if ev.GetEntityOperationCalled() != nil {
+			called = true
+		}
+		if c := ev.GetEntityOperationCompleted(); c != nil {
+			return []*pb.OrchestratorAction{completeWith(c.GetOutput().GetValue())}
+		}
+	}
+	target := "@gocounter@z"
+	switch {
+	case called:
+		return nil
+	case granted:
+		return []*pb.OrchestratorAction{{Id: 2, OrchestratorActionType: &pb.OrchestratorAction_SendEntityMessage{SendEntityMessage: &pb.SendEntityMessageAction{
+			EntityMessageType: &pb.SendEntityMessageAction_EntityOperationCalled{EntityOperationCalled: &pb.EntityOperationCalledEvent{
+				RequestId: "req-2", Operation: "add", Input: str("5"), TargetInstanceId: wrapperspb.String(target)}}}}}}
+	case len(req.GetPastEvents()) > 0:
+		return nil // the lock is requested
+	}
+	return []*pb.OrchestratorAction{{Id: 1, OrchestratorActionType: &pb.OrchestratorAction_SendEntityMessage{SendEntityMessage: &pb.SendEntityMessageAction{
+		EntityMessageType: &pb.SendEntityMessageAction_EntityLockRequested{EntityLockRequested: &pb.EntityLockRequestedEvent{
+			CriticalSectionId: "cs-1", LockSet: []string{target}}}}}}}
+}
+
+func TestRemoteOrchestrationLocksAnEntityAndItsLockIsReleasedAtItsEnd(t *testing.T) {
+	n := startNode(t, "", sidecarOpts(), goCounterApp)
+	w := connect(t, n, &pb.GetWorkItemsRequest{})
+	serveTurns(t, n, w, map[string]func(*pb.OrchestratorRequest) []*pb.OrchestratorAction{"RemoteLocks": locksTurn})
+	if _, err := n.client.StartInstance(testCtx(t), &pb.CreateInstanceRequest{InstanceId: "remote-locks", Name: "RemoteLocks"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := waitOutput(t, n, "remote-locks").GetOutput().GetValue(); got != "5" {
+		t.Fatalf("RemoteLocks output %s", got)
+	}
+	signal(t, n, "@gocounter@z", "add", "1") // not held back: the lock went with the end
+	entityState(t, n, "@gocounter@z", "6")
 }
