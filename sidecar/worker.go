@@ -29,7 +29,11 @@ import (
 // a worker's completion. Its result goes back to the instance like a Go
 // activity's, and is committed in the instance's next turn. So nothing is
 // durable in the dispatcher itself: after a restart the pending-task index
-// dispatches the activity again and it is queued again.
+// dispatches the activity again and it is queued again. Orchestration
+// turns (dispatcher.runTurn) and entity batches (dispatcher.runEntityBatch,
+// entities.go) are the same: their events or operations wait in the
+// instance's or the entity's durable inbox until a worker's answer is
+// committed, and a restart hands them out again.
 //
 // Each dispatch of an item to a worker is a lease, named by the completion
 // token "<item>.<lease>". One worker holds an item at a time. The lease
@@ -39,7 +43,8 @@ import (
 // token is rejected as stale (FailedPrecondition), so a result is taken
 // from one worker only.
 
-// dispatcher queues activity work items and leases them to workers.
+// dispatcher queues work items (activities, orchestration turns, entity
+// batches) and leases them to workers.
 type dispatcher struct {
 	leaseTimeout time.Duration
 
