@@ -31,9 +31,9 @@ import (
 // durable in the dispatcher itself: after a restart the pending-task index
 // dispatches the activity again and it is queued again. Orchestration
 // turns (dispatcher.runTurn) and entity batches (dispatcher.runEntityBatch,
-// entities.go) are the same: their events or operations wait in the
-// instance's or the entity's durable inbox until a worker's answer is
-// committed, and a restart hands them out again.
+// entities.go) are the same: nothing of them is committed until a worker's
+// answer is, and after a restart the instance (from its journal, inbox and
+// indexes) or the entity (from its inbox) hands them out again.
 //
 // Each dispatch of an item to a worker is a lease, named by the completion
 // token "<item>.<lease>". One worker holds an item at a time. The lease
