@@ -492,3 +492,28 @@ func TestRemoteOrchestrationLocksAnEntityAndItsLockIsReleasedAtItsEnd(t *testing
 	signal(t, n, "@gocounter@z", "add", "1") // not held back: the lock went with the end
 	entityState(t, n, "@gocounter@z", "6")
 }
+
+func TestRemoteEntityStateOverThePayloadLimitRollsTheBatchBack(t *testing.T) {
+	n := startNodeWith(t, durable.Options{Partitions: 2, MaxPayloadBytes: 64}, sidecarOpts(), remoteEntityApp)
+	w := connect(t, n, &pb.GetWorkItemsRequest{})
+	signal(t, n, "@rcounter@big", "add", "1")
+	if err := completeEntity(t, n, entityItem(t, w), "1", success("")); err != nil {
+		t.Fatal(err)
+	}
+	entityState(t, n, "@rcounter@big", "1")
+	signal(t, n, "@rcounter@big", "grow", "")
+	huge := `"` + strings.Repeat("x", 100) + `"`
+	if err := completeEntity(t, n, entityItem(t, w), huge, success("")); err != nil {
+		t.Fatal(err)
+	}
+	// The batch is rolled back: the next one sees the state before it.
+	signal(t, n, "@rcounter@big", "add", "1")
+	next := entityItem(t, w)
+	if next.GetEntityRequest().GetEntityState().GetValue() != "1" {
+		t.Fatalf("after the refused state the entity has %v", next.GetEntityRequest().GetEntityState())
+	}
+	if err := completeEntity(t, n, next, "2", success("")); err != nil {
+		t.Fatal(err)
+	}
+	entityState(t, n, "@rcounter@big", "2")
+}

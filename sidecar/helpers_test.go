@@ -30,7 +30,13 @@ type node struct {
 // t.Cleanup stops it unless the test called stop itself.
 func startNode(t *testing.T, dir string, opts sidecar.Options, register func(rt *durable.Runtime)) *node {
 	t.Helper()
-	rt, err := durable.Open(durable.Options{Dir: dir, Partitions: 2})
+	return startNodeWith(t, durable.Options{Dir: dir, Partitions: 2}, opts, register)
+}
+
+// startNodeWith is startNode with the runtime's options.
+func startNodeWith(t *testing.T, ropts durable.Options, opts sidecar.Options, register func(rt *durable.Runtime)) *node {
+	t.Helper()
+	rt, err := durable.Open(ropts)
 	if err != nil {
 		t.Fatal(err)
 	}
