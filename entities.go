@@ -65,12 +65,13 @@ func ValidateEntityID(id EntityID) error {
 	return nil
 }
 
-// checkEntity validates an entity id and that its name is registered.
+// checkEntity validates an entity id and that its name is registered (in
+// Go, or by a remote worker).
 func (c *Client) checkEntity(id EntityID) error {
 	if err := ValidateEntityID(id); err != nil {
 		return err
 	}
-	if _, ok := c.rt.reg.Entity(id.Name); !ok {
+	if !c.rt.reg.entityKnown(id.Name) {
 		return fmt.Errorf("entity %q: %w", id.Name, ErrEntityNotRegistered)
 	}
 	return nil

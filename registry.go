@@ -25,6 +25,10 @@ type registry struct {
 	remoteActivity     RemoteActivityFunc
 	remoteOrchestrator RemoteOrchestratorFunc
 	remoteKnown        func(name string) bool
+	// remoteEntity serves the entities not in entities; remoteEntityKnown
+	// says which names a worker serves.
+	remoteEntity      RemoteEntityFunc
+	remoteEntityKnown func(name string) bool
 }
 
 func newRegistry() *registry {
@@ -80,6 +84,47 @@ func (r *registry) Entity(name string) (orchestration.EntityFunc, bool) {
 	defer r.mu.RUnlock()
 	fn, ok := r.entities[strings.ToLower(name)]
 	return fn, ok
+}
+
+// EntityServedRemotely implements actors.RemoteEntities: a name no Go
+// function is registered for runs on remote workers once they are set.
+func (r *registry) EntityServedRemotely(name string) bool {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	_, ok := r.entities[strings.ToLower(name)]
+	return !ok && r.remoteEntity != nil
+}
+
+// RunEntityBatch implements actors.RemoteEntities.
+func (r *registry) RunEntityBatch(ctx context.Context, batch actors.RemoteEntityBatch, done func(*actors.RemoteEntityResult, error)) {
+	r.mu.RLock()
+	fn := r.remoteEntity
+	r.mu.RUnlock()
+	if fn == nil {
+		done(nil, errors.New("no remote entities are set"))
+		return
+	}
+	fn(ctx, batch, done)
+}
+
+// entityKnown reports whether the Client may address entity name: Go code
+// serves it, or a remote worker says it does.
+func (r *registry) entityKnown(name string) bool {
+	r.mu.RLock()
+	_, ok := r.entities[strings.ToLower(name)]
+	known := r.remoteEntityKnown
+	r.mu.RUnlock()
+	return ok || (known != nil && known(name))
+}
+
+func (r *registry) setRemoteEntities(fn RemoteEntityFunc, known func(string) bool) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.remoteEntity != nil {
+		return fmt.Errorf("set remote entities: %w", ErrAlreadyRegistered)
+	}
+	r.remoteEntity, r.remoteEntityKnown = fn, known
+	return nil
 }
 
 // Orchestrator implements actors.Registry: the default version of name.

@@ -66,6 +66,46 @@ func (r *Runtime) SetRemoteOrchestrators(fn RemoteOrchestratorFunc, known func(n
 	return r.reg.setRemoteOrchestrators(fn, known)
 }
 
+// RemoteEntityBatch is a batch of operations of an entity whose code runs
+// in another process: the entity's state and the operations, in order.
+type RemoteEntityBatch = actors.RemoteEntityBatch
+
+// RemoteEntityResult is what the remote entity code did with a batch: a
+// result per operation, the new state, and the signals and orchestration
+// starts the operations sent.
+type RemoteEntityResult = actors.RemoteEntityResult
+
+// RemoteOperation is one operation of a RemoteEntityBatch.
+type RemoteOperation = actors.RemoteOperation
+
+// RemoteOperationResult is one operation's outcome in a RemoteEntityResult.
+type RemoteOperationResult = actors.RemoteOperationResult
+
+// RemoteEntityFunc hands a batch to a remote worker and calls done once,
+// from any goroutine, with the worker's answer, or with an error when ctx
+// ends first or the worker failed the whole batch (its operations stay in
+// the entity's inbox and run again in a later batch).
+type RemoteEntityFunc func(ctx context.Context, batch RemoteEntityBatch, done func(*RemoteEntityResult, error))
+
+// SetRemoteEntities makes fn run every entity that no Go function is
+// registered for: their entities keep their state, inbox, locks and
+// de-duplication in durable's entity actors as Go ones do, and fn runs
+// their operations a batch at a time. known says whether a name is served
+// by a worker, for the Client's entity calls, which refuse a name that
+// neither Go code nor a worker serves. Call it before Start.
+func (r *Runtime) SetRemoteEntities(fn RemoteEntityFunc, known func(name string) bool) error {
+	if fn == nil || known == nil {
+		return fmt.Errorf("set remote entities: %w", ErrInvalidInput)
+	}
+	r.mu.Lock()
+	started := r.node != nil
+	r.mu.Unlock()
+	if started {
+		return fmt.Errorf("set remote entities: call it before Start")
+	}
+	return r.reg.setRemoteEntities(fn, known)
+}
+
 // errServedRemotely is what the placeholder Go function of a remote
 // orchestrator returns if anything ever runs it as Go code.
 var errServedRemotely = errors.New("this orchestrator runs on remote workers, not as Go code")

@@ -97,6 +97,14 @@ type entityActor struct {
 	// seen caches, per sender, the highest outbox seq applied (the store
 	// holds one key per sender).
 	seen map[string]uint64
+
+	// remote is the batch a worker holds, for an entity remote workers
+	// serve (remote_entity.go); remoteDone its answer, taken when no
+	// commit is in flight; remoteRetry holds the next batch back after a
+	// worker failed one.
+	remote      *remoteEntityBatch
+	remoteDone  *remoteBatchDone
+	remoteRetry storeBackoff
 }
 
 // maxSeenCache bounds the senders an entity actor remembers between
@@ -170,7 +178,10 @@ func (a *entityActor) Receive(ctx actor.Context) {
 		a.process(ctx)
 	case *storeRetryDue:
 		a.storeRetry.armed = false
+		a.remoteRetry.armed = false
 		a.process(ctx)
+	case *remoteBatchDone:
+		a.takeRemoteDone(ctx, msg)
 	case *idleCheck, *passivateNow:
 		a.idle.handle(ctx, a.node, a.partition, a.id, a.isIdle())
 	case *resendTick:
@@ -178,6 +189,9 @@ func (a *entityActor) Receive(ctx actor.Context) {
 	case *actor.Stopping, *actor.Restarting:
 		a.idle.stop()
 		a.resender.stop()
+		if a.remote != nil {
+			a.remote.cancel() // withdrawn: the inbox keeps its operations
+		}
 		a.wait()
 	case *wake, *subOrchestrationDone:
 	}
@@ -191,6 +205,9 @@ func (a *entityActor) logger() *slog.Logger {
 }
 
 func (a *entityActor) isIdle() bool {
+	if a.remote != nil || a.remoteDone != nil || (a.remoteRunner() != nil && a.queueReady(a.node.cfg.Now())) {
+		return false // a remote batch is out, or waits to go
+	}
 	return !a.committing && len(a.incoming) == 0 && len(a.outbox) == 0 && len(a.acked) == 0
 }
 
@@ -276,6 +293,10 @@ type entityBatch struct {
 //  5. commit, then answer and send.
 func (a *entityActor) process(ctx actor.Context) {
 	if a.committing || a.broken != nil || a.storeRetry.hold(ctx) {
+		return
+	}
+	if r := a.remoteRunner(); r != nil {
+		a.processRemote(ctx, r)
 		return
 	}
 	now := a.node.cfg.Now()
@@ -483,17 +504,7 @@ func (a *entityActor) apply(work *EntityRecord, msg *history.Event, sends []*his
 		}
 		if out.Failure == nil {
 			work.State, work.HasState = out.State, out.HasState
-			for _, s := range out.Signals {
-				target := s.Target.String()
-				ev := &history.Event{Type: history.EntityOperationSignaled, InstanceID: target, Name: s.Operation, Payload: s.Input, ParentInstanceID: a.id}
-				if !s.At.IsZero() {
-					ev.FireAt = s.At.UTC()
-				}
-				sends = append(sends, ev)
-			}
-			for _, s := range out.Starts {
-				sends = append(sends, &history.Event{Type: history.ExecutionStarted, InstanceID: s.InstanceID, Name: s.Name, Payload: s.Input, ParentInstanceID: a.id})
-			}
+			sends = a.outcomeSends(out, sends)
 		} else if msg.Type == history.EntityOperationSignaled {
 			a.logger().Warn("entity operation failed", "operation", msg.Name, "err", out.Failure.Error())
 		}
@@ -522,6 +533,23 @@ func (a *entityActor) apply(work *EntityRecord, msg *history.Event, sends []*his
 		}
 	case history.EntityUnlockSent:
 		work.Lock = nil
+	}
+	return sends
+}
+
+// outcomeSends returns sends plus the signals and orchestration starts of
+// an operation's outcome.
+func (a *entityActor) outcomeSends(out orchestration.EntityOutcome, sends []*history.Event) []*history.Event {
+	for _, s := range out.Signals {
+		target := s.Target.String()
+		ev := &history.Event{Type: history.EntityOperationSignaled, InstanceID: target, Name: s.Operation, Payload: s.Input, ParentInstanceID: a.id}
+		if !s.At.IsZero() {
+			ev.FireAt = s.At.UTC()
+		}
+		sends = append(sends, ev)
+	}
+	for _, s := range out.Starts {
+		sends = append(sends, &history.Event{Type: history.ExecutionStarted, InstanceID: s.InstanceID, Name: s.Name, Payload: s.Input, ParentInstanceID: a.id})
 	}
 	return sends
 }

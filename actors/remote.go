@@ -2,8 +2,10 @@ package actors
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -69,8 +71,9 @@ type RemoteTurn struct {
 // RemoteResult is what a worker's code did in a turn.
 type RemoteResult struct {
 	// Events are the produced events in order: actions (TaskScheduled,
-	// TimerCreated, SubOrchestrationCreated, each with the worker's task
-	// id), then ExecutionCompleted or ContinuedAsNew if the code ended.
+	// TimerCreated, SubOrchestrationCreated, EntityOperationCalled,
+	// EntityOperationSignaled, each with the worker's task id), then
+	// ExecutionCompleted or ContinuedAsNew if the code ended.
 	Events []*history.Event
 	// CustomStatus is the code's custom status (JSON), if it set one.
 	CustomStatus []byte
@@ -98,6 +101,7 @@ type remoteExecution struct {
 	past      []*history.Event // shown to a worker
 	unsent    []*history.Event // committed, not yet shown (the start's events)
 	open      map[int64]*history.Event
+	held      []string // the entities of the critical section held
 	done      bool
 	suspended bool
 }
@@ -127,7 +131,8 @@ func (r *remoteExecution) Apply(events []*history.Event) (*orchestration.Turn, e
 // pending reports whether committed events wait for a worker's turn.
 func (r *remoteExecution) pending() bool { return len(r.unsent) > 0 }
 
-// track keeps the open tasks and the end of the execution.
+// track keeps the open tasks, the locks held and the end of the
+// execution.
 func (r *remoteExecution) track(ev *history.Event) {
 	switch {
 	case ev.Type.Opens():
@@ -135,7 +140,15 @@ func (r *remoteExecution) track(ev *history.Event) {
 	case ev.Type.IsCompletion():
 		if o, ok := r.open[ev.TaskID]; ok && o.Type == ev.Type.Closes() {
 			delete(r.open, ev.TaskID)
+			if ev.Type == history.EntityLockGranted {
+				r.held = nil
+				_ = json.Unmarshal(o.Payload, &r.held)
+			}
 		}
+	case ev.Type == history.EntityUnlockSent:
+		var released []string
+		_ = json.Unmarshal(ev.Payload, &released)
+		r.held = slices.DeleteFunc(r.held, func(id string) bool { return slices.Contains(released, id) })
 	case ev.Type == history.ExecutionCompleted, ev.Type == history.ContinuedAsNew, ev.Type == history.ExecutionTerminated:
 		r.done = true
 	case ev.Type == history.ExecutionSuspended:
@@ -154,8 +167,9 @@ func (r *remoteExecution) Done() bool { return r.done }
 // ExecutionID implements engine.
 func (r *remoteExecution) ExecutionID() string { return r.executionID }
 
-// HeldLocks implements engine: remote orchestrators take no entity locks.
-func (r *remoteExecution) HeldLocks() []string { return nil }
+// HeldLocks implements engine: the entities of the critical section the
+// worker's code holds.
+func (r *remoteExecution) HeldLocks() []string { return r.held }
 
 // IsOpen implements engine.
 func (r *remoteExecution) IsOpen(taskID int64) bool { _, ok := r.open[taskID]; return ok }
@@ -198,6 +212,8 @@ func (r *remoteExecution) finish(newEvents []*history.Event, res *RemoteResult) 
 			}
 			seen[ev.TaskID] = true
 			turn.Actions = append(turn.Actions, ev)
+		case ev.Type == history.EntityOperationSignaled, ev.Type == history.EntityUnlockSent:
+			turn.Actions = append(turn.Actions, ev) // one way: no task opens
 		default:
 			return nil, fmt.Errorf("remote orchestrator %q produced a %s event, which durable does not take from a worker", r.name, ev.Type)
 		}
@@ -212,12 +228,40 @@ func (r *remoteExecution) finish(newEvents []*history.Event, res *RemoteResult) 
 	for _, ev := range turn.Events {
 		r.track(ev)
 	}
+	if turn.Done {
+		r.releaseAtEnd(turn)
+	}
 	turn.Suspended = r.suspended
 	// The worker has now seen the committed events it had not (the
 	// start's) and this turn's.
 	r.past = append(append(r.past, r.unsent...), turn.Events...)
 	r.unsent = nil
 	return turn, nil
+}
+
+// releaseAtEnd releases, as a Go execution does when it ends, the locks
+// the worker's code still holds or is acquiring: an EntityUnlockSent
+// before the turn's last event (the end).
+func (r *remoteExecution) releaseAtEnd(turn *orchestration.Turn) {
+	var release []string
+	release = append(release, r.held...)
+	for _, ev := range r.OpenTasks() {
+		if ev.Type == history.EntityLockRequested {
+			var set []string
+			_ = json.Unmarshal(ev.Payload, &set)
+			release = append(release, set...)
+		}
+	}
+	if len(release) == 0 || len(turn.Events) == 0 {
+		return
+	}
+	slices.Sort(release)
+	payload, _ := json.Marshal(slices.Compact(release))
+	end := turn.Events[len(turn.Events)-1]
+	unlock := &history.Event{Type: history.EntityUnlockSent, Timestamp: end.Timestamp, TaskID: -1, Payload: payload}
+	turn.Events = append(append(turn.Events[:len(turn.Events)-1:len(turn.Events)-1], unlock), end)
+	turn.Actions = append(turn.Actions, unlock)
+	r.track(unlock)
 }
 
 // ErrorTypeInvalidWorkerAnswer is the ErrorType of the failure of a remote

@@ -3,6 +3,8 @@ package sidecar
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
+	"sort"
 
 	"github.com/durable-go/durable"
 	"github.com/durable-go/durable/history"
@@ -21,6 +23,113 @@ func eventsToProto(events []*history.Event) []*pb.HistoryEvent {
 		out = append(out, eventToProto(ev))
 	}
 	return out
+}
+
+// turnEventsToProto is eventsToProto for a worker's turn: the response to
+// an entity call carries the request id of the call, and a lock's grant
+// the id of its critical section (durable keeps them in the Reason of the
+// call's or the request's event), by which the worker's code finds them.
+func turnEventsToProto(events []*history.Event, requests map[int64]string) []*pb.HistoryEvent {
+	out := eventsToProto(events)
+	for i, ev := range events {
+		switch x := out[i].GetEventType().(type) {
+		case *pb.HistoryEvent_EntityOperationCompleted:
+			x.EntityOperationCompleted.RequestId = requests[ev.TaskID]
+		case *pb.HistoryEvent_EntityOperationFailed:
+			x.EntityOperationFailed.RequestId = requests[ev.TaskID]
+		case *pb.HistoryEvent_EntityLockGranted:
+			x.EntityLockGranted.CriticalSectionId = requests[ev.TaskID]
+		}
+	}
+	return out
+}
+
+// entityRequests maps the task id of each entity call and lock request in
+// the histories to its request id or critical section id.
+func entityRequests(histories ...[]*history.Event) map[int64]string {
+	out := map[int64]string{}
+	for _, events := range histories {
+		for _, ev := range events {
+			if (ev.Type == history.EntityOperationCalled || ev.Type == history.EntityLockRequested) && ev.Reason != "" {
+				out[ev.TaskID] = ev.Reason
+			}
+		}
+	}
+	return out
+}
+
+// entityMessageEvent is the history event of a sendEntityMessage action
+// under the action's id: a call or a signal (its request id in Reason), a
+// lock request or a release (the critical section's id in Reason); nil for
+// a kind durable does not know.
+func entityMessageEvent(id int64, m *pb.SendEntityMessageAction) (*history.Event, error) {
+	var ev *history.Event
+	var target string
+	switch x := m.GetEntityMessageType().(type) {
+	case *pb.SendEntityMessageAction_EntityOperationCalled:
+		c := x.EntityOperationCalled
+		target = c.GetTargetInstanceId().GetValue()
+		ev = &history.Event{Type: history.EntityOperationCalled, Name: c.GetOperation(), Reason: c.GetRequestId()}
+		in, err := jsonPayload("entity call input", c.GetInput().GetValue())
+		if err != nil {
+			return nil, err
+		}
+		ev.Payload = in
+		if at := c.GetScheduledTime(); at != nil {
+			ev.FireAt = at.AsTime().UTC()
+		}
+	case *pb.SendEntityMessageAction_EntityOperationSignaled:
+		sig := x.EntityOperationSignaled
+		target = sig.GetTargetInstanceId().GetValue()
+		ev = &history.Event{Type: history.EntityOperationSignaled, Name: sig.GetOperation(), Reason: sig.GetRequestId()}
+		in, err := jsonPayload("entity signal input", sig.GetInput().GetValue())
+		if err != nil {
+			return nil, err
+		}
+		ev.Payload = in
+		if at := sig.GetScheduledTime(); at != nil {
+			ev.FireAt = at.AsTime().UTC()
+		}
+	case *pb.SendEntityMessageAction_EntityLockRequested:
+		// The set is locked in durable's one global order (that of Go
+		// orchestrations), each entity after the one before grants.
+		l := x.EntityLockRequested
+		if len(l.GetLockSet()) == 0 {
+			return nil, invalid("CompleteOrchestratorTask: lock request %d locks no entity", id)
+		}
+		set := make([]string, 0, len(l.GetLockSet()))
+		for _, s := range l.GetLockSet() {
+			eid, err := entityID(s)
+			if err != nil {
+				return nil, invalid("CompleteOrchestratorTask: lock request %d locks %q: %v", id, s, err)
+			}
+			if !slices.Contains(set, eid.String()) {
+				set = append(set, eid.String())
+			}
+		}
+		sort.Strings(set)
+		payload, _ := json.Marshal(set)
+		return &history.Event{Type: history.EntityLockRequested, TaskID: id, Payload: payload, Reason: l.GetCriticalSectionId()}, nil
+	case *pb.SendEntityMessageAction_EntityUnlockSent:
+		u := x.EntityUnlockSent
+		eid, err := entityID(u.GetTargetInstanceId().GetValue())
+		if err != nil {
+			return nil, invalid("CompleteOrchestratorTask: release %d targets %q: %v", id, u.GetTargetInstanceId().GetValue(), err)
+		}
+		payload, _ := json.Marshal([]string{eid.String()})
+		return &history.Event{Type: history.EntityUnlockSent, TaskID: id, InstanceID: eid.String(), Payload: payload, Reason: u.GetCriticalSectionId()}, nil
+	default:
+		return nil, nil
+	}
+	eid, err := entityID(target)
+	if err != nil {
+		return nil, invalid("CompleteOrchestratorTask: sendEntityMessage %d targets %q: %v", id, target, err)
+	}
+	if ev.Name == "" {
+		return nil, invalid("CompleteOrchestratorTask: sendEntityMessage %d has no operation name", id)
+	}
+	ev.InstanceID, ev.TaskID = eid.String(), id
+	return ev, nil
 }
 
 // resultFromProto reads a worker's answer to turn: each action becomes the
@@ -128,10 +237,12 @@ func actionEvent(turn *durable.RemoteTurn, a *pb.OrchestratorAction) (*history.E
 			return &history.Event{Type: history.ContinuedAsNew, Payload: result}, nil
 		}
 		return nil, invalid("CompleteOrchestratorTask: completeOrchestration with status %s; durable takes COMPLETED, FAILED or CONTINUED_AS_NEW", c.GetOrchestrationStatus())
+	case *pb.OrchestratorAction_SendEntityMessage:
+		return entityMessageEvent(int64(a.GetId()), x.SendEntityMessage)
 	case nil:
 		return nil, invalid("CompleteOrchestratorTask: action %d has no type", a.GetId())
 	}
-	return nil, nil // sendEvent, terminateOrchestration, sendEntityMessage, rewindOrchestration
+	return nil, nil // sendEvent, terminateOrchestration, rewindOrchestration
 }
 
 func actionKind(a *pb.OrchestratorAction) string {

@@ -236,12 +236,12 @@ func eventToProto(ev *history.Event) *pb.HistoryEvent {
 	case history.EntityOperationCalled:
 		out.EventId = id
 		out.EventType = &pb.HistoryEvent_EntityOperationCalled{EntityOperationCalled: &pb.EntityOperationCalledEvent{
-			Operation: ev.Name, Input: str(ev.Payload), TargetInstanceId: optional(entityInstanceID(ev.InstanceID)),
+			RequestId: ev.Reason, Operation: ev.Name, Input: str(ev.Payload), TargetInstanceId: optional(entityInstanceID(ev.InstanceID)),
 		}}
 	case history.EntityOperationSignaled:
 		out.EventId = id
 		out.EventType = &pb.HistoryEvent_EntityOperationSignaled{EntityOperationSignaled: &pb.EntityOperationSignaledEvent{
-			Operation: ev.Name, Input: str(ev.Payload), ScheduledTime: ts(ev.FireAt), TargetInstanceId: optional(entityInstanceID(ev.InstanceID)),
+			RequestId: ev.Reason, Operation: ev.Name, Input: str(ev.Payload), ScheduledTime: ts(ev.FireAt), TargetInstanceId: optional(entityInstanceID(ev.InstanceID)),
 		}}
 	case history.EntityLockRequested:
 		out.EventId = id
@@ -250,11 +250,12 @@ func eventToProto(ev *history.Event) *pb.HistoryEvent {
 		for i := range set {
 			set[i] = entityInstanceID(set[i])
 		}
-		out.EventType = &pb.HistoryEvent_EntityLockRequested{EntityLockRequested: &pb.EntityLockRequestedEvent{LockSet: set}}
+		out.EventType = &pb.HistoryEvent_EntityLockRequested{EntityLockRequested: &pb.EntityLockRequestedEvent{CriticalSectionId: ev.Reason, LockSet: set}}
 	case history.EntityLockGranted:
 		out.EventType = &pb.HistoryEvent_EntityLockGranted{EntityLockGranted: &pb.EntityLockGrantedEvent{}}
 	case history.EntityUnlockSent:
-		out.EventType = &pb.HistoryEvent_EntityUnlockSent{EntityUnlockSent: &pb.EntityUnlockSentEvent{TargetInstanceId: optional(entityInstanceID(ev.InstanceID))}}
+		out.EventId = id
+		out.EventType = &pb.HistoryEvent_EntityUnlockSent{EntityUnlockSent: &pb.EntityUnlockSentEvent{CriticalSectionId: ev.Reason, TargetInstanceId: optional(entityInstanceID(ev.InstanceID))}}
 	case history.EntityOperationCompleted:
 		out.EventType = &pb.HistoryEvent_EntityOperationCompleted{EntityOperationCompleted: &pb.EntityOperationCompletedEvent{Output: str(ev.Payload)}}
 	case history.EntityOperationFailed:

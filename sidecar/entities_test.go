@@ -86,5 +86,5 @@ func TestEntitiesAreSignalledReadAndQueriedOverGRPC(t *testing.T) {
 	_, err = n.client.SignalEntity(ctx, &pb.SignalEntityRequest{InstanceId: "@counter@a", Name: "add", ScheduledTime: timestamppb.New(time.Now().Add(time.Hour))})
 	wantCode(t, err, codes.Unimplemented)
 	_, err = n.client.CompleteEntityTask(ctx, &pb.EntityBatchResult{})
-	wantCode(t, err, codes.Unimplemented)
+	wantCode(t, err, codes.InvalidArgument) // no completion token
 }

@@ -19,6 +19,7 @@ import (
 // node is a runtime behind a sidecar gRPC server on 127.0.0.1, and a Go
 // gRPC client of it.
 type node struct {
+	addr   string // the gRPC server's 127.0.0.1 address
 	rt     *durable.Runtime
 	client pb.TaskHubSidecarServiceClient
 	stop   func()
@@ -29,7 +30,13 @@ type node struct {
 // t.Cleanup stops it unless the test called stop itself.
 func startNode(t *testing.T, dir string, opts sidecar.Options, register func(rt *durable.Runtime)) *node {
 	t.Helper()
-	rt, err := durable.Open(durable.Options{Dir: dir, Partitions: 2})
+	return startNodeWith(t, durable.Options{Dir: dir, Partitions: 2}, opts, register)
+}
+
+// startNodeWith is startNode with the runtime's options.
+func startNodeWith(t *testing.T, ropts durable.Options, opts sidecar.Options, register func(rt *durable.Runtime)) *node {
+	t.Helper()
+	rt, err := durable.Open(ropts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,7 +61,7 @@ func startNode(t *testing.T, dir string, opts sidecar.Options, register func(rt 
 		t.Fatal(err)
 	}
 	stopped := false
-	n := &node{rt: rt, client: pb.NewTaskHubSidecarServiceClient(conn)}
+	n := &node{addr: ln.Addr().String(), rt: rt, client: pb.NewTaskHubSidecarServiceClient(conn)}
 	n.stop = func() {
 		if stopped {
 			return

@@ -7,14 +7,17 @@
 // The client RPCs (start, status, waits, events, control, queries, purge,
 // history, entities) go through the Runtime's public Client, never the
 // store. The worker RPCs lease work items to connected workers: an
-// orchestrator or activity that no Go function is registered for is served
-// by the workers. An activity's CompleteActivityTask result goes back into
-// its instance through the same activity path as a Go activity's; an
-// orchestration turn (past and new events out, actions back through
-// CompleteOrchestratorTask) is committed by the instance actor exactly as
-// a Go turn is (see worker.go for the leases, package actors for the
-// turn). What durable does not do answers codes.Unimplemented with a
-// message that says so.
+// orchestrator, activity or entity that no Go function is registered for
+// is served by the workers. An activity's CompleteActivityTask result goes
+// back into its instance through the same activity path as a Go
+// activity's; an orchestration turn (past and new events out, actions back
+// through CompleteOrchestratorTask) is committed by the instance actor
+// exactly as a Go turn is; an entity batch (state and operations out,
+// results, new state and actions back through CompleteEntityTask) by the
+// entity actor exactly as a Go batch is (see worker.go for the leases,
+// entities.go for entities, package actors for the turn and the batch).
+// What durable does not do answers codes.Unimplemented with a message that
+// says so.
 //
 // Typical use, with a Runtime that is not started yet:
 //
@@ -50,8 +53,9 @@ type Options struct {
 	// ping (default 10s), so a worker notices a dead connection and a
 	// dead worker is found by the failed send.
 	PingInterval time.Duration
-	// LeaseTimeout is how long a worker may hold an activity work item
-	// before it is dispatched again to another worker (default 5m). Its
+	// LeaseTimeout is how long a worker may hold a work item (an activity,
+	// an orchestration turn, an entity batch) before it is dispatched again
+	// to another worker (default 5m). Its
 	// completion after that is rejected as stale.
 	LeaseTimeout time.Duration
 }
@@ -70,8 +74,8 @@ type Server struct {
 }
 
 // New makes the server of rt and attaches it as rt's remote-worker host:
-// from then on an orchestrator or activity no Go function is registered
-// for is served by the workers connected to this server. Call it before
+// from then on an orchestrator, activity or entity no Go function is
+// registered for is served by the workers connected to this server. Call it before
 // rt.Start, so that work recovered on start finds the workers' queue.
 func New(rt *durable.Runtime, opts Options) (*Server, error) {
 	if rt == nil {
@@ -92,6 +96,9 @@ func New(rt *durable.Runtime, opts Options) (*Server, error) {
 		return nil, err
 	}
 	if err := rt.SetRemoteOrchestrators(s.work.runTurn, s.work.known); err != nil {
+		return nil, err
+	}
+	if err := rt.SetRemoteEntities(s.work.runEntityBatch, s.work.knownEntity); err != nil {
 		return nil, err
 	}
 	return s, nil

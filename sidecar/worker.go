@@ -29,7 +29,11 @@ import (
 // a worker's completion. Its result goes back to the instance like a Go
 // activity's, and is committed in the instance's next turn. So nothing is
 // durable in the dispatcher itself: after a restart the pending-task index
-// dispatches the activity again and it is queued again.
+// dispatches the activity again and it is queued again. Orchestration
+// turns (dispatcher.runTurn) and entity batches (dispatcher.runEntityBatch,
+// entities.go) are the same: nothing of them is committed until a worker's
+// answer is, and after a restart the instance (from its journal, inbox and
+// indexes) or the entity (from its inbox) hands them out again.
 //
 // Each dispatch of an item to a worker is a lease, named by the completion
 // token "<item>.<lease>". One worker holds an item at a time. The lease
@@ -39,7 +43,8 @@ import (
 // token is rejected as stale (FailedPrecondition), so a result is taken
 // from one worker only.
 
-// dispatcher queues activity work items and leases them to workers.
+// dispatcher queues work items (activities, orchestration turns, entity
+// batches) and leases them to workers.
 type dispatcher struct {
 	leaseTimeout time.Duration
 
@@ -52,9 +57,11 @@ type dispatcher struct {
 	closed  bool
 	// Orchestrator names the workers serve, for Client.Start: those named
 	// in a worker's filters, or every name once a worker without filters
-	// has connected (since this dispatcher began).
-	announced map[string]bool
-	anyName   bool
+	// has connected (since this dispatcher began); entity names
+	// (lower-cased) likewise, for the Client's entity calls.
+	announced         map[string]bool
+	announcedEntities map[string]bool
+	anyName           bool
 }
 
 // workKind says what a work item runs.
@@ -63,6 +70,7 @@ type workKind int
 const (
 	activityWork workKind = iota
 	orchestratorWork
+	entityWork
 	workKinds
 )
 
@@ -83,14 +91,18 @@ type workItem struct {
 	// turn is the orchestration turn of an orchestrator item, which its
 	// completion's actions are read against.
 	turn *durable.RemoteTurn
+	// batch is the entity batch of an entity item, which its completion's
+	// results are read against.
+	batch *durable.RemoteEntityBatch
 }
 
 // outcome is what a worker answered: an activity's output or failure, or
-// an orchestration turn's result.
+// an orchestration turn's result, or an entity batch's.
 type outcome struct {
 	output []byte
 	err    error
 	result *durable.RemoteResult
+	entity *durable.RemoteEntityResult
 }
 
 // workerConn is one connected GetWorkItems stream.
@@ -116,6 +128,8 @@ func newDispatcher(leaseTimeout time.Duration) *dispatcher {
 		queue:        list.New(),
 		workers:      map[*workerConn]struct{}{},
 		announced:    map[string]bool{},
+
+		announcedEntities: map[string]bool{},
 	}
 }
 
@@ -150,11 +164,12 @@ func (d *dispatcher) run(ctx context.Context, name string, input []byte) ([]byte
 // runTurn is the runtime's remote orchestrator function: it queues the
 // turn for the workers and calls done with the worker's answer.
 func (d *dispatcher) runTurn(ctx context.Context, turn durable.RemoteTurn, done func(*durable.RemoteResult, error)) {
+	requests := entityRequests(turn.Past, turn.New)
 	req := &pb.OrchestratorRequest{
 		InstanceId:  turn.InstanceID,
 		ExecutionId: optional(turn.ExecutionID),
-		PastEvents:  eventsToProto(turn.Past),
-		NewEvents:   eventsToProto(turn.New),
+		PastEvents:  turnEventsToProto(turn.Past, requests),
+		NewEvents:   turnEventsToProto(turn.New, requests),
 	}
 	it := &workItem{kind: orchestratorWork, name: turn.Name, turn: &turn, item: func(token string) *pb.WorkItem {
 		return &pb.WorkItem{Request: &pb.WorkItem_OrchestratorRequest{OrchestratorRequest: req}, CompletionToken: token}
@@ -353,6 +368,9 @@ func (d *dispatcher) connect(w *workerConn) error {
 	for name := range w.names[orchestratorWork] {
 		d.announced[name] = true
 	}
+	for name := range w.names[entityWork] {
+		d.announcedEntities[name] = true
+	}
 	d.assignLocked()
 	return nil
 }
@@ -376,12 +394,13 @@ func (d *dispatcher) close() {
 }
 
 // GetWorkItems streams work items to a worker until it disconnects or the
-// server closes, with a health ping on connection and every PingInterval. The worker's activity filter (workItemFilters) limits the
-// activities it gets; without filters it gets every activity no Go code
-// serves.
+// server closes, with a health ping on connection and every PingInterval.
+// The worker's filters (workItemFilters) limit the activities,
+// orchestrators and entities it gets; without filters it gets every one
+// no Go code serves.
 func (s *Server) GetWorkItems(req *pb.GetWorkItemsRequest, stream pb.TaskHubSidecarService_GetWorkItemsServer) error {
 	w := &workerConn{}
-	for kind, n := range map[workKind]int32{activityWork: req.GetMaxConcurrentActivityWorkItems(), orchestratorWork: req.GetMaxConcurrentOrchestrationWorkItems()} {
+	for kind, n := range map[workKind]int32{activityWork: req.GetMaxConcurrentActivityWorkItems(), orchestratorWork: req.GetMaxConcurrentOrchestrationWorkItems(), entityWork: req.GetMaxConcurrentEntityWorkItems()} {
 		if n < 0 {
 			return invalid("GetWorkItems: a negative maxConcurrent work items (%d)", n)
 		}
@@ -390,9 +409,12 @@ func (s *Server) GetWorkItems(req *pb.GetWorkItemsRequest, stream pb.TaskHubSide
 		}
 		w.capacity[kind] = int(n)
 	}
-	w.send = make(chan *pb.WorkItem, w.capacity[activityWork]+w.capacity[orchestratorWork])
+	w.send = make(chan *pb.WorkItem, w.capacity[activityWork]+w.capacity[orchestratorWork]+w.capacity[entityWork])
 	if f := req.GetWorkItemFilters(); f != nil {
-		w.names[activityWork], w.names[orchestratorWork] = map[string]bool{}, map[string]bool{}
+		w.names[activityWork], w.names[orchestratorWork], w.names[entityWork] = map[string]bool{}, map[string]bool{}, map[string]bool{}
+		for _, e := range f.GetEntities() {
+			w.names[entityWork][strings.ToLower(e.GetName())] = true
+		}
 		for _, a := range f.GetActivities() {
 			w.names[activityWork][a.GetName()] = true
 		}

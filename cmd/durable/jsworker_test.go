@@ -40,8 +40,9 @@ func (l *lockedBuffer) String() string {
 // @microsoft/durabletask-js worker and client against `durable serve
 // --grpc`: hello cities, fan-out/fan-in, an event raced against a timer,
 // a sub-orchestration, continue-as-new, terminate, suspend/resume, purge,
-// and a restart of the node while the worker waits (the worker reconnects
-// to the node's new process, the waiting instance gets its event).
+// a JavaScript entity signalled and read, and a restart of the node while
+// the worker waits (the worker reconnects to the node's new process, the
+// waiting instance gets its event, the entity keeps its state).
 func TestJSWorkerRunsItsOrchestrationsOnDurableServe(t *testing.T) {
 	node, err := exec.LookPath("node")
 	if err == nil {

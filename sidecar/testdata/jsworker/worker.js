@@ -8,7 +8,7 @@
 const assert = require("node:assert/strict");
 const readline = require("node:readline");
 const {
-  TaskHubGrpcClient, TaskHubGrpcWorker, OrchestrationStatus, NoOpLogger, whenAll, whenAny,
+  TaskHubGrpcClient, TaskHubGrpcWorker, OrchestrationStatus, NoOpLogger, whenAll, whenAny, TaskEntity, EntityInstanceId,
 } = require("@microsoft/durabletask-js");
 
 const hostAddress = process.env.DURABLE_GRPC;
@@ -62,6 +62,12 @@ const jsWaiter = async function* (ctx) {
   return `got ${v}`;
 };
 
+// ---- entities (not "Counter": durable serve's sample app has a Go one)
+class Tally extends TaskEntity {
+  initializeState() { return 0; }
+  add(n) { this.state += n; return this.state; }
+}
+
 async function main() {
   const worker = new TaskHubGrpcWorker({ hostAddress, logger, workItemFilters: "auto" });
   worker.addNamedOrchestrator("jsHelloCities", jsHelloCities);
@@ -72,6 +78,7 @@ async function main() {
   worker.addNamedOrchestrator("jsWaiter", jsWaiter);
   worker.addNamedActivity("hello", hello);
   worker.addNamedActivity("square", square);
+  worker.addNamedEntity("jsTally", () => new Tally());
   await worker.start();
   const client = new TaskHubGrpcClient({ hostAddress, logger });
   const tag = process.env.DURABLE_TAG || String(Date.now());
@@ -155,6 +162,21 @@ async function main() {
   assert.equal(await client.getOrchestrationState(id("hello")), undefined);
   console.log("ok purge");
 
+  // an entity: signalled by the client, its state read back
+  const tally = new EntityInstanceId("jsTally", id("tally"));
+  await client.signalEntity(tally, "add", 2);
+  await client.signalEntity(tally, "add", 3);
+  const tallied = async () => {
+    for (let attempt = 0; ; attempt++) {
+      const e = await client.getEntity(tally, true);
+      if (e && e.state === 5) return;
+      if (attempt > 300) throw new Error(`tally: ${JSON.stringify(e)}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  };
+  await tallied();
+  console.log("ok entity");
+
   // a node restart while the worker waits
   const survivor = await run("jsWaiter", undefined, id("restart"));
   st = await client.waitForOrchestrationStart(survivor, true, 30);
@@ -174,6 +196,7 @@ async function main() {
   }
   st = await done(survivor);
   assert.equal(JSON.parse(st.serializedOutput), "got 2");
+  await tallied(); // the entity's state survived the restart
   console.log("ok node restart");
 
   await client.stop();
