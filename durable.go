@@ -153,6 +153,13 @@ var (
 	// another node.
 	ErrUnavailable       = seam.ErrUnavailable
 	ErrAlreadyRegistered = errors.New("name is already registered")
+	// ErrPartitionDown: the partition of the instance or entity is down,
+	// its store could not be opened at Open (garbage or truncated files);
+	// the error names the partition and its directory. Unlike
+	// ErrUnavailable it does not heal by itself: an operator repairs or
+	// restores that directory and restarts the node. The other partitions
+	// serve meanwhile (NodeStats.PartitionsDown lists the down ones).
+	ErrPartitionDown     = seam.ErrPartitionDown
 	ErrLocked            = persistence.ErrLocked
 	ErrPartitionMismatch = persistence.ErrPartitionMismatch
 )

@@ -161,6 +161,9 @@ func StartNode(cfg Config) (*Node, error) {
 	if cfg.Remote == nil {
 		for i := 0; i < cfg.Hub.Partitions(); i++ {
 			p := cfg.Hub.Partition(i)
+			if p == nil {
+				continue // down (Hub.DownError): not hosted, its requests fail with why
+			}
 			idx := i
 			props := actor.PropsFromProducer(func() actor.Actor { return newPartitionActor(n, idx, p) },
 				actor.WithSupervisor(n.instanceStrategy))
@@ -212,6 +215,9 @@ func (n *Node) maintain() {
 func (n *Node) recover() error {
 	total := 0
 	for i := range n.parts {
+		if n.parts[i].Load() == nil {
+			continue // down
+		}
 		woken, err := n.recoverPartition(i)
 		if err != nil {
 			return err
@@ -257,6 +263,16 @@ func errNotHosted(p int) error {
 	return fmt.Errorf("partition %d is not hosted on this node: %w", p, seam.ErrUnavailable)
 }
 
+// notHere answers a request for partition p, which this node does not
+// host: the hub's error for a partition that is down (it wraps
+// seam.ErrPartitionDown and names the directory), else errNotHosted.
+func (n *Node) notHere(p int) error {
+	if err := n.cfg.Hub.DownError(p); err != nil {
+		return err
+	}
+	return errNotHosted(p)
+}
+
 // clientDeleteReason marks the client's delete, which bypasses entity code.
 const clientDeleteReason = "client-delete"
 
@@ -278,7 +294,7 @@ func (n *Node) sendTo(p int, msg routed) error {
 		return nil
 	}
 	if n.cfg.Remote == nil {
-		return errNotHosted(p)
+		return n.notHere(p)
 	}
 	w, ok := toWire(msg)
 	if !ok {

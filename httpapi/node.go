@@ -33,6 +33,16 @@ type NodePayload struct {
 	Goroutines           int     `json:"goroutines"`
 	HeapBytes            uint64  `json:"heapBytes"`
 	UptimeSeconds        float64 `json:"uptimeSeconds"`
+	// PartitionsDown lists the partitions whose store could not be
+	// opened (empty on a healthy node): they serve nothing until repaired.
+	PartitionsDown []PartitionDownPayload `json:"partitionsDown"`
+}
+
+// PartitionDownPayload is a partition that is down, in NodePayload.
+type PartitionDownPayload struct {
+	Partition int    `json:"partition"`
+	Dir       string `json:"dir"`
+	Error     string `json:"error"`
 }
 
 func nodePayload(st durable.NodeStats) NodePayload {
@@ -44,6 +54,10 @@ func nodePayload(st durable.NodeStats) NodePayload {
 	}
 	if p.HostedPartitions == nil {
 		p.HostedPartitions = []int{}
+	}
+	p.PartitionsDown = []PartitionDownPayload{}
+	for _, d := range st.PartitionsDown {
+		p.PartitionsDown = append(p.PartitionsDown, PartitionDownPayload{Partition: d.Partition, Dir: d.Dir, Error: d.Error})
 	}
 	if st.Transactions > 0 {
 		p.MeanCommitLatencySec = st.CommitTime.Seconds() / float64(st.Transactions)
