@@ -18,6 +18,10 @@ type NodeStats struct {
 	Hosted     []int
 	// Actors counts the actor system's processes (Stats.Actors).
 	Actors int
+	// InMemory counts the instance and entity actors in memory
+	// (Stats.InMemory), MaxInMemory its bound (0: none; see
+	// Options.MaxActorsInMemory).
+	InMemory, MaxInMemory int
 	// ActivitiesRunning counts activities holding one of the node's
 	// ActivitySlots; ActivitiesWaiting the instances waiting for a slot.
 	ActivitiesRunning, ActivitySlots, ActivitiesWaiting int
@@ -80,6 +84,7 @@ func (r *Runtime) NodeStats() NodeStats {
 	}
 	if node != nil {
 		st.Actors = node.Actors()
+		st.InMemory, st.MaxInMemory = node.InMemory(), node.MaxInMemory()
 		a := node.Activities()
 		st.ActivitiesRunning, st.ActivitySlots, st.ActivitiesWaiting = a.Running, a.Slots, a.Waiting
 	}

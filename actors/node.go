@@ -61,6 +61,14 @@ type Config struct {
 	// MaxConcurrentActivities bounds the activities running at once on the
 	// node. Default 64 × GOMAXPROCS.
 	MaxConcurrentActivities int
+	// MaxActorsInMemory bounds the instance and entity actors in memory
+	// (0 or negative: no bound). Each partition holds at most its share,
+	// MaxActorsInMemory / partitions rounded up; past it, spawning an
+	// actor asks the least recently used ones to passivate early, which
+	// the idle ones do (a busy one, with a turn, a commit or an activity
+	// in flight, stays, and the next is asked). So the count can exceed
+	// the bound by the busy actors, and briefly by those stopping.
+	MaxActorsInMemory int
 	// Now is the clock stamped on new events. Default time.Now, or
 	// Clock.Now when Clock is set.
 	Now func() time.Time
@@ -165,9 +173,9 @@ func StartNode(cfg Config) (*Node, error) {
 				continue // down (Hub.DownError): not hosted, its requests fail with why
 			}
 			idx := i
-			props := actor.PropsFromProducer(func() actor.Actor { return newPartitionActor(n, idx, p) },
+			h := &hosted{store: p, waiters: newWaiters(), inMemory: new(atomic.Int64)}
+			props := actor.PropsFromProducer(func() actor.Actor { return newPartitionActor(n, idx, p, h.inMemory) },
 				actor.WithSupervisor(n.instanceStrategy))
-			h := &hosted{store: p, waiters: newWaiters()}
 			n.parts[i].Store(h)
 			n.observeStore(p)
 			pid, err := n.system.Root.SpawnNamed(props, PartitionActorName(i))
@@ -250,6 +258,35 @@ type hosted struct {
 	pid     *actor.PID
 	store   *persistence.Partition
 	waiters *waiters
+	// inMemory is how many instance and entity actors the partition has
+	// in memory (its actor keeps it).
+	inMemory *atomic.Int64
+}
+
+// InMemory returns how many instance and entity actors the partitions this
+// node hosts have in memory: at most about Config.MaxActorsInMemory (see
+// there for the slack).
+func (n *Node) InMemory() int {
+	total := int64(0)
+	for i := range n.parts {
+		if h := n.parts[i].Load(); h != nil && h.inMemory != nil {
+			total += h.inMemory.Load()
+		}
+	}
+	return int(total)
+}
+
+// MaxInMemory returns the bound of InMemory (0: none).
+func (n *Node) MaxInMemory() int { return n.childrenPerPartition() * n.cfg.Hub.Partitions() }
+
+// childrenPerPartition is each partition's share of MaxActorsInMemory,
+// rounded up (0: no bound).
+func (n *Node) childrenPerPartition() int {
+	max, parts := n.cfg.MaxActorsInMemory, n.cfg.Hub.Partitions()
+	if max <= 0 {
+		return 0
+	}
+	return (max + parts - 1) / parts
 }
 
 // hostedPartition returns partition p if this node hosts it, else nil.

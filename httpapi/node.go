@@ -23,6 +23,8 @@ type NodePayload struct {
 	Partitions           int     `json:"partitions"`
 	HostedPartitions     []int   `json:"hostedPartitions"`
 	Actors               int     `json:"actors"`
+	InMemory             int     `json:"inMemory"`
+	MaxInMemory          int     `json:"maxInMemory"`
 	ActivitiesRunning    int     `json:"activitiesRunning"`
 	ActivitySlots        int     `json:"activitySlots"`
 	ActivitiesWaiting    int     `json:"activitiesWaiting"`
@@ -48,6 +50,7 @@ type PartitionDownPayload struct {
 func nodePayload(st durable.NodeStats) NodePayload {
 	p := NodePayload{
 		Ready: st.Ready, Partitions: st.Partitions, HostedPartitions: st.Hosted, Actors: st.Actors,
+		InMemory: st.InMemory, MaxInMemory: st.MaxInMemory,
 		ActivitiesRunning: st.ActivitiesRunning, ActivitySlots: st.ActivitySlots, ActivitiesWaiting: st.ActivitiesWaiting,
 		Commits: st.Commits, Transactions: st.Transactions, CommitSeconds: st.CommitTime.Seconds(),
 		Goroutines: st.Goroutines, HeapBytes: st.HeapBytes, UptimeSeconds: st.Uptime.Seconds(),
