@@ -2,6 +2,8 @@ package actors
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"sync/atomic"
 	"time"
 
@@ -39,6 +41,10 @@ type partitionActor struct {
 	// from it once started, and claims that partition's store (claimed).
 	identify func(actor.Context) (int, error)
 	claimed  *hosted
+	// down is set on a cluster node when the claim found the store
+	// damaged (persistence.ErrPartitionDown): the actor stays, placed
+	// here, and answers every request with the hub's DownError.
+	down     bool
 	children map[string]*child
 	byPID    map[string]string // pid id -> instance id
 
@@ -77,6 +83,10 @@ func newPartitionActor(n *Node, index int, store *persistence.Partition, inMemor
 }
 
 func (p *partitionActor) Receive(ctx actor.Context) {
+	if p.down {
+		p.serveDown(ctx)
+		return
+	}
 	if p.store == nil {
 		// A cluster's partition before its claim: nothing but starting
 		// makes sense, and a failed claim stops the actor.
@@ -195,6 +205,13 @@ func (p *partitionActor) claim(ctx actor.Context) bool {
 	cctx, cancel := context.WithTimeout(context.Background(), claimTimeout)
 	defer cancel()
 	store, err := n.cfg.Hub.Claim(cctx, index, n.cfg.Owner)
+	if errors.Is(err, persistence.ErrPartitionDown) {
+		// Another node would fail the same way (one shared directory):
+		// stay placed here and say why, instead of being placed again
+		// on every request.
+		p.down = true
+		return false
+	}
 	if err != nil {
 		n.log.Error("claim partition", "partition", index, "err", err)
 		ctx.Stop(ctx.Self())
@@ -391,5 +408,26 @@ func (p *partitionActor) evict(keep *child) {
 		c.stopping = true
 		p.node.system.Root.Send(c.pid, &passivateNow{})
 		over--
+	}
+}
+
+// serveDown is the Receive of a partition actor whose store is down:
+// requests by message are answered with the hub's DownError; messages
+// between instances are dropped (their senders keep them in their outboxes
+// and send them again); stopping withdraws the down mark.
+func (p *partitionActor) serveDown(ctx actor.Context) {
+	err := p.node.cfg.Hub.DownError(p.index)
+	if err == nil {
+		err = fmt.Errorf("partition %d: %w", p.index, seam.ErrPartitionDown)
+	}
+	switch ctx.Message().(type) {
+	case *seam.Request:
+		if sender := ctx.Sender(); sender != nil {
+			pidReply{root: ctx.ActorSystem().Root, pid: sender}.answer(seam.Failed(err))
+		}
+	case *actor.Stopping:
+		if rerr := p.node.cfg.Hub.Release(p.index); rerr != nil {
+			p.node.log.Warn("release partition", "partition", p.index, "err", rerr)
+		}
 	}
 }

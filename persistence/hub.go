@@ -20,6 +20,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -155,7 +156,8 @@ type Hub struct {
 	dir        string
 	n          int              // partition count
 	parts      []*Partition     // Open: every partition (nil: down); OpenShared: nil
-	down       []PartitionFault // Open: the partitions that could not be opened
+	downMu     sync.Mutex
+	down       []PartitionFault // the partitions that could not be opened (see Down)
 	shared     *sharedHub       // OpenShared only
 	log        *slog.Logger
 	closed     atomic.Bool
@@ -247,16 +249,40 @@ func (h *Hub) closeOpened() {
 	}
 }
 
-// Down returns the partitions of a hub opened with Open whose store could
-// not be opened, in partition order (none for a healthy hub, and always
-// none for OpenShared, whose failed claims are Claim's errors).
-func (h *Hub) Down() []PartitionFault { return append([]PartitionFault(nil), h.down...) }
+// Down returns the partitions whose store could not be opened, in
+// partition order (none for a healthy hub): for a hub opened with Open,
+// those found at Open; for OpenShared, those whose last Claim here failed
+// to open the store (until a Claim succeeds or Release is called).
+func (h *Hub) Down() []PartitionFault {
+	h.downMu.Lock()
+	defer h.downMu.Unlock()
+	return append([]PartitionFault(nil), h.down...)
+}
+
+// setDown records (err != nil) or clears partition i as down.
+func (h *Hub) setDown(i int, dir string, err error) {
+	h.downMu.Lock()
+	defer h.downMu.Unlock()
+	kept := h.down[:0]
+	for _, f := range h.down {
+		if f.Index != i {
+			kept = append(kept, f)
+		}
+	}
+	h.down = kept
+	if err != nil {
+		h.down = append(h.down, PartitionFault{Index: i, Dir: dir, Err: err})
+		slices.SortFunc(h.down, func(a, b PartitionFault) int { return a.Index - b.Index })
+	}
+}
 
 // DownError returns, when partition i is down, the error every request for
 // it gets: it wraps ErrPartitionDown and names the partition, its
 // directory and why it could not be opened. It returns nil for a partition
 // that is not down.
 func (h *Hub) DownError(i int) error {
+	h.downMu.Lock()
+	defer h.downMu.Unlock()
 	for _, f := range h.down {
 		if f.Index == i {
 			return fmt.Errorf("%w: partition %d (repair or restore %s, then restart the node): %v",
