@@ -154,8 +154,8 @@ const (
 // use.
 type Hub struct {
 	dir        string
-	n          int              // partition count
-	parts      []*Partition     // Open: every partition (nil: down); OpenShared: nil
+	n          int          // partition count
+	parts      []*Partition // Open: every partition (nil: down); OpenShared: nil
 	downMu     sync.Mutex
 	down       []PartitionFault // the partitions that could not be opened (see Down)
 	shared     *sharedHub       // OpenShared only
