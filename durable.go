@@ -82,7 +82,8 @@ type Options struct {
 	// in flight) are passivated early; nothing is lost, their state is in
 	// the store and the next message activates them again. Each partition
 	// holds its share (the bound divided by the partition count, rounded
-	// up), and a busy actor is never passivated, so the count can exceed
+	// up; so in a cluster a node holds the shares of the partitions it
+	// hosts), and a busy actor is never passivated, so the count can exceed
 	// the bound by the actors busy at that moment and, briefly, by those
 	// stopping. Stats.InMemory is the count.
 	MaxActorsInMemory int
