@@ -19,7 +19,6 @@ import (
 // (two writers) at once.
 type child struct {
 	pid      *actor.PID
-	id       string
 	stopping bool
 	buffer   []routed
 	// prev and next link the partition's children from the most recently
@@ -280,7 +279,7 @@ func (p *partitionActor) route(ctx actor.Context, msg routed) {
 		props := actor.PropsFromProducer(producer, actor.WithGuardian(p.node.instanceStrategy), actor.WithDispatcher(p.node.dispatcher))
 		pid := ctx.ActorSystem().Root.Spawn(props)
 		ctx.Watch(pid)
-		c = &child{pid: pid, id: id}
+		c = &child{pid: pid}
 		p.children[id] = c
 		p.byPID[pid.Id] = id
 		p.spawns++
