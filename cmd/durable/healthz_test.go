@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -11,6 +12,9 @@ import (
 	"testing"
 
 	"github.com/durable-go/durable"
+	"github.com/durable-go/durable/httpapi"
+	"github.com/durable-go/durable/orchestration"
+	"github.com/durable-go/durable/persistence"
 )
 
 // healthzOf answers GET /healthz of rt.
@@ -23,7 +27,8 @@ func healthzOf(rt *durable.Runtime) (int, string) {
 // TestHealthzSaysWhichPartitionIsDown: 503 before the node starts, 200 "ok"
 // when healthy, and with partition 1's MANIFEST replaced by garbage a 200
 // whose body says "degraded" and names partition 1, its directory and the
-// error.
+// error; `durable list` warns that partition 1 is missing and `durable
+// status` of one of its ids fails naming its directory.
 func TestHealthzSaysWhichPartitionIsDown(t *testing.T) {
 	dir := t.TempDir()
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -51,10 +56,42 @@ func TestHealthzSaysWhichPartitionIsDown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := rt.RegisterOrchestrator("Echo", func(ctx *orchestration.Context) (any, error) { return nil, nil }); err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(func() { _ = rt.Close() })
 	if err := rt.Start(); err != nil {
 		t.Fatal(err)
 	}
+	// The command line: list warns that partition 1 is missing, status of
+	// one of its ids fails saying where.
+	ids := map[int]string{}
+	for i := 0; len(ids) < 4; i++ {
+		id := fmt.Sprint("i", i)
+		if p := persistence.PartitionOf(id, 4); ids[p] == "" {
+			ids[p] = id
+		}
+	}
+	for p, id := range ids {
+		if p != 1 {
+			if _, err := rt.Client().Start(t.Context(), "Echo", 1, durable.WithInstanceID(id)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	api := httpapi.New(rt.Client(), httpapi.Options{Logger: quiet})
+	srv := httptest.NewServer(api)
+	t.Cleanup(srv.Close)
+	r := durableCmd(t, srv.URL, nil, "list")
+	r.expect(t, 0, ids[0], ids[2], ids[3])
+	if !strings.Contains(r.stderr, "partitions 1 are down") {
+		t.Fatalf("list stderr %q: want a warning naming partition 1", r.stderr)
+	}
+	r = durableCmd(t, srv.URL, nil, "status", ids[1])
+	if r.code != 1 || !strings.Contains(r.stderr, partDir) {
+		t.Fatalf("status on the down partition: exit %d, stderr %q", r.code, r.stderr)
+	}
+
 	code, body := healthzOf(rt)
 	if code != http.StatusOK || !strings.HasPrefix(body, "degraded\n") || !strings.Contains(body, "partition 1 down at "+partDir+": ") ||
 		!strings.Contains(body, "manifest") {
