@@ -75,6 +75,18 @@ type Options struct {
 	// MaxConcurrentActivities bounds the activities running at once
 	// (default 64 × GOMAXPROCS). Further activities wait for a slot.
 	MaxConcurrentActivities int
+	// MaxActorsInMemory bounds the instances and entities the node keeps
+	// in memory at once (default DefaultMaxActorsInMemory, 100,000;
+	// negative: no bound, only IdleTimeout passivates). Past it, the
+	// least recently used idle ones (waiting, nothing running, no commit
+	// in flight) are passivated early; nothing is lost, their state is in
+	// the store and the next message activates them again. Each partition
+	// holds its share (the bound divided by the partition count, rounded
+	// up; so in a cluster a node holds the shares of the partitions it
+	// hosts), and a busy actor is never passivated, so the count can exceed
+	// the bound by the actors busy at that moment and, briefly, by those
+	// stopping. Stats.InMemory is the count.
+	MaxActorsInMemory int
 	// MaxPayloadBytes bounds every payload (default 1 MiB): what a client
 	// sends (an instance's input, an event, an entity operation's input:
 	// ErrPayloadTooLarge, nothing changes), and what code makes (an
@@ -129,6 +141,14 @@ type Turn = actors.Turn
 // DefaultMaxPayloadBytes is the default for Options.MaxPayloadBytes.
 const DefaultMaxPayloadBytes = 1 << 20
 
+// DefaultMaxActorsInMemory is the default for Options.MaxActorsInMemory.
+// It is as large as the W5 workload's whole set of waiting instances, so
+// it changes nothing there (W5's 1 s IdleTimeout passivates them first);
+// with the default 30 s IdleTimeout it starts to matter above about 3,300
+// activations a second, and it keeps a burst of activations (a recovery,
+// a fan-out to many entities) from holding every actor it touched.
+const DefaultMaxActorsInMemory = 100_000
+
 // Defaults of Options.HistoryWarnEvents and Options.MaxHistoryEvents.
 const (
 	DefaultHistoryWarnEvents = 20_000
@@ -153,6 +173,13 @@ var (
 	// another node.
 	ErrUnavailable       = seam.ErrUnavailable
 	ErrAlreadyRegistered = errors.New("name is already registered")
+	// ErrPartitionDown: the partition of the instance or entity is down,
+	// its store could not be opened at Open (garbage or truncated files);
+	// the error names the partition and its directory. Unlike
+	// ErrUnavailable it does not heal by itself: an operator repairs or
+	// restores that directory and restarts the node. The other partitions
+	// serve meanwhile (NodeStats.PartitionsDown lists the down ones).
+	ErrPartitionDown     = seam.ErrPartitionDown
 	ErrLocked            = persistence.ErrLocked
 	ErrPartitionMismatch = persistence.ErrPartitionMismatch
 )
@@ -277,6 +304,7 @@ func (r *Runtime) Start(opts ...RuntimeStartOption) error {
 		Observer:                r.opts.Observer,
 		IdleTimeout:             r.opts.IdleTimeout,
 		MaxConcurrentActivities: r.opts.MaxConcurrentActivities,
+		MaxActorsInMemory:       limitOrDefault(r.opts.MaxActorsInMemory, DefaultMaxActorsInMemory),
 		Clock:                   r.opts.Clock,
 		Limits: actors.Limits{
 			MaxPayloadBytes:   r.opts.MaxPayloadBytes,
@@ -392,6 +420,9 @@ type Stats struct {
 	// Once instances passivate it falls back: it does not grow with the
 	// number of instances the node has run.
 	Actors int
+	// InMemory counts the instance and entity actors in memory, the
+	// count Options.MaxActorsInMemory bounds.
+	InMemory int
 	// Commits counts the batches committed since Open (a turn, a start, an
 	// entity operation batch...), and Transactions the store transactions,
 	// one fsync each in sync mode, that carried them: Commits/Transactions
@@ -426,6 +457,7 @@ func (r *Runtime) Stats() Stats {
 	}
 	if node != nil {
 		st.Actors = node.Actors()
+		st.InMemory = node.InMemory()
 		st.WaitingForVersion = node.WaitingForVersion()
 	}
 	return st

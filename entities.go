@@ -143,6 +143,10 @@ type EntityQuery struct {
 type EntityPage struct {
 	Entities          []EntityMetadata
 	ContinuationToken string
+	// PartitionsDown lists the partitions that are down (ErrPartitionDown):
+	// their entities are missing from the listing. Empty when every
+	// partition answered.
+	PartitionsDown []int
 }
 
 // ListEntities returns the entities that have state and match q, a page at
@@ -170,7 +174,7 @@ func (c *Client) ListEntities(ctx context.Context, q EntityQuery) (*EntityPage, 
 	}
 	// Each partition gives its first size+1 entities with state after the
 	// cursor; the merged first size are the page.
-	answers, err := c.eachPartition(ctx, func(p int32) *seam.Request {
+	answers, down, err := c.eachPartition(ctx, true, func(p int32) *seam.Request {
 		return &seam.Request{Op: &seam.Request_ListEntities{ListEntities: &seam.ListEntities{
 			Partition: p, Name: name, After: after, Limit: int32(size + 1),
 			LastOperationFromUnixNano: unixNanoOf(q.LastOperationFrom), LastOperationToUnixNano: unixNanoOf(q.LastOperationTo),
@@ -185,7 +189,7 @@ func (c *Client) ListEntities(ctx context.Context, q EntityQuery) (*EntityPage, 
 		hits = append(hits, resp.GetEntities()...)
 	}
 	sort.Slice(hits, func(i, j int) bool { return hits[i].GetEntityId() < hits[j].GetEntityId() })
-	page := &EntityPage{}
+	page := &EntityPage{PartitionsDown: down}
 	if len(hits) > size {
 		hits = hits[:size]
 		page.ContinuationToken = base64.RawURLEncoding.EncodeToString([]byte(hits[size-1].GetEntityId()))

@@ -95,7 +95,9 @@ type PurgeFilter struct {
 }
 
 // PurgeBy deletes every finished instance that matches f and returns how
-// many it deleted.
+// many it deleted. With a partition down, the others are purged and the
+// error (ErrPartitionDown) names the one that was not, with the count of
+// those that were.
 func (c *Client) PurgeBy(ctx context.Context, f PurgeFilter) (int, error) {
 	statuses := f.Statuses
 	if len(statuses) == 0 {
@@ -110,7 +112,7 @@ func (c *Client) PurgeBy(ctx context.Context, f PurgeFilter) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	answers, err := c.eachPartition(ctx, func(p int32) *seam.Request {
+	answers, _, err := c.eachPartition(ctx, false, func(p int32) *seam.Request {
 		return &seam.Request{Op: &seam.Request_PurgeInstances{PurgeInstances: &seam.PurgeInstances{Partition: p, Filter: filter}}}
 	})
 	deleted := 0

@@ -18,6 +18,10 @@ type NodeStats struct {
 	Hosted     []int
 	// Actors counts the actor system's processes (Stats.Actors).
 	Actors int
+	// InMemory counts the instance and entity actors in memory
+	// (Stats.InMemory), MaxInMemory its bound (0: none; see
+	// Options.MaxActorsInMemory).
+	InMemory, MaxInMemory int
 	// ActivitiesRunning counts activities holding one of the node's
 	// ActivitySlots; ActivitiesWaiting the instances waiting for a slot.
 	ActivitiesRunning, ActivitySlots, ActivitiesWaiting int
@@ -31,6 +35,21 @@ type NodeStats struct {
 	HeapBytes  uint64
 	// Uptime is the time since Open.
 	Uptime time.Duration
+	// PartitionsDown lists the partitions whose store could not be opened
+	// (garbage or truncated files): they serve nothing, every request for
+	// their ids fails with ErrPartitionDown, and they are missing from
+	// Hosted. Empty on a healthy node. A whole node that cannot open any
+	// partition does not run at all (Open fails).
+	PartitionsDown []PartitionDown
+}
+
+// PartitionDown is a partition that is down, in NodeStats.
+type PartitionDown struct {
+	// Partition is its number, Dir its directory.
+	Partition int
+	Dir       string
+	// Error says why its store could not be opened.
+	Error string
 }
 
 // NodeStats reports the node's health. It reads counters and the Go
@@ -45,6 +64,7 @@ func (r *Runtime) NodeStats() NodeStats {
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	st.HeapBytes = ms.HeapAlloc
+	st.PartitionsDown = r.PartitionsDown()
 	if closed {
 		return st
 	}
@@ -64,8 +84,20 @@ func (r *Runtime) NodeStats() NodeStats {
 	}
 	if node != nil {
 		st.Actors = node.Actors()
+		st.InMemory, st.MaxInMemory = node.InMemory(), node.MaxInMemory()
 		a := node.Activities()
 		st.ActivitiesRunning, st.ActivitySlots, st.ActivitiesWaiting = a.Running, a.Slots, a.Waiting
 	}
 	return st
+}
+
+// PartitionsDown lists the partitions whose store could not be opened at
+// Open (nil when none): cheap, unlike NodeStats, so a health check may call
+// it per request.
+func (r *Runtime) PartitionsDown() []PartitionDown {
+	var down []PartitionDown
+	for _, f := range r.hub.Down() {
+		down = append(down, PartitionDown{Partition: f.Index, Dir: f.Dir, Error: f.Err.Error()})
+	}
+	return down
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"sort"
 	"sync"
@@ -31,6 +32,11 @@ type Page struct {
 	Instances []*Status
 	// ContinuationToken is empty on the last page.
 	ContinuationToken string
+	// PartitionsDown lists the partitions that are down (their store could
+	// not be opened: ErrPartitionDown): their instances are missing from
+	// the listing, which the other partitions serve. Empty when every
+	// partition answered.
+	PartitionsDown []int
 }
 
 // MaxPageSize bounds Query.PageSize and EntityQuery.PageSize.
@@ -67,7 +73,7 @@ func (c *Client) List(ctx context.Context, q Query) (*Page, error) {
 	}
 	// Each partition gives its first size+1 matches after the cursor; the
 	// merged first size are the page, and a size+1th says there is more.
-	answers, err := c.eachPartition(ctx, func(p int32) *seam.Request {
+	answers, down, err := c.eachPartition(ctx, true, func(p int32) *seam.Request {
 		return &seam.Request{Op: &seam.Request_ListInstances{ListInstances: &seam.ListInstances{
 			Partition: p, Filter: filter, After: after, Limit: int32(size + 1),
 		}}}
@@ -80,7 +86,7 @@ func (c *Client) List(ctx context.Context, q Query) (*Page, error) {
 		all = append(all, resp.GetInstances()...)
 	}
 	sort.Slice(all, func(i, j int) bool { return cursorLess(cursorOf(all[i]), cursorOf(all[j])) })
-	page := &Page{}
+	page := &Page{PartitionsDown: down}
 	if len(all) > size {
 		all = all[:size]
 		page.ContinuationToken = encodeToken(cursorOf(all[size-1]))
@@ -94,13 +100,16 @@ func (c *Client) List(ctx context.Context, q Query) (*Page, error) {
 // eachPartition sends the request build makes for each partition to all of
 // them at once (in a cluster they are on several nodes) and returns their
 // answers in partition order, with the first error. An answer that carries
-// an error may carry partial results too (a purge's count).
-func (c *Client) eachPartition(ctx context.Context, build func(p int32) *seam.Request) ([]*seam.Response, error) {
+// an error may carry partial results too (a purge's count). With skipDown,
+// a partition that answers ErrPartitionDown is no error: it is left out of
+// the answers (nil) and listed in down, so that a listing serves the
+// healthy partitions.
+func (c *Client) eachPartition(ctx context.Context, skipDown bool, build func(p int32) *seam.Request) (answers []*seam.Response, down []int, err error) {
 	parts, err := c.rt.partitions()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	answers := make([]*seam.Response, parts.Count())
+	answers = make([]*seam.Response, parts.Count())
 	errs := make([]error, parts.Count())
 	var wg sync.WaitGroup
 	for i := range answers {
@@ -111,12 +120,18 @@ func (c *Client) eachPartition(ctx context.Context, build func(p int32) *seam.Re
 		}()
 	}
 	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
-			return answers, err
+	var first error
+	for i, err := range errs {
+		switch {
+		case err == nil:
+		case skipDown && errors.Is(err, ErrPartitionDown):
+			answers[i] = nil
+			down = append(down, i)
+		case first == nil:
+			first = err
 		}
 	}
-	return answers, nil
+	return answers, down, first
 }
 
 // seamFilter is the seam's form of a filter by statuses and created time.

@@ -61,6 +61,14 @@ type Config struct {
 	// MaxConcurrentActivities bounds the activities running at once on the
 	// node. Default 64 × GOMAXPROCS.
 	MaxConcurrentActivities int
+	// MaxActorsInMemory bounds the instance and entity actors in memory
+	// (0 or negative: no bound). Each partition holds at most its share,
+	// MaxActorsInMemory / partitions rounded up; past it, spawning an
+	// actor asks the least recently used ones to passivate early, which
+	// the idle ones do (a busy one, with a turn, a commit or an activity
+	// in flight, stays, and the next is asked). So the count can exceed
+	// the bound by the busy actors, and briefly by those stopping.
+	MaxActorsInMemory int
 	// Now is the clock stamped on new events. Default time.Now, or
 	// Clock.Now when Clock is set.
 	Now func() time.Time
@@ -166,10 +174,13 @@ func StartNode(cfg Config) (*Node, error) {
 	if cfg.Remote == nil {
 		for i := 0; i < cfg.Hub.Partitions(); i++ {
 			p := cfg.Hub.Partition(i)
+			if p == nil {
+				continue // down (Hub.DownError): not hosted, its requests fail with why
+			}
 			idx := i
-			props := actor.PropsFromProducer(func() actor.Actor { return newPartitionActor(n, idx, p) },
+			h := &hosted{store: p, waiters: newWaiters(), inMemory: new(atomic.Int64)}
+			props := actor.PropsFromProducer(func() actor.Actor { return newPartitionActor(n, idx, p, h.inMemory) },
 				actor.WithSupervisor(n.instanceStrategy))
-			h := &hosted{store: p, waiters: newWaiters()}
 			n.parts[i].Store(h)
 			n.observeStore(p)
 			pid, err := n.system.Root.SpawnNamed(props, PartitionActorName(i))
@@ -217,6 +228,9 @@ func (n *Node) maintain() {
 func (n *Node) recover() error {
 	total := 0
 	for i := range n.parts {
+		if n.parts[i].Load() == nil {
+			continue // down
+		}
 		woken, err := n.recoverPartition(i)
 		if err != nil {
 			return err
@@ -249,6 +263,35 @@ type hosted struct {
 	pid     *actor.PID
 	store   *persistence.Partition
 	waiters *waiters
+	// inMemory is how many instance and entity actors the partition has
+	// in memory (its actor keeps it).
+	inMemory *atomic.Int64
+}
+
+// InMemory returns how many instance and entity actors the partitions this
+// node hosts have in memory: at most about Config.MaxActorsInMemory (see
+// there for the slack).
+func (n *Node) InMemory() int {
+	total := int64(0)
+	for i := range n.parts {
+		if h := n.parts[i].Load(); h != nil && h.inMemory != nil {
+			total += h.inMemory.Load()
+		}
+	}
+	return int(total)
+}
+
+// MaxInMemory returns the bound of InMemory (0: none).
+func (n *Node) MaxInMemory() int { return n.childrenPerPartition() * n.cfg.Hub.Partitions() }
+
+// childrenPerPartition is each partition's share of MaxActorsInMemory,
+// rounded up (0: no bound).
+func (n *Node) childrenPerPartition() int {
+	max, parts := n.cfg.MaxActorsInMemory, n.cfg.Hub.Partitions()
+	if max <= 0 {
+		return 0
+	}
+	return (max + parts - 1) / parts
 }
 
 // hostedPartition returns partition p if this node hosts it, else nil.
@@ -260,6 +303,16 @@ func (n *Node) Hosts(p int) bool { return n.parts[p].Load() != nil }
 // errNotHosted answers a request for a partition this node does not host.
 func errNotHosted(p int) error {
 	return fmt.Errorf("partition %d is not hosted on this node: %w", p, seam.ErrUnavailable)
+}
+
+// notHere answers a request for partition p, which this node does not
+// host: the hub's error for a partition that is down (it wraps
+// seam.ErrPartitionDown and names the directory), else errNotHosted.
+func (n *Node) notHere(p int) error {
+	if err := n.cfg.Hub.DownError(p); err != nil {
+		return err
+	}
+	return errNotHosted(p)
 }
 
 // clientDeleteReason marks the client's delete, which bypasses entity code.
@@ -283,7 +336,7 @@ func (n *Node) sendTo(p int, msg routed) error {
 		return nil
 	}
 	if n.cfg.Remote == nil {
-		return errNotHosted(p)
+		return n.notHere(p)
 	}
 	w, ok := toWire(msg)
 	if !ok {

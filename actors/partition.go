@@ -2,6 +2,9 @@ package actors
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -18,6 +21,13 @@ type child struct {
 	pid      *actor.PID
 	stopping bool
 	buffer   []routed
+	// prev and next link the partition's children from the most recently
+	// routed to (lru.next) to the least (lru.prev): see evict.
+	prev, next *child
+	// refused is the partition's spawn count when this child last
+	// refused to passivate (busy): evict asks it again only after the
+	// next spawn.
+	refused uint64
 }
 
 // partitionActor owns the instance actors of one store partition and its
@@ -30,8 +40,22 @@ type partitionActor struct {
 	// from it once started, and claims that partition's store (claimed).
 	identify func(actor.Context) (int, error)
 	claimed  *hosted
+	// down is set on a cluster node when the claim found the store
+	// damaged (persistence.ErrPartitionDown): the actor stays, placed
+	// here, and answers every request with the hub's DownError.
+	down     bool
 	children map[string]*child
 	byPID    map[string]string // pid id -> instance id
+
+	// The count bound (Config.MaxActorsInMemory): at most maxChildren
+	// instance and entity actors in memory (0: no bound), kept by
+	// passivating the least recently routed idle ones early. lru is the
+	// sentinel of the recency list, spawns counts spawns (see
+	// child.refused), inMemory publishes len(children) to the node.
+	maxChildren int
+	lru         child
+	spawns      uint64
+	inMemory    *atomic.Int64
 
 	// The timer scheduler: one OS timer armed for the earliest due entry
 	// of the due-timer index. Fired entries stay in the index until their
@@ -47,15 +71,21 @@ const (
 	resendAfter    = 30 * time.Second
 )
 
-func newPartitionActor(n *Node, index int, store *persistence.Partition) *partitionActor {
-	return &partitionActor{
+func newPartitionActor(n *Node, index int, store *persistence.Partition, inMemory *atomic.Int64) *partitionActor {
+	p := &partitionActor{
 		node: n, index: index, store: store,
 		children: map[string]*child{}, byPID: map[string]string{},
-		fired: map[timerRef]time.Time{},
+		fired: map[timerRef]time.Time{}, maxChildren: n.childrenPerPartition(), inMemory: inMemory,
 	}
+	p.lru.prev, p.lru.next = &p.lru, &p.lru
+	return p
 }
 
 func (p *partitionActor) Receive(ctx actor.Context) {
+	if p.down {
+		p.serveDown(ctx)
+		return
+	}
 	if p.store == nil {
 		// A cluster's partition before its claim: nothing but starting
 		// makes sense, and a failed claim stops the actor.
@@ -101,10 +131,12 @@ func (p *partitionActor) Receive(ctx actor.Context) {
 	case *stayActive:
 		if c, ok := p.children[msg.id]; ok && c.stopping {
 			c.stopping = false
+			c.refused = p.spawns
 			for _, m := range c.buffer {
 				ctx.Send(c.pid, m)
 			}
 			c.buffer = nil
+			p.evict(nil) // it was busy: ask the next least recent one instead
 		}
 	case *actor.Terminated:
 		id, ok := p.byPID[msg.Who.Id]
@@ -114,6 +146,10 @@ func (p *partitionActor) Receive(ctx actor.Context) {
 		delete(p.byPID, msg.Who.Id)
 		c := p.children[id]
 		delete(p.children, id)
+		if c != nil {
+			c.unlink()
+		}
+		p.inMemory.Store(int64(len(p.children)))
 		if c != nil && len(c.buffer) > 0 {
 			for _, m := range c.buffer {
 				p.route(ctx, m)
@@ -133,6 +169,7 @@ func (p *partitionActor) Receive(ctx actor.Context) {
 		for _, f := range stopping {
 			_ = f.Wait()
 		}
+		p.inMemory.Store(0)
 		p.release()
 	}
 }
@@ -167,13 +204,20 @@ func (p *partitionActor) claim(ctx actor.Context) bool {
 	cctx, cancel := context.WithTimeout(context.Background(), claimTimeout)
 	defer cancel()
 	store, err := n.cfg.Hub.Claim(cctx, index, n.cfg.Owner)
+	if errors.Is(err, persistence.ErrPartitionDown) {
+		// Another node would fail the same way (one shared directory):
+		// stay placed here and say why, instead of being placed again
+		// on every request.
+		p.down = true
+		return false
+	}
 	if err != nil {
 		n.log.Error("claim partition", "partition", index, "err", err)
 		ctx.Stop(ctx.Self())
 		return false
 	}
 	p.store = store
-	h := &hosted{pid: ctx.Self(), store: store, waiters: newWaiters()}
+	h := &hosted{pid: ctx.Self(), store: store, waiters: newWaiters(), inMemory: p.inMemory}
 	p.claimed = h
 	n.parts[index].Store(h)
 	n.observeStore(store)
@@ -213,8 +257,9 @@ func (p *partitionActor) release() {
 // actors, and releases the store when it stops (moved, or fenced out).
 func (n *Node) PartitionProps(identify func(actor.Context) (int, error)) *actor.Props {
 	return actor.PropsFromProducer(func() actor.Actor {
-		return &partitionActor{node: n, identify: identify, index: -1,
-			children: map[string]*child{}, byPID: map[string]string{}, fired: map[timerRef]time.Time{}}
+		p := newPartitionActor(n, -1, nil, new(atomic.Int64))
+		p.identify = identify
+		return p
 	}, actor.WithSupervisor(n.instanceStrategy))
 }
 
@@ -237,6 +282,12 @@ func (p *partitionActor) route(ctx actor.Context, msg routed) {
 		c = &child{pid: pid}
 		p.children[id] = c
 		p.byPID[pid.Id] = id
+		p.spawns++
+		p.inMemory.Store(int64(len(p.children)))
+		p.touch(c)
+		p.evict(c)
+	} else {
+		p.touch(c)
 	}
 	if c.stopping {
 		c.buffer = append(c.buffer, msg)
@@ -312,4 +363,70 @@ func (p *partitionActor) arm(ctx actor.Context, at time.Time) {
 	p.timerAt = at
 	self, root := ctx.Self(), ctx.ActorSystem().Root
 	p.stopTimer = p.node.afterFunc(at, func() { root.Send(self, &timerTick{}) })
+}
+
+// touch moves c to the most recent end of the recency list.
+func (p *partitionActor) touch(c *child) {
+	if p.maxChildren == 0 {
+		return
+	}
+	c.unlink()
+	c.prev, c.next = &p.lru, p.lru.next
+	p.lru.next.prev = c
+	p.lru.next = c
+}
+
+// unlink takes c out of the recency list (a no-op if it is not in it).
+func (c *child) unlink() {
+	if c.prev != nil {
+		c.prev.next, c.next.prev = c.next, c.prev
+		c.prev, c.next = nil, nil
+	}
+}
+
+// evict asks the least recently routed children to passivate now, as many
+// as the partition holds over maxChildren, skipping those already stopping
+// and those that refused since the last spawn, and keep (the child a
+// message is being routed to). A child passivates only if
+// it is idle (nothing running, no commit in flight: see idleTracker.handle);
+// a busy one answers stayActive, and evict asks the next. Its state is in
+// the store: the next message for it activates it again.
+func (p *partitionActor) evict(keep *child) {
+	if p.maxChildren == 0 {
+		return
+	}
+	over := len(p.children) - p.maxChildren
+	for c := p.lru.prev; c != &p.lru && over > 0; c = c.prev {
+		if c.stopping {
+			over-- // on its way out
+			continue
+		}
+		if c.refused == p.spawns || c == keep {
+			continue
+		}
+		c.stopping = true
+		p.node.system.Root.Send(c.pid, &passivateNow{})
+		over--
+	}
+}
+
+// serveDown is the Receive of a partition actor whose store is down:
+// requests by message are answered with the hub's DownError; messages
+// between instances are dropped (their senders keep them in their outboxes
+// and send them again); stopping withdraws the down mark.
+func (p *partitionActor) serveDown(ctx actor.Context) {
+	err := p.node.cfg.Hub.DownError(p.index)
+	if err == nil {
+		err = fmt.Errorf("partition %d: %w", p.index, seam.ErrPartitionDown)
+	}
+	switch ctx.Message().(type) {
+	case *seam.Request:
+		if sender := ctx.Sender(); sender != nil {
+			pidReply{root: ctx.ActorSystem().Root, pid: sender}.answer(seam.Failed(err))
+		}
+	case *actor.Stopping:
+		if rerr := p.node.cfg.Hub.Release(p.index); rerr != nil {
+			p.node.log.Warn("release partition", "partition", p.index, "err", rerr)
+		}
+	}
 }

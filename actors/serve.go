@@ -59,7 +59,7 @@ func (n *Node) serve(ctx context.Context, p int, req *seam.Request) (*seam.Respo
 	}
 	h := n.hostedPartition(p)
 	if h == nil {
-		return seam.Failed(errNotHosted(p)), nil
+		return seam.Failed(n.notHere(p)), nil
 	}
 	switch op := req.GetOp().(type) {
 	case *seam.Request_GetInstance:

@@ -427,7 +427,10 @@ func (m *Member) wakeAll() {
 			ctx, cancel := context.WithTimeout(context.Background(), m.cfg.RequestTimeout)
 			defer cancel()
 			_, err := m.callOnce(ctx, p, &seam.Request{Op: &seam.Request_Ping{Ping: &seam.Ping{Partition: int32(p)}}})
-			answered[p] = err == nil
+			// A partition that is down answers, and says so: the cluster
+			// is ready without it (NodeStats.PartitionsDown of the node
+			// it is placed on names it).
+			answered[p] = err == nil || errors.Is(err, seam.ErrPartitionDown)
 		}()
 	}
 	wg.Wait()

@@ -136,5 +136,6 @@ func (h *Handler) listEntities(w http.ResponseWriter, r *http.Request) {
 		out = append(out, p)
 	}
 	setContinuationToken(w, page.ContinuationToken)
+	setPartitionsDown(w, page.PartitionsDown)
 	writeJSON(w, http.StatusOK, out)
 }

@@ -50,6 +50,10 @@ func classify(err error) (status int, code string, ok bool) {
 		return http.StatusBadRequest, "InvalidInstanceId", true
 	case errors.Is(err, durable.ErrInvalidInput), errors.As(err, new(*badRequest)):
 		return http.StatusBadRequest, "BadRequest", true
+	case errors.Is(err, durable.ErrPartitionDown):
+		// A server fault, not the request's, and one that does not heal
+		// by itself: 503 without Retry-After.
+		return http.StatusServiceUnavailable, codePartitionDown, true
 	case errors.Is(err, durable.ErrClosed), errors.Is(err, durable.ErrNotStarted), errors.Is(err, durable.ErrUnavailable):
 		return http.StatusServiceUnavailable, "Unavailable", true
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
@@ -58,6 +62,10 @@ func classify(err error) (status int, code string, ok bool) {
 	}
 	return http.StatusInternalServerError, "InternalError", false
 }
+
+// codePartitionDown is the ErrorCode of a request for an instance or entity
+// whose partition is down (durable.ErrPartitionDown).
+const codePartitionDown = "PartitionDown"
 
 // badRequest is a request the handler itself finds wrong (a malformed query
 // parameter or body).
@@ -69,7 +77,9 @@ func errBadRequest(msg string) error { return &badRequest{msg: msg} }
 
 // WriteError answers err with the status Durable Functions would give it
 // (404 unknown instance, 410 finished instance, 400 bad input, 413 too
-// large, 409 conflict, ...) and, as Durable Functions does, an empty body
+// large, 409 conflict, 503 with Retry-After for a partition that cannot
+// serve now, 503 without it and ErrorCode PartitionDown for one whose store
+// is damaged, ...) and, as Durable Functions does, an empty body
 // for 404 and 410 and a JSON ErrorBody for the others. An unexpected error
 // is logged and answered 500 without its details.
 func (h *Handler) WriteError(w http.ResponseWriter, r *http.Request, err error) {
@@ -79,7 +89,7 @@ func (h *Handler) WriteError(w http.ResponseWriter, r *http.Request, err error) 
 		h.fail(w, r, status, code, "something went wrong while processing your request")
 		return
 	}
-	if status == http.StatusServiceUnavailable {
+	if status == http.StatusServiceUnavailable && code != codePartitionDown {
 		w.Header().Set("Retry-After", "1") // a partition moves in seconds
 	}
 	if status == http.StatusNotFound || status == http.StatusGone {

@@ -27,6 +27,7 @@ func TestErrorsMapToTheirStatus(t *testing.T) {
 		{fmt.Errorf("partition 3 is moving: %w", durable.ErrUnavailable), http.StatusServiceUnavailable, true},
 		{fmt.Errorf("x: %w", durable.ErrClosed), http.StatusServiceUnavailable, true},
 		{context.Canceled, http.StatusServiceUnavailable, true},
+		{fmt.Errorf("x: %w", durable.ErrPartitionDown), http.StatusServiceUnavailable, false},
 	}
 	h := &Handler{log: slog.New(slog.DiscardHandler)}
 	for _, tt := range tests {

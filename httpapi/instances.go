@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -229,6 +230,7 @@ func (h *Handler) list(w http.ResponseWriter, r *http.Request) {
 		out = append(out, statusPayload(st, showInput))
 	}
 	setContinuationToken(w, page.ContinuationToken)
+	setPartitionsDown(w, page.PartitionsDown)
 	writeJSON(w, http.StatusOK, out)
 }
 
@@ -242,6 +244,23 @@ func continuationToken(r *http.Request) string {
 		return ""
 	}
 	return tok
+}
+
+// PartitionsDownHeader, on a listing's answer, lists the partitions that
+// are down (comma-separated numbers): their instances or entities are
+// missing from it. It is absent when every partition answered.
+const PartitionsDownHeader = "x-durable-partitions-down"
+
+// setPartitionsDown sets PartitionsDownHeader when partitions are down.
+func setPartitionsDown(w http.ResponseWriter, down []int) {
+	if len(down) == 0 {
+		return
+	}
+	parts := make([]string, len(down))
+	for i, p := range down {
+		parts[i] = strconv.Itoa(p)
+	}
+	w.Header().Set(PartitionsDownHeader, strings.Join(parts, ","))
 }
 
 // setContinuationToken sets the header only when more pages exist: clients

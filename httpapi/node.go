@@ -23,6 +23,8 @@ type NodePayload struct {
 	Partitions           int     `json:"partitions"`
 	HostedPartitions     []int   `json:"hostedPartitions"`
 	Actors               int     `json:"actors"`
+	InMemory             int     `json:"inMemory"`
+	MaxInMemory          int     `json:"maxInMemory"`
 	ActivitiesRunning    int     `json:"activitiesRunning"`
 	ActivitySlots        int     `json:"activitySlots"`
 	ActivitiesWaiting    int     `json:"activitiesWaiting"`
@@ -33,17 +35,32 @@ type NodePayload struct {
 	Goroutines           int     `json:"goroutines"`
 	HeapBytes            uint64  `json:"heapBytes"`
 	UptimeSeconds        float64 `json:"uptimeSeconds"`
+	// PartitionsDown lists the partitions whose store could not be
+	// opened (empty on a healthy node): they serve nothing until repaired.
+	PartitionsDown []PartitionDownPayload `json:"partitionsDown"`
+}
+
+// PartitionDownPayload is a partition that is down, in NodePayload.
+type PartitionDownPayload struct {
+	Partition int    `json:"partition"`
+	Dir       string `json:"dir"`
+	Error     string `json:"error"`
 }
 
 func nodePayload(st durable.NodeStats) NodePayload {
 	p := NodePayload{
 		Ready: st.Ready, Partitions: st.Partitions, HostedPartitions: st.Hosted, Actors: st.Actors,
+		InMemory: st.InMemory, MaxInMemory: st.MaxInMemory,
 		ActivitiesRunning: st.ActivitiesRunning, ActivitySlots: st.ActivitySlots, ActivitiesWaiting: st.ActivitiesWaiting,
 		Commits: st.Commits, Transactions: st.Transactions, CommitSeconds: st.CommitTime.Seconds(),
 		Goroutines: st.Goroutines, HeapBytes: st.HeapBytes, UptimeSeconds: st.Uptime.Seconds(),
 	}
 	if p.HostedPartitions == nil {
 		p.HostedPartitions = []int{}
+	}
+	p.PartitionsDown = []PartitionDownPayload{}
+	for _, d := range st.PartitionsDown {
+		p.PartitionsDown = append(p.PartitionsDown, PartitionDownPayload{Partition: d.Partition, Dir: d.Dir, Error: d.Error})
 	}
 	if st.Transactions > 0 {
 		p.MeanCommitLatencySec = st.CommitTime.Seconds() / float64(st.Transactions)

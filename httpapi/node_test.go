@@ -5,6 +5,8 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/durable-go/durable"
 )
 
 // dashboardEnv is an env whose handler also reports the node and serves
@@ -31,6 +33,9 @@ func TestNodeRouteReportsTheNodeBehindTheAPIKey(t *testing.T) {
 		r.json(t, &p)
 		if !p.Ready || p.Partitions != 4 || len(p.HostedPartitions) != 4 || p.Actors == 0 || p.ActivitySlots == 0 {
 			t.Errorf("node payload %+v: want a ready node hosting its 4 partitions", p)
+		}
+		if p.MaxInMemory != durable.DefaultMaxActorsInMemory || p.InMemory > p.MaxInMemory || len(p.PartitionsDown) != 0 {
+			t.Errorf("node payload %+v: want the default bound of actors in memory and no partition down", p)
 		}
 		if p.Commits == 0 || p.Transactions == 0 || p.CommitSeconds <= 0 || p.MeanCommitLatencySec <= 0 {
 			t.Errorf("node payload %+v: want the commits of the instance run and their latency", p)

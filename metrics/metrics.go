@@ -223,10 +223,11 @@ var (
 	descCommits           = prometheus.NewDesc("durable_store_commits_total", "Commits (batches) written by the hosted partitions since the store opened.", nil, nil)
 	descTransactions      = prometheus.NewDesc("durable_store_transactions_total", "Store transactions (one fsync each in sync mode) of the hosted partitions since the store opened.", nil, nil)
 	descReady             = prometheus.NewDesc("durable_node_ready", "1 when the node serves requests.", nil, nil)
+	descPartitionsDown    = prometheus.NewDesc("durable_partitions_down", "Partitions whose store could not be opened (damaged files): they serve nothing until repaired.", nil, nil)
 )
 
 func (c *nodeCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descActivitiesRunning, descActivitySlots, descActivitiesWaiting, descPartitions, descCommits, descTransactions, descReady} {
+	for _, d := range []*prometheus.Desc{descActivitiesRunning, descActivitySlots, descActivitiesWaiting, descPartitions, descCommits, descTransactions, descReady, descPartitionsDown} {
 		ch <- d
 	}
 }
@@ -244,4 +245,5 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descCommits, prometheus.CounterValue, float64(st.Commits))
 	ch <- prometheus.MustNewConstMetric(descTransactions, prometheus.CounterValue, float64(st.Transactions))
 	ch <- prometheus.MustNewConstMetric(descReady, prometheus.GaugeValue, ready)
+	ch <- prometheus.MustNewConstMetric(descPartitionsDown, prometheus.GaugeValue, float64(len(st.PartitionsDown)))
 }

@@ -20,6 +20,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -58,7 +59,24 @@ var (
 	// error, a full disk); nothing of it was written, and the same
 	// batch may be committed again later.
 	ErrWriteFailed = errors.New("store write failed")
+	// ErrPartitionDown: the partition's store could not be opened (its
+	// files are damaged, truncated or unreadable), so the partition serves
+	// nothing until an operator repairs or restores its directory and
+	// restarts the node. Retrying does not help; the other partitions of
+	// the hub serve on. The error names the partition and its directory.
+	ErrPartitionDown = errors.New("partition is down")
 )
+
+// PartitionFault is a partition of an open hub whose store could not be
+// opened (see Open): it serves nothing, and every request for it fails with
+// an error wrapping ErrPartitionDown.
+type PartitionFault struct {
+	// Index is the partition's number, Dir its directory.
+	Index int
+	Dir   string
+	// Err is why it could not be opened.
+	Err error
+}
 
 // Options configure Open and OpenShared.
 type Options struct {
@@ -137,8 +155,10 @@ const (
 type Hub struct {
 	dir        string
 	n          int          // partition count
-	parts      []*Partition // Open: every partition; OpenShared: nil
-	shared     *sharedHub   // OpenShared only
+	parts      []*Partition // Open: every partition (nil: down); OpenShared: nil
+	downMu     sync.Mutex
+	down       []PartitionFault // the partitions that could not be opened (see Down)
+	shared     *sharedHub       // OpenShared only
 	log        *slog.Logger
 	closed     atomic.Bool
 	closeOnce  sync.Once
@@ -154,6 +174,13 @@ type hubFile struct {
 // opts.Dir is "". Errors name the file or directory at fault; a partition
 // directory held by another process fails with ErrLocked. On error nothing
 // stays open.
+//
+// A partition whose store cannot be opened for another reason (garbage or
+// truncated files) does not fail the hub: it is logged at Error and
+// recorded as down (Down, DownError), Partition returns nil for it, and
+// the other partitions serve. Only when every partition is down does Open
+// fail, with every partition's error: a hub that can serve nothing is
+// better refused at start than run.
 func Open(opts Options) (*Hub, error) {
 	log := opts.Logger
 	if log == nil {
@@ -186,18 +213,83 @@ func Open(opts Options) (*Hub, error) {
 		if err == nil {
 			p.fault = opts.CommitFault
 		}
-		if err != nil {
-			for _, q := range h.parts {
-				if cerr := q.close(); cerr != nil {
-					log.Error("close partition after failed open", "partition", q.index, "err", cerr)
-				}
-			}
+		if err != nil && (errors.Is(err, ErrLocked) || dir == "") {
+			// Another process serves this hub (or memory failed): not a
+			// damaged partition, and nothing of the hub should run here.
+			h.closeOpened()
 			return nil, err
 		}
-		h.parts = append(h.parts, p)
+		if err != nil {
+			log.Error("partition is down: its store cannot be opened; the other partitions serve",
+				"partition", i, "dir", dir, "err", err)
+			h.down = append(h.down, PartitionFault{Index: i, Dir: dir, Err: err})
+		}
+		h.parts = append(h.parts, p) // nil when down
+	}
+	if len(h.down) == n {
+		errs := make([]error, 0, n)
+		for _, f := range h.down {
+			errs = append(errs, f.Err)
+		}
+		return nil, fmt.Errorf("open hub %s: every partition is down: %w", opts.Dir, errors.Join(errs...))
 	}
 	log.Debug("hub opened", "dir", opts.Dir, "partitions", n, "sync", !opts.NoSync)
 	return h, nil
+}
+
+// closeOpened closes the partitions Open opened so far.
+func (h *Hub) closeOpened() {
+	for _, q := range h.parts {
+		if q == nil {
+			continue
+		}
+		if cerr := q.close(); cerr != nil {
+			h.log.Error("close partition after failed open", "partition", q.index, "err", cerr)
+		}
+	}
+}
+
+// Down returns the partitions whose store could not be opened, in
+// partition order (none for a healthy hub): for a hub opened with Open,
+// those found at Open; for OpenShared, those whose last Claim here failed
+// to open the store (until a Claim succeeds or Release is called).
+func (h *Hub) Down() []PartitionFault {
+	h.downMu.Lock()
+	defer h.downMu.Unlock()
+	return append([]PartitionFault(nil), h.down...)
+}
+
+// setDown records (err != nil) or clears partition i as down.
+func (h *Hub) setDown(i int, dir string, err error) {
+	h.downMu.Lock()
+	defer h.downMu.Unlock()
+	kept := h.down[:0]
+	for _, f := range h.down {
+		if f.Index != i {
+			kept = append(kept, f)
+		}
+	}
+	h.down = kept
+	if err != nil {
+		h.down = append(h.down, PartitionFault{Index: i, Dir: dir, Err: err})
+		slices.SortFunc(h.down, func(a, b PartitionFault) int { return a.Index - b.Index })
+	}
+}
+
+// DownError returns, when partition i is down, the error every request for
+// it gets: it wraps ErrPartitionDown and names the partition, its
+// directory and why it could not be opened. It returns nil for a partition
+// that is not down.
+func (h *Hub) DownError(i int) error {
+	h.downMu.Lock()
+	defer h.downMu.Unlock()
+	for _, f := range h.down {
+		if f.Index == i {
+			return fmt.Errorf("%w: partition %d (repair or restore %s, then restart the node): %v",
+				ErrPartitionDown, f.Index, f.Dir, f.Err)
+		}
+	}
+	return nil
 }
 
 // minFree is the free-space reserve of a hub opened with opts.
@@ -356,7 +448,8 @@ func PartitionOf(id string, n int) int {
 
 // Partition returns partition i. It panics if i is not in [0, Partitions()).
 // A hub opened with OpenShared returns nil for a partition it does not hold
-// (see Held).
+// (see Held), one opened with Open for a partition that is down (see
+// DownError).
 func (h *Hub) Partition(i int) *Partition {
 	if h.shared != nil {
 		return h.shared.held(i)
@@ -377,6 +470,9 @@ func (h *Hub) Close() error {
 		}
 		var errs []error
 		for _, p := range parts {
+			if p == nil {
+				continue // down
+			}
 			if err := p.close(); err != nil {
 				errs = append(errs, err)
 			}

@@ -445,7 +445,10 @@ func (h *Hub) Held(i int) bool {
 // wrapping ErrClosed if the hub is closed, or Release(i) is called, while
 // it runs. On error it leaves nothing open (the epoch it wrote, if any,
 // stays: the previous owner is fenced regardless). A ctx already done
-// returns at once and writes nothing.
+// returns at once and writes nothing. A store that cannot be opened other
+// than for another owner's lock (damaged files) fails with an error
+// wrapping ErrPartitionDown, and the partition is in Down (and DownError)
+// until a Claim of it succeeds or Release(i) is called.
 //
 // If this hub already holds partition i for the same owner and the record
 // is still its own, Claim returns that partition unchanged (same epoch). If
@@ -613,11 +616,17 @@ func (s *sharedHub) claim(ctx context.Context, h *Hub, i int, owner string, rele
 				stop: make(chan struct{}), done: make(chan struct{}),
 			}
 			go p.watch()
+			h.setDown(i, "", nil)
 			h.log.Info("partition claimed", "partition", i, "dir", dir, "epoch", rec.Epoch, "owner", owner)
 			return p, nil
 		}
 		if !errors.Is(err, ErrLocked) {
-			return nil, fail(err)
+			// Not another owner's lock: the store itself cannot be
+			// opened (damaged files). Recorded as down until a claim
+			// succeeds or the partition is released.
+			h.log.Error("partition is down: its store cannot be opened", "partition", i, "dir", dir, "err", err)
+			h.setDown(i, dir, err)
+			return nil, fail(fmt.Errorf("%w: %w", ErrPartitionDown, err))
 		}
 		if locked == nil {
 			h.log.Debug("waiting for the previous owner to close the partition", "partition", i, "dir", dir)
@@ -646,6 +655,7 @@ func (h *Hub) Release(i int) error {
 	case i < 0 || i >= h.n:
 		return fmt.Errorf("release partition %d of hub %s: out of range [0, %d)", i, h.dir, h.n)
 	}
+	h.setDown(i, "", nil)
 	s.mu.Lock()
 	sl := &s.slots[i]
 	if ch := sl.claiming; ch != nil {

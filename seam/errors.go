@@ -1,6 +1,10 @@
 package seam
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/durable-go/durable/persistence"
+)
 
 // The errors a partition answers, declared once for every surface: the
 // root package re-exports them, httpapi maps them to HTTP status codes (and
@@ -26,6 +30,11 @@ var (
 	// ErrWaitExpired: a wait subscription ran out before the instance
 	// ended; the caller subscribes again if it still wants to wait.
 	ErrWaitExpired = errors.New("wait subscription expired")
+	// ErrPartitionDown: the partition's store could not be opened (its
+	// files are damaged or truncated); it serves nothing until an operator
+	// repairs or restores it and restarts its node, so a retry does not
+	// help. Declared by package persistence, which detects it.
+	ErrPartitionDown = persistence.ErrPartitionDown
 )
 
 var codeErrors = map[ErrorCode]error{
@@ -41,6 +50,7 @@ var codeErrors = map[ErrorCode]error{
 	ErrorCode_ERROR_CODE_UNAVAILABLE:                 ErrUnavailable,
 	ErrorCode_ERROR_CODE_WRONG_PARTITION:             ErrWrongPartition,
 	ErrorCode_ERROR_CODE_DEADLINE_EXCEEDED:           ErrWaitExpired,
+	ErrorCode_ERROR_CODE_PARTITION_DOWN:              ErrPartitionDown,
 }
 
 // CodeOf returns the code of err: that of the first error value of this

@@ -175,6 +175,9 @@ const (
 	ErrorCode_ERROR_CODE_UNAVAILABLE                 ErrorCode = 10
 	ErrorCode_ERROR_CODE_WRONG_PARTITION             ErrorCode = 11
 	ErrorCode_ERROR_CODE_DEADLINE_EXCEEDED           ErrorCode = 12
+	// The partition's store could not be opened (damaged files): not
+	// retryable until an operator repairs it and restarts its node.
+	ErrorCode_ERROR_CODE_PARTITION_DOWN ErrorCode = 13
 )
 
 // Enum value maps for ErrorCode.
@@ -193,6 +196,7 @@ var (
 		10: "ERROR_CODE_UNAVAILABLE",
 		11: "ERROR_CODE_WRONG_PARTITION",
 		12: "ERROR_CODE_DEADLINE_EXCEEDED",
+		13: "ERROR_CODE_PARTITION_DOWN",
 	}
 	ErrorCode_value = map[string]int32{
 		"ERROR_CODE_UNSPECIFIED":                 0,
@@ -208,6 +212,7 @@ var (
 		"ERROR_CODE_UNAVAILABLE":                 10,
 		"ERROR_CODE_WRONG_PARTITION":             11,
 		"ERROR_CODE_DEADLINE_EXCEEDED":           12,
+		"ERROR_CODE_PARTITION_DOWN":              13,
 	}
 )
 
@@ -1929,7 +1934,7 @@ const file_seam_proto_rawDesc = "" +
 	"\x19RUNTIME_STATUS_TERMINATED\x10\x05\x12\x1c\n" +
 	"\x18RUNTIME_STATUS_SUSPENDED\x10\x06\x12#\n" +
 	"\x1fRUNTIME_STATUS_CONTINUED_AS_NEW\x10\a\x12\x1b\n" +
-	"\x17RUNTIME_STATUS_CANCELED\x10\b*\xc1\x03\n" +
+	"\x17RUNTIME_STATUS_CANCELED\x10\b*\xe0\x03\n" +
 	"\tErrorCode\x12\x1a\n" +
 	"\x16ERROR_CODE_UNSPECIFIED\x10\x00\x12\x1f\n" +
 	"\x1bERROR_CODE_INVALID_ARGUMENT\x10\x01\x12!\n" +
@@ -1944,7 +1949,8 @@ const file_seam_proto_rawDesc = "" +
 	"\x16ERROR_CODE_UNAVAILABLE\x10\n" +
 	"\x12\x1e\n" +
 	"\x1aERROR_CODE_WRONG_PARTITION\x10\v\x12 \n" +
-	"\x1cERROR_CODE_DEADLINE_EXCEEDED\x10\fB$Z\"github.com/durable-go/durable/seamb\x06proto3"
+	"\x1cERROR_CODE_DEADLINE_EXCEEDED\x10\f\x12\x1d\n" +
+	"\x19ERROR_CODE_PARTITION_DOWN\x10\rB$Z\"github.com/durable-go/durable/seamb\x06proto3"
 
 var (
 	file_seam_proto_rawDescOnce sync.Once

@@ -159,9 +159,11 @@ func (a *apiClient) getStatus(ctx context.Context, id string, q url.Values) (*ht
 
 // getPages reads a paged list at path, following the API's continuation
 // token: every page if all is set, else the first one only. more reports
-// that pages were left unread.
-func getPages[T any](ctx context.Context, a *apiClient, path string, q url.Values, all bool) (list []T, more bool, err error) {
+// that pages were left unread. If the server says partitions are down (their
+// items are missing from the list), getPages writes so to warn, once.
+func getPages[T any](ctx context.Context, a *apiClient, path string, q url.Values, all bool, warn io.Writer) (list []T, more bool, err error) {
 	token := ""
+	warned := false
 	for {
 		var hdr []string
 		if token != "" {
@@ -179,6 +181,10 @@ func getPages[T any](ctx context.Context, a *apiClient, path string, q url.Value
 			return nil, false, err
 		}
 		list = append(list, page...)
+		if down := r.header.Get(httpapi.PartitionsDownHeader); down != "" && !warned {
+			warned = true
+			fmt.Fprintf(warn, "warning: partitions %s are down (their store files are damaged): what they hold is missing from this list\n", down)
+		}
 		if token = r.header.Get("x-ms-continuation-token"); token == "" {
 			return list, false, nil
 		}

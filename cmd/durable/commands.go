@@ -327,7 +327,7 @@ func (c *cli) list(ctx context.Context, args []string) error {
 			q.Set(k, v)
 		}
 	}
-	list, more, err := getPages[json.RawMessage](ctx, a, "/instances", q, *all)
+	list, more, err := getPages[json.RawMessage](ctx, a, "/instances", q, *all, c.stderr)
 	if err != nil {
 		return err
 	}

@@ -97,7 +97,7 @@ func (c *cli) entities(ctx context.Context, args []string) error {
 	if *state {
 		q.Set("fetchState", "true")
 	}
-	list, more, err := getPages[httpapi.EntityPayload](ctx, a, path, q, *all)
+	list, more, err := getPages[httpapi.EntityPayload](ctx, a, path, q, *all, c.stderr)
 	if err != nil {
 		return err
 	}

@@ -28,7 +28,8 @@
 //
 // With --cluster-addr, serve joins a cluster of nodes that share the task
 // hub in --data (see CLUSTER.md); GET /healthz answers 200 once the node
-// serves requests.
+// serves requests, with the body "degraded" and a line per partition that
+// is down (damaged store files) instead of "ok" while any is.
 package main
 
 import (

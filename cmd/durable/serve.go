@@ -142,15 +142,7 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	if *pprofOn {
 		mux.Handle("/debug/pprof/", pprofHandler())
 	}
-	// GET /healthz: 200 once the node serves requests (in a cluster, once
-	// every partition is placed and answers), 503 before.
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		if !rt.Ready() {
-			http.Error(w, "starting", http.StatusServiceUnavailable)
-			return
-		}
-		fmt.Fprintln(w, "ok")
-	})
+	mux.HandleFunc("GET /healthz", healthz(rt))
 	srv := &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -219,4 +211,32 @@ func btoi(b bool) int {
 		return 1
 	}
 	return 0
+}
+
+// healthz serves GET /healthz: 503 "starting" until the node serves
+// requests (in a cluster, until every partition is placed and answers);
+// then 200 "ok", or, while partitions are down (their store could not be
+// opened), 200 with a body whose first line is "degraded" and whose next
+// lines name each down partition, its directory and why. One partition
+// down is still 200: the node serves the others, and a restart or a load
+// balancer taking the node out would not repair the partition but would
+// stop the healthy ones. A node that opens no partition at all does not
+// start (durable.Open fails), so it never answers.
+func healthz(rt *durable.Runtime) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if !rt.Ready() {
+			http.Error(w, "starting", http.StatusServiceUnavailable)
+			return
+		}
+		down := rt.PartitionsDown()
+		if len(down) == 0 {
+			fmt.Fprintln(w, "ok")
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		fmt.Fprintln(w, "degraded")
+		for _, d := range down {
+			fmt.Fprintf(w, "partition %d down at %s: %s\n", d.Partition, d.Dir, d.Error)
+		}
+	}
 }

@@ -690,10 +690,12 @@ async function nodePage(seq) {
       }
       const rate = prev ? ((s.commits - prev.s.commits) / ((now - prev.at) / 1000)).toFixed(0) + " commits/s" : "";
       prev = { s, at: now };
+      const down = s.partitionsDown || [];
       stats.replaceChildren(
-        card("Status", s.ready ? "ready" : "starting", "up " + fmtDur(s.uptimeSeconds * 1000), "ready"),
+        card("Status", !s.ready ? "starting" : down.length ? "degraded" : "ready", "up " + fmtDur(s.uptimeSeconds * 1000), "ready"),
         card("Partitions", s.hostedPartitions.length + " of " + s.partitions, "hosted: " + (s.hostedPartitions.join(", ") || "none"), "partitions"),
-        card("Actors in memory", s.actors, "instances and entities not passivated, activities, partitions", "actors"),
+        ...down.map((d) => card("Partition " + d.partition + " down", "down", d.error, "down-" + d.partition)),
+        card("Actors in memory", s.inMemory, "instances and entities not passivated" + (s.maxInMemory ? " (at most about " + s.maxInMemory + ")" : "") + "; " + s.actors + " actor processes in all", "actors"),
         card("Activities running", s.activitiesRunning + " / " + s.activitySlots, s.activitiesWaiting + " instances waiting for a slot", "activities"),
         card("Commit latency", fmtDur(s.meanCommitLatencySeconds * 1000), recent || "mean since open", "commit"),
         card("Commits", s.commits, (s.transactions ? (s.commits / s.transactions).toFixed(1) : "0") + " per store transaction" + (rate ? "; " + rate : ""), "commits"),
