@@ -27,6 +27,11 @@ func codeOf(err error) (code codes.Code, ok bool) {
 		return codes.InvalidArgument, true
 	case errors.Is(err, durable.ErrClosed), errors.Is(err, durable.ErrNotStarted), errors.Is(err, durable.ErrUnavailable):
 		return codes.Unavailable, true
+	case errors.Is(err, durable.ErrPartitionDown):
+		// Damaged store files: not the caller's fault, and not healed by
+		// retrying soon (HTTP answers 503 without Retry-After); the message
+		// names the partition's directory.
+		return codes.Unavailable, true
 	case errors.Is(err, context.Canceled):
 		return codes.Canceled, true
 	case errors.Is(err, context.DeadlineExceeded):
