@@ -55,8 +55,3 @@ func (d *poolDispatcher) close() {
 	close(d.stop)
 	d.wg.Wait()
 }
-
-// release stops the workers without waiting for them: idle ones exit at
-// once, busy ones once their mailbox run returns (an activity whose code
-// ignores its canceled context must not hold up a node's shutdown).
-func (d *poolDispatcher) release() { close(d.stop) }

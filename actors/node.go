@@ -109,10 +109,6 @@ type Node struct {
 	keepKeys   bool
 	gate       *activityGate
 	dispatcher *poolDispatcher // runs instance and entity actors
-	// activities runs activity actors, whose code (JSON decoding, the
-	// user's function) grows a fresh goroutine's stack on every run: a
-	// pool of its own, so long activities never hold the actors' workers.
-	activities *poolDispatcher
 	// instanceStrategy supervises every instance and entity actor through
 	// one guardian: protoactor keeps a guardian per strategy value for the
 	// life of the system, so a strategy made per spawn would leak one
@@ -163,7 +159,6 @@ func StartNode(cfg Config) (*Node, error) {
 	// back often under W5; 64 gave +10% events/s (median of 5 interleaved
 	// runs). An idle worker costs one parked goroutine.
 	n.dispatcher = newPoolDispatcher(32*runtime.GOMAXPROCS(0), 300)
-	n.activities = newPoolDispatcher(16*runtime.GOMAXPROCS(0), 1)
 	n.instanceStrategy = instanceSupervisor()
 	n.system = cfg.System
 	if n.system == nil {
@@ -391,7 +386,6 @@ func (n *Node) Shutdown(ctx context.Context) error {
 		n.system.Shutdown() // the caller's system is the caller's to shut down
 	}
 	n.dispatcher.close()
-	n.activities.release()
 	for i := range n.parts {
 		if h := n.parts[i].Load(); h != nil {
 			h.waiters.closeAll()
