@@ -509,13 +509,7 @@ func (a *entityActor) apply(work *EntityRecord, msg *history.Event, sends []*his
 			a.logger().Warn("entity operation failed", "operation", msg.Name, "err", out.Failure.Error())
 		}
 		if msg.Type == history.EntityOperationCalled {
-			resp := &history.Event{Type: history.EntityOperationCompleted, InstanceID: msg.ParentInstanceID,
-				ExecutionID: msg.ParentExecutionID, TaskID: msg.ParentTaskID, Payload: out.Result}
-			if out.Failure != nil {
-				resp = &history.Event{Type: history.EntityOperationFailed, InstanceID: msg.ParentInstanceID,
-					ExecutionID: msg.ParentExecutionID, TaskID: msg.ParentTaskID, Failure: out.Failure}
-			}
-			sends = append(sends, resp)
+			sends = append(sends, callResponse(msg, out.Result, out.Failure))
 		}
 	case history.EntityLockRequested:
 		var set []string
@@ -552,4 +546,15 @@ func (a *entityActor) outcomeSends(out orchestration.EntityOutcome, sends []*his
 		sends = append(sends, &history.Event{Type: history.ExecutionStarted, InstanceID: s.InstanceID, Name: s.Name, Payload: s.Input, ParentInstanceID: a.id})
 	}
 	return sends
+}
+
+// callResponse is the answer to the caller of operation call (an
+// EntityOperationCalled event): its result, or its failure.
+func callResponse(call *history.Event, result []byte, failure *history.Failure) *history.Event {
+	if failure != nil {
+		return &history.Event{Type: history.EntityOperationFailed, InstanceID: call.ParentInstanceID,
+			ExecutionID: call.ParentExecutionID, TaskID: call.ParentTaskID, Failure: failure}
+	}
+	return &history.Event{Type: history.EntityOperationCompleted, InstanceID: call.ParentInstanceID,
+		ExecutionID: call.ParentExecutionID, TaskID: call.ParentTaskID, Payload: result}
 }

@@ -344,13 +344,7 @@ func (a *entityActor) commitRemote(ctx actor.Context, rb *remoteEntityBatch, res
 			a.logger().Warn("entity operation failed", "operation", msg.Name, "err", out.Failure.Error())
 		}
 		if msg.Type == history.EntityOperationCalled {
-			resp := &history.Event{Type: history.EntityOperationCompleted, InstanceID: msg.ParentInstanceID,
-				ExecutionID: msg.ParentExecutionID, TaskID: msg.ParentTaskID, Payload: out.Result}
-			if out.Failure != nil {
-				resp = &history.Event{Type: history.EntityOperationFailed, InstanceID: msg.ParentInstanceID,
-					ExecutionID: msg.ParentExecutionID, TaskID: msg.ParentTaskID, Failure: out.Failure}
-			}
-			eb.sends = append(eb.sends, resp)
+			eb.sends = append(eb.sends, callResponse(msg, out.Result, out.Failure))
 		}
 		if st.op == len(rb.ops)-1 && res != nil {
 			// The worker does not say which operation sent what: the
