@@ -104,12 +104,18 @@ func (p *partitionActor) Receive(ctx actor.Context) {
 	case *seam.Request:
 		p.serveRemote(ctx, msg)
 	case *PartitionMessage:
-		m, err := fromWire(msg)
-		if err != nil {
+		// Acknowledged once routed here, the owner: the sending node
+		// sends it again until then (it may have gone to a stale
+		// placement). One that cannot be decoded never will be: it is
+		// acknowledged and dropped.
+		if m, err := fromWire(msg); err != nil {
 			p.node.log.Warn("dropping a message from another node", "partition", p.index, "err", err)
-			return
+		} else {
+			p.route(ctx, m)
 		}
-		p.route(ctx, m)
+		if ctx.Sender() != nil {
+			ctx.Respond(seam.Failed(nil))
+		}
 	case *partitionFenced:
 		p.node.log.Warn("partition ownership moved to another node: stopping it here", "partition", p.index)
 		ctx.Stop(ctx.Self())

@@ -343,22 +343,43 @@ func (m *Member) sender(p int, q chan *actors.PartitionMessage) {
 			return
 		case msg = <-q:
 		}
-		for attempt := 0; attempt < 20; attempt++ {
-			if m.node.Hosts(p) {
-				// It moved here meanwhile.
-				if err := m.node.Deliver(p, msg); err == nil {
-					break
-				}
-			}
-			if pid := m.cluster.Get(identity, PartitionKind); pid != nil {
-				m.system.Root.Send(pid, msg)
-				break
-			}
-			select {
-			case <-m.stop:
+		m.deliver(p, identity, msg)
+	}
+}
+
+// messageRetryFor bounds how long a message between partitions is tried
+// again while no owner of its target acknowledges it.
+const messageRetryFor = time.Minute
+
+// deliver hands msg to the owner of partition p and waits until that
+// partition actor acknowledges it, sending the same message again while
+// the partition moves (a send to a cached placement that went stale is a
+// dead letter, and a sub-orchestration's end lost that way would leave its
+// parent waiting while both nodes run on). A receiver may so get a message
+// twice: outbox deliveries are de-duplicated by sequence, a repeated start
+// of a child is answered as a start of an existing instance, and a
+// repeated end of a child finds its task no longer open. After
+// messageRetryFor it gives up: the recovery of the sender (outbox) or of
+// the parent (its open sub-orchestrations) sends again.
+func (m *Member) deliver(p int, identity string, msg *actors.PartitionMessage) {
+	deadline := time.Now().Add(messageRetryFor)
+	for attempt := 0; ; attempt++ {
+		if m.node.Hosts(p) {
+			// It moved here meanwhile.
+			if err := m.node.Deliver(p, msg); err == nil {
 				return
-			case <-time.After(retryDelay(attempt)):
 			}
+		} else if _, err := m.cluster.Request(identity, PartitionKind, msg, pcluster.WithTimeout(m.cfg.RequestTimeout)); err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			m.log.Warn("message between partitions dropped: no owner of its target acknowledged it", "partition", p, "target", msg.GetTarget(), "tried_for", messageRetryFor)
+			return
+		}
+		select {
+		case <-m.stop:
+			return
+		case <-time.After(retryDelay(attempt)):
 		}
 	}
 }
