@@ -182,11 +182,20 @@ func numberEntity(ctx *orchestration.EntityContext) error {
 // first activity execution of this process; every execution is appended to
 // log (nil: not logged).
 func registerChaos(log *execLog, progress func()) func(rt *durable.Runtime) error {
+	return registerChaosObserved(log, progress, nil)
+}
+
+// registerChaosObserved is registerChaos that also tells onExec (if not
+// nil) the instance of every activity execution.
+func registerChaosObserved(log *execLog, progress func(), onExec func(instanceID string)) func(rt *durable.Runtime) error {
 	activity := func(name string, fn func(ctx context.Context, n int) (int, error)) func(ctx context.Context, n int) (int, error) {
 		return func(ctx context.Context, n int) (int, error) {
 			info, _ := orchestration.ActivityInfoFrom(ctx)
 			if progress != nil {
 				progress()
+			}
+			if onExec != nil {
+				onExec(info.InstanceID)
 			}
 			if log != nil {
 				attempt := 0
@@ -378,9 +387,24 @@ func chaosChildMain() int {
 		return fail(err)
 	}
 	defer rt.Close()
-	ctx := context.Background()
-	c := rt.Client()
-	plan := chaosPlan(seed, units)
+	if err := driveChaosPlan(context.Background(), rt.Client(), chaosPlan(seed, units), time.Second/400, nil, false, progress); err != nil {
+		return fail(err)
+	}
+	say("all-done")
+	return 0
+}
+
+// driveChaosPlan starts the instances of plan not started yet, one every
+// pace, raises "go" to its approvals, and waits for every one to complete;
+// progress is called at each completion. retry, if not nil, wraps every
+// call (the cluster mode retries while the cluster answers Unavailable);
+// with existsOK a start told ErrInstanceExists counts as done (a start whose
+// answer was lost to a kill of the member that relayed it). On an error it
+// returns at once: the caller exits.
+func driveChaosPlan(ctx context.Context, c *durable.Client, plan []chaosInstance, pace time.Duration, retry func(func() error) error, existsOK bool, progress func()) error {
+	if retry == nil {
+		retry = func(f func() error) error { return f() }
+	}
 	var wg sync.WaitGroup
 	errs := make(chan error, 1)
 	report := func(err error) {
@@ -389,30 +413,37 @@ func chaosChildMain() int {
 		default:
 		}
 	}
-	pace := time.NewTicker(time.Second / 400)
-	defer pace.Stop()
+	tick := time.NewTicker(pace)
+	defer tick.Stop()
 	for _, in := range plan {
-		st, err := c.Status(ctx, in.id)
+		var st *durable.Status
+		err := retry(func() (err error) { st, err = c.Status(ctx, in.id); return err })
 		switch {
 		case errors.Is(err, durable.ErrInstanceNotFound):
-			<-pace.C
-			if _, err := c.Start(ctx, in.name, in.input, durable.WithInstanceID(in.id)); err != nil {
-				return fail(fmt.Errorf("start %s: %w", in.id, err))
+			<-tick.C
+			err := retry(func() error {
+				_, err := c.Start(ctx, in.name, in.input, durable.WithInstanceID(in.id))
+				return err
+			})
+			if err != nil && !(existsOK && errors.Is(err, durable.ErrInstanceExists)) {
+				return fmt.Errorf("start %s: %w", in.id, err)
 			}
 		case err != nil:
-			return fail(fmt.Errorf("status of %s: %w", in.id, err))
+			return fmt.Errorf("status of %s: %w", in.id, err)
 		case st.RuntimeStatus.IsTerminal():
 			continue
 		}
 		if in.approval {
-			if err := c.RaiseEvent(ctx, in.id, "go", "approved "+in.id); err != nil && !errors.Is(err, durable.ErrInstanceCompleted) {
-				return fail(fmt.Errorf("raise to %s: %w", in.id, err))
+			err := retry(func() error { return c.RaiseEvent(ctx, in.id, "go", "approved "+in.id) })
+			if err != nil && !errors.Is(err, durable.ErrInstanceCompleted) {
+				return fmt.Errorf("raise to %s: %w", in.id, err)
 			}
 		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			st, err := c.WaitForCompletion(ctx, in.id)
+			var st *durable.Status
+			err := retry(func() (err error) { st, err = c.WaitForCompletion(ctx, in.id); return err })
 			if err != nil {
 				report(fmt.Errorf("wait for %s: %w", in.id, err))
 				return
@@ -421,17 +452,18 @@ func chaosChildMain() int {
 				report(fmt.Errorf("%s ended %s: %+v", in.id, st.RuntimeStatus, st.Failure))
 				return
 			}
-			progress()
+			if progress != nil {
+				progress()
+			}
 		}()
 	}
 	wg.Wait()
 	select {
 	case err := <-errs:
-		return fail(err)
+		return err
 	default:
 	}
-	say("all-done")
-	return 0
+	return nil
 }
 
 // RunChaos runs the chaos driver and verifies the result.
