@@ -71,6 +71,8 @@ func main() {
 		os.Exit(childMain())
 	case "chaos":
 		os.Exit(chaosChildMain())
+	case chaosMemberEnv:
+		os.Exit(chaosMemberMain())
 	}
 	if chaosArgs(os.Args[1:]) {
 		os.Exit(chaosMain(os.Args[1:]))
