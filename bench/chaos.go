@@ -104,6 +104,11 @@ type ChaosResult struct {
 	// members waited for then.
 	Stalls  int
 	Stalled []string
+	// LostWaits: waits for completion still open chaosLostWait after
+	// their instance had completed (Status said so; the member then
+	// stopped waiting), and the first few such instances.
+	LostWaits     int
+	LostWaitedFor []string
 }
 
 const (
@@ -425,7 +430,7 @@ func chaosChildMain() int {
 		return fail(err)
 	}
 	defer rt.Close()
-	if err := driveChaosPlan(context.Background(), rt.Client(), chaosPlan(seed, units), time.Second/400, nil, false, func(string) { progress() }); err != nil {
+	if err := driveChaosPlan(context.Background(), rt.Client(), chaosPlan(seed, units), time.Second/400, nil, false, func(string) { progress() }, nil); err != nil {
 		return fail(err)
 	}
 	say("all-done")
@@ -437,9 +442,13 @@ func chaosChildMain() int {
 // progress is called with the id of each completion. retry, if not nil, wraps every
 // call (the cluster mode retries while the cluster answers Unavailable);
 // with existsOK a start told ErrInstanceExists counts as done (a start whose
-// answer was lost to a kill of the member that relayed it). On an error it
-// returns at once: the caller exits.
-func driveChaosPlan(ctx context.Context, c *durable.Client, plan []chaosInstance, pace time.Duration, retry func(func() error) error, existsOK bool, progress func(id string)) error {
+// answer was lost to a kill of the member that relayed it); wait, if not
+// nil, replaces c.WaitForCompletion. On an error it returns at once: the
+// caller exits.
+func driveChaosPlan(ctx context.Context, c *durable.Client, plan []chaosInstance, pace time.Duration, retry func(func() error) error, existsOK bool, progress func(id string), wait func(ctx context.Context, id string) (*durable.Status, error)) error {
+	if wait == nil {
+		wait = c.WaitForCompletion
+	}
 	if retry == nil {
 		retry = func(f func() error) error { return f() }
 	}
@@ -481,7 +490,7 @@ func driveChaosPlan(ctx context.Context, c *durable.Client, plan []chaosInstance
 		go func() {
 			defer wg.Done()
 			var st *durable.Status
-			err := retry(func() (err error) { st, err = c.WaitForCompletion(ctx, in.id); return err })
+			err := retry(func() (err error) { st, err = wait(ctx, in.id); return err })
 			if err != nil {
 				report(fmt.Errorf("wait for %s: %w", in.id, err))
 				return

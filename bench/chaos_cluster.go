@@ -112,6 +112,10 @@ var errWaitTimedOut = errors.New("timed out")
 // last kill before the driver calls the run stalled (see unstall).
 const chaosStallAfter = 20 * time.Second
 
+// chaosLostWait is how long a member's wait for completion runs before it
+// checks whether the instance has completed meanwhile (a missed wake-up).
+const chaosLostWait = 15 * time.Second
+
 // chaosMaxStalls is how many stalls a run may unstick before it fails.
 const chaosMaxStalls = 3
 
@@ -469,6 +473,11 @@ func (c *chaosCluster) handle(e memberEvent) error {
 		m.allDone = true
 	case "expelled":
 		m.expelled = true
+	case "lost-wait":
+		c.res.LostWaits++
+		if len(c.res.LostWaitedFor) < 10 {
+			c.res.LostWaitedFor = append(c.res.LostWaitedFor, e.text)
+		}
 	case "pending":
 		if e.text != m.pending {
 			c.lastProgress = e.at
@@ -560,6 +569,8 @@ func (c *chaosCluster) start(m *chaosMember) error {
 				send(memberEvent{kind: "exec", partition: p})
 			case strings.HasPrefix(line, "error "):
 				send(memberEvent{kind: "error", text: strings.TrimPrefix(line, "error ")})
+			case strings.HasPrefix(line, "lost-wait "):
+				send(memberEvent{kind: "lost-wait", text: strings.TrimPrefix(line, "lost-wait ")})
 			case strings.HasPrefix(line, "pending "):
 				send(memberEvent{kind: "pending", text: strings.TrimPrefix(line, "pending ")})
 			case line == "ready" || line == "all-done" || line == "expelled":
@@ -726,7 +737,24 @@ func chaosMemberMain() int {
 		defer pmu.Unlock()
 		delete(pending, id)
 	}
-	if err := driveChaosPlan(context.Background(), rt.Client(), share, pace, retry, true, done); err != nil {
+	// A wait is renewed every chaosLostWait; if the instance has completed
+	// meanwhile, the subscription missed its end: say so, and go on.
+	c := rt.Client()
+	wait := func(ctx context.Context, id string) (*durable.Status, error) {
+		for {
+			wctx, cancel := context.WithTimeout(ctx, chaosLostWait)
+			st, err := c.WaitForCompletion(wctx, id)
+			cancel()
+			if err == nil || wctx.Err() == nil {
+				return st, err
+			}
+			if st, err := c.Status(ctx, id); err == nil && st.RuntimeStatus.IsTerminal() {
+				say("lost-wait " + id)
+				return st, nil
+			}
+		}
+	}
+	if err := driveChaosPlan(context.Background(), c, share, pace, retry, true, done, wait); err != nil {
 		return fail(fmt.Errorf("member %d: %w", me+1, err))
 	}
 	say("all-done")
@@ -750,6 +778,10 @@ func printChaosCluster(w io.Writer, r *ChaosResult) {
 	}
 	fmt.Fprintf(w, "failover:              the killed member's partitions claimed again after %v at worst, %v on average (%d kills); %d partitions moved to a survivor, %d were claimed back by the restarted member\n",
 		r.WorstKillToClaimed.Round(time.Millisecond), mean.Round(time.Millisecond), r.ClaimedSamples, r.FailedOver, r.Reclaimed)
+	if r.LostWaits > 0 {
+		fmt.Fprintf(w, "LOST WAITS:            %d waits for completion still open %v after their instance had completed (the member then read its status and went on): %s\n",
+			r.LostWaits, chaosLostWait, strings.Join(r.LostWaitedFor, ", "))
+	}
 	if r.Stalls > 0 {
 		fmt.Fprintf(w, "STALLS:                %d: no progress for %v after the last kill, each unstuck by restarting every member in turn (liveness, not a wrong result); waiting: %s\n",
 			r.Stalls, chaosStallAfter, strings.Join(r.Stalled, " | "))
