@@ -36,6 +36,9 @@ import (
 // depends on the machine. Every activity execution appends one line to an
 // O_APPEND log, which survives the kills, so executions beyond one per
 // scheduling can be counted.
+//
+// With -cluster N the same plan runs on N member processes of one cluster,
+// one of them killed at a time (chaos_cluster.go).
 
 // ChaosConfig configures a chaos run.
 type ChaosConfig struct {
