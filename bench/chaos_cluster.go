@@ -696,9 +696,23 @@ func chaosMemberMain() int {
 			share = append(share, in)
 		}
 	}
+	// pending: the waits for completion in flight; calls: every call in
+	// flight (the waits among them).
+	var pmu sync.Mutex
+	pending := map[string]bool{}
+	calls := map[*int]bool{}
 	// While a partition moves, calls wait and are sent again by the
 	// runtime; a node that does not see a majority answers Unavailable.
 	retry := func(f func() error) error {
+		key := new(int)
+		pmu.Lock()
+		calls[key] = true
+		pmu.Unlock()
+		defer func() {
+			pmu.Lock()
+			delete(calls, key)
+			pmu.Unlock()
+		}()
 		for t0 := time.Now(); ; time.Sleep(100 * time.Millisecond) {
 			err := f()
 			if !errors.Is(err, durable.ErrUnavailable) || time.Since(t0) > 2*time.Minute {
@@ -706,13 +720,8 @@ func chaosMemberMain() int {
 			}
 		}
 	}
-	// Every 5 s, what is not done yet (the driver shows the last of these
-	// lines if the run times out).
-	var pmu sync.Mutex
-	pending := map[string]bool{}
-	for _, in := range share {
-		pending[in.id] = true
-	}
+	// Every 5 s, the waits still open (the driver shows the last of these
+	// lines if the run stalls or times out).
 	go func() {
 		t := time.NewTicker(5 * time.Second)
 		defer t.Stop()
@@ -727,20 +736,28 @@ func chaosMemberMain() int {
 			for id := range pending {
 				ids = append(ids, id)
 			}
+			others := len(calls) - len(ids)
 			pmu.Unlock()
 			slices.Sort(ids)
-			say(fmt.Sprintf("pending %d %s", len(ids), strings.Join(ids[:min(len(ids), 8)], " ")))
+			callsNote := ""
+			if others > 0 {
+				callsNote = fmt.Sprintf(" (and %d other calls in flight)", others)
+			}
+			say(fmt.Sprintf("pending %d %s%s", len(ids), strings.Join(ids[:min(len(ids), 8)], " "), callsNote))
 		}
 	}()
-	done := func(id string) {
-		pmu.Lock()
-		defer pmu.Unlock()
-		delete(pending, id)
-	}
 	// A wait is renewed every chaosLostWait; if the instance has completed
 	// meanwhile, the subscription missed its end: say so, and go on.
 	c := rt.Client()
 	wait := func(ctx context.Context, id string) (*durable.Status, error) {
+		pmu.Lock()
+		pending[id] = true
+		pmu.Unlock()
+		defer func() {
+			pmu.Lock()
+			delete(pending, id)
+			pmu.Unlock()
+		}()
 		for {
 			wctx, cancel := context.WithTimeout(ctx, chaosLostWait)
 			st, err := c.WaitForCompletion(wctx, id)
@@ -754,7 +771,7 @@ func chaosMemberMain() int {
 			}
 		}
 	}
-	if err := driveChaosPlan(context.Background(), c, share, pace, retry, true, done, wait); err != nil {
+	if err := driveChaosPlan(context.Background(), c, share, pace, retry, true, nil, wait); err != nil {
 		return fail(fmt.Errorf("member %d: %w", me+1, err))
 	}
 	say("all-done")
