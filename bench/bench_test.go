@@ -10,13 +10,16 @@ import (
 	"time"
 )
 
-// TestMain lets W4 re-execute the test binary as its child process.
+// TestMain lets W4 and the chaos driver re-execute the test binary as
+// their child processes.
 func TestMain(m *testing.M) {
 	switch os.Getenv(childEnv) {
 	case "W4":
 		os.Exit(childMain())
 	case "chaos":
 		os.Exit(chaosChildMain())
+	case chaosMemberEnv:
+		os.Exit(chaosMemberMain())
 	}
 	os.Exit(m.Run())
 }

@@ -36,6 +36,9 @@ import (
 // depends on the machine. Every activity execution appends one line to an
 // O_APPEND log, which survives the kills, so executions beyond one per
 // scheduling can be counted.
+//
+// With -cluster N the same plan runs on N member processes of one cluster,
+// one of them killed at a time (chaos_cluster.go).
 
 // ChaosConfig configures a chaos run.
 type ChaosConfig struct {
@@ -50,6 +53,19 @@ type ChaosConfig struct {
 	NoSync           bool
 	Timeout          time.Duration // the whole run (0: 10 minutes)
 	Out              io.Writer     // progress and the report (nil: discard)
+	// Nodes, when 3 or more, runs the cluster mode (-cluster N): Nodes
+	// member processes of one cluster on one hub directory, one of them
+	// killed at each kill moment and restarted (see chaos_cluster.go).
+	// 0: the single-process mode.
+	Nodes int
+	// MinGap and MaxGap bound the time from one kill to the next in the
+	// cluster mode (0: 5s and 8s); a kill also waits until the member
+	// killed before it is back and ready, so that two are never down.
+	MinGap, MaxGap time.Duration
+	// MinDown and MaxDown bound how long a killed member stays down before
+	// it is restarted (0: 200ms and 4.5s; DropAfter is 3s, so some kills
+	// are failovers to the survivors and some are quick rejoins).
+	MinDown, MaxDown time.Duration
 }
 
 // ChaosResult is what a chaos run found.
@@ -66,6 +82,36 @@ type ChaosResult struct {
 	WorstFirstProgress   time.Duration
 	FirstProgressSamples int // restarts that had work left and made progress
 	KilledBeforeProgress int // children killed before their first progress
+
+	// The cluster mode's figures (Nodes > 0).
+	Nodes int
+	// KillToProgress: from a SIGKILL to the first activity execution, on
+	// any member, in a partition the killed member owned at the kill
+	// (worst, and the kills that had such work left).
+	WorstKillToProgress   time.Duration
+	KillToProgressSamples int
+	// KillToClaimed: from a SIGKILL to every partition the killed member
+	// owned claimed again (their ownership records' epochs moved on).
+	WorstKillToClaimed time.Duration
+	KillToClaimedSum   time.Duration
+	ClaimedSamples     int
+	// FailedOver counts the partitions claimed by a survivor after a kill,
+	// Reclaimed those the restarted member claimed back first.
+	FailedOver, Reclaimed int
+	// RestartToReady: from a member's restart to its Ready (it has joined
+	// and every partition answers).
+	WorstRestartToReady time.Duration
+	Expulsions          int // members the others dropped, restarted
+	// Stalls: times the members made no progress after the last kill and
+	// every member was restarted in turn (see unstall); Stalled: what the
+	// members waited for then.
+	Stalls  int
+	Stalled []string
+	// LostWaits: waits for completion still open chaosLostWait after
+	// their instance had completed (Status said so; the member then
+	// stopped waiting), and the first few such instances.
+	LostWaits     int
+	LostWaitedFor []string
 }
 
 const (
@@ -182,11 +228,20 @@ func numberEntity(ctx *orchestration.EntityContext) error {
 // first activity execution of this process; every execution is appended to
 // log (nil: not logged).
 func registerChaos(log *execLog, progress func()) func(rt *durable.Runtime) error {
+	return registerChaosObserved(log, progress, nil)
+}
+
+// registerChaosObserved is registerChaos that also tells onExec (if not
+// nil) the instance of every activity execution.
+func registerChaosObserved(log *execLog, progress func(), onExec func(instanceID string)) func(rt *durable.Runtime) error {
 	activity := func(name string, fn func(ctx context.Context, n int) (int, error)) func(ctx context.Context, n int) (int, error) {
 		return func(ctx context.Context, n int) (int, error) {
 			info, _ := orchestration.ActivityInfoFrom(ctx)
 			if progress != nil {
 				progress()
+			}
+			if onExec != nil {
+				onExec(info.InstanceID)
 			}
 			if log != nil {
 				attempt := 0
@@ -378,9 +433,28 @@ func chaosChildMain() int {
 		return fail(err)
 	}
 	defer rt.Close()
-	ctx := context.Background()
-	c := rt.Client()
-	plan := chaosPlan(seed, units)
+	if err := driveChaosPlan(context.Background(), rt.Client(), chaosPlan(seed, units), time.Second/400, nil, false, func(string) { progress() }, nil); err != nil {
+		return fail(err)
+	}
+	say("all-done")
+	return 0
+}
+
+// driveChaosPlan starts the instances of plan not started yet, one every
+// pace, raises "go" to its approvals, and waits for every one to complete;
+// progress is called with the id of each completion. retry, if not nil, wraps every
+// call (the cluster mode retries while the cluster answers Unavailable);
+// with existsOK a start told ErrInstanceExists counts as done (a start whose
+// answer was lost to a kill of the member that relayed it); wait, if not
+// nil, replaces c.WaitForCompletion. On an error it returns at once: the
+// caller exits.
+func driveChaosPlan(ctx context.Context, c *durable.Client, plan []chaosInstance, pace time.Duration, retry func(func() error) error, existsOK bool, progress func(id string), wait func(ctx context.Context, id string) (*durable.Status, error)) error {
+	if wait == nil {
+		wait = c.WaitForCompletion
+	}
+	if retry == nil {
+		retry = func(f func() error) error { return f() }
+	}
 	var wg sync.WaitGroup
 	errs := make(chan error, 1)
 	report := func(err error) {
@@ -389,30 +463,37 @@ func chaosChildMain() int {
 		default:
 		}
 	}
-	pace := time.NewTicker(time.Second / 400)
-	defer pace.Stop()
+	tick := time.NewTicker(pace)
+	defer tick.Stop()
 	for _, in := range plan {
-		st, err := c.Status(ctx, in.id)
+		var st *durable.Status
+		err := retry(func() (err error) { st, err = c.Status(ctx, in.id); return err })
 		switch {
 		case errors.Is(err, durable.ErrInstanceNotFound):
-			<-pace.C
-			if _, err := c.Start(ctx, in.name, in.input, durable.WithInstanceID(in.id)); err != nil {
-				return fail(fmt.Errorf("start %s: %w", in.id, err))
+			<-tick.C
+			err := retry(func() error {
+				_, err := c.Start(ctx, in.name, in.input, durable.WithInstanceID(in.id))
+				return err
+			})
+			if err != nil && !(existsOK && errors.Is(err, durable.ErrInstanceExists)) {
+				return fmt.Errorf("start %s: %w", in.id, err)
 			}
 		case err != nil:
-			return fail(fmt.Errorf("status of %s: %w", in.id, err))
+			return fmt.Errorf("status of %s: %w", in.id, err)
 		case st.RuntimeStatus.IsTerminal():
 			continue
 		}
 		if in.approval {
-			if err := c.RaiseEvent(ctx, in.id, "go", "approved "+in.id); err != nil && !errors.Is(err, durable.ErrInstanceCompleted) {
-				return fail(fmt.Errorf("raise to %s: %w", in.id, err))
+			err := retry(func() error { return c.RaiseEvent(ctx, in.id, "go", "approved "+in.id) })
+			if err != nil && !errors.Is(err, durable.ErrInstanceCompleted) {
+				return fmt.Errorf("raise to %s: %w", in.id, err)
 			}
 		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			st, err := c.WaitForCompletion(ctx, in.id)
+			var st *durable.Status
+			err := retry(func() (err error) { st, err = wait(ctx, in.id); return err })
 			if err != nil {
 				report(fmt.Errorf("wait for %s: %w", in.id, err))
 				return
@@ -421,17 +502,18 @@ func chaosChildMain() int {
 				report(fmt.Errorf("%s ended %s: %+v", in.id, st.RuntimeStatus, st.Failure))
 				return
 			}
-			progress()
+			if progress != nil {
+				progress(in.id)
+			}
 		}()
 	}
 	wg.Wait()
 	select {
 	case err := <-errs:
-		return fail(err)
+		return err
 	default:
 	}
-	say("all-done")
-	return 0
+	return nil
 }
 
 // RunChaos runs the chaos driver and verifies the result.
@@ -453,6 +535,9 @@ func RunChaos(cfg ChaosConfig) (*ChaosResult, error) {
 	}
 	if cfg.Timeout == 0 {
 		cfg.Timeout = 10 * time.Minute
+	}
+	if cfg.Nodes != 0 {
+		return runChaosCluster(cfg)
 	}
 	out := cfg.Out
 	if out == nil {
@@ -688,11 +773,16 @@ func PrintChaos(w io.Writer, cfg ChaosConfig, r *ChaosResult) {
 	fmt.Fprintf(w, "instances:             %d, every one completed with the right output\n", r.Instances)
 	fmt.Fprintf(w, "entities:              %d accounts and %d counters right; money conserved: %d (%d transfers moved money)\n", r.Accounts, r.Counters, r.Money, r.Moved)
 	fmt.Fprintf(w, "activity executions:   %d for %d schedulings: %d re-executions beyond one per scheduling\n", r.Executions, r.Schedulings, r.ReExecutions)
-	fmt.Fprintf(w, "worst restart to first progress: %v (from the process's start; over %d runs that made progress, %d more killed before theirs)\n",
-		r.WorstFirstProgress.Round(time.Millisecond), r.FirstProgressSamples, r.KilledBeforeProgress)
 	mode := ""
 	if cfg.NoSync {
 		mode = " -mode nosync"
+	}
+	if r.Nodes > 0 {
+		printChaosCluster(w, r)
+		mode += fmt.Sprintf(" -cluster %d", r.Nodes)
+	} else {
+		fmt.Fprintf(w, "worst restart to first progress: %v (from the process's start; over %d runs that made progress, %d more killed before theirs)\n",
+			r.WorstFirstProgress.Round(time.Millisecond), r.FirstProgressSamples, r.KilledBeforeProgress)
 	}
 	fmt.Fprintf(w, "seed %d; rerun: go run ./bench -w chaos -kills %d -seed %d -n %d%s\n", r.Seed, cfg.Kills, r.Seed, cfg.Units, mode)
 }
@@ -723,11 +813,16 @@ func chaosMain(args []string) int {
 	dir := fs.String("dir", "", "parent directory of the run's data (default: a temporary directory, removed after)")
 	minKill := fs.Duration("min-kill", 30*time.Millisecond, "earliest kill after a child's start")
 	maxKill := fs.Duration("max-kill", 1200*time.Millisecond, "latest kill after a child's start")
+	nodes := fs.Int("cluster", 0, "run the workload on a cluster of this many member processes (at least 3) and kill one at a time (0: one process)")
+	minGap := fs.Duration("min-gap", 5*time.Second, "-cluster: shortest time from one kill to the next")
+	maxGap := fs.Duration("max-gap", 8*time.Second, "-cluster: longest time from one kill to the next")
+	minDown := fs.Duration("min-down", 200*time.Millisecond, "-cluster: shortest time a killed member stays down")
+	maxDown := fs.Duration("max-down", 4500*time.Millisecond, "-cluster: longest time a killed member stays down")
 	timeout := fs.Duration("timeout", 30*time.Minute, "give up after this long")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	if fs.NArg() > 0 || (*mode != "sync" && *mode != "nosync") || *kills < 0 || *units < 0 || *partitions < 0 {
+	if fs.NArg() > 0 || (*mode != "sync" && *mode != "nosync") || *kills < 0 || *units < 0 || *partitions < 0 || *nodes < 0 || (*nodes > 0 && *nodes < 3) {
 		fmt.Fprintln(os.Stderr, "bench -w chaos: bad arguments (see -h)")
 		return 2
 	}
@@ -735,7 +830,8 @@ func chaosMain(args []string) int {
 		*seed = uint64(time.Now().UnixNano())
 	}
 	cfg := ChaosConfig{Kills: *kills, Seed: *seed, Units: *units, Partitions: *partitions, NoSync: *mode == "nosync",
-		Dir: *dir, MinKill: *minKill, MaxKill: *maxKill, Timeout: *timeout, Out: os.Stdout}
+		Dir: *dir, MinKill: *minKill, MaxKill: *maxKill, Timeout: *timeout, Out: os.Stdout,
+		Nodes: *nodes, MinGap: *minGap, MaxGap: *maxGap, MinDown: *minDown, MaxDown: *maxDown}
 	if cfg.Units == 0 {
 		cfg.Units = max(40, 20*cfg.Kills)
 	}

@@ -5,9 +5,12 @@
 // (bench/peerdbos), each a separate module, in the same run and prints
 // durable/peer ratios. With -cluster N it also runs
 // W1 on a cluster of N runtimes in this process, next to the single-node row.
+// -w chaos is the chaos driver (chaos.go; with -cluster N, on N member
+// processes: chaos_cluster.go).
 //
 //	go run ./bench -w W1,W3 -n 500 -mode sync -peer -json out.jsonl
 //	go run ./bench -w W1 -cluster 3
+//	go run ./bench -w chaos -cluster 3 -kills 10
 //
 // See bench/README.md.
 package main
@@ -71,6 +74,8 @@ func main() {
 		os.Exit(childMain())
 	case "chaos":
 		os.Exit(chaosChildMain())
+	case chaosMemberEnv:
+		os.Exit(chaosMemberMain())
 	}
 	if chaosArgs(os.Args[1:]) {
 		os.Exit(chaosMain(os.Args[1:]))
