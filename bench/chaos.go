@@ -587,19 +587,26 @@ func RunChaos(cfg ChaosConfig) (*ChaosResult, error) {
 	if err := verifyChaos(ctx, cfg, hubDir, plan, res); err != nil {
 		return res, err
 	}
+	return res, res.tallyExecutions(logPath, plan)
+}
+
+// tallyExecutions counts the activity executions of the run's log: every
+// scheduling of the plan must be there, and what runs beyond one per
+// scheduling are re-executions.
+func (r *ChaosResult) tallyExecutions(logPath string, plan []chaosInstance) error {
 	counts, err := countExecutions(logPath)
 	if err != nil {
-		return res, err
+		return fmt.Errorf("count executions: %w", err)
 	}
-	res.Schedulings = len(counts)
+	r.Schedulings = len(counts)
 	for _, n := range counts {
-		res.Executions += n
+		r.Executions += n
 	}
-	res.ReExecutions = res.Executions - res.Schedulings
-	if want := chaosSchedulings(plan); res.Schedulings != want {
-		return res, fmt.Errorf("the execution log holds %d activity schedulings, the plan makes %d", res.Schedulings, want)
+	r.ReExecutions = r.Executions - r.Schedulings
+	if want := chaosSchedulings(plan); r.Schedulings != want {
+		return fmt.Errorf("the execution log holds %d activity schedulings, the plan makes %d", r.Schedulings, want)
 	}
-	return res, nil
+	return nil
 }
 
 func (r *ChaosResult) noteProgress(o childOutcome) {

@@ -222,19 +222,7 @@ func runChaosCluster(cfg ChaosConfig) (*ChaosResult, error) {
 		c.showLogs()
 		return res, err
 	}
-	counts, err := countExecutions(c.logPath)
-	if err != nil {
-		return res, fmt.Errorf("count executions: %w", err)
-	}
-	res.Schedulings = len(counts)
-	for _, n := range counts {
-		res.Executions += n
-	}
-	res.ReExecutions = res.Executions - res.Schedulings
-	if want := chaosSchedulings(plan); res.Schedulings != want {
-		return res, fmt.Errorf("the execution log holds %d activity schedulings, the plan makes %d", res.Schedulings, want)
-	}
-	return res, nil
+	return res, res.tallyExecutions(c.logPath, plan)
 }
 
 // run starts the members, kills and restarts them, lets them finish and

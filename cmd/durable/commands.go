@@ -76,11 +76,17 @@ func (c *cli) start(ctx context.Context, args []string) error {
 		printFields(c.stdout, [][2]string{{"ID", p.ID}, {"NAME", pos[0]}, {"STATUS URL", p.StatusQueryGetURI}})
 		return nil
 	}
-	st, raw, err := c.follow(ctx, a, p.ID, *timeout)
+	return c.followToEnd(ctx, a, p.ID, *timeout, cf.json)
+}
+
+// followToEnd follows instance id until it ends, prints its final status
+// (as JSON with asJSON) and fails unless it completed.
+func (c *cli) followToEnd(ctx context.Context, a *apiClient, id string, timeout time.Duration, asJSON bool) error {
+	st, raw, err := c.follow(ctx, a, id, timeout)
 	if err != nil {
 		return err
 	}
-	if cf.json {
+	if asJSON {
 		if err := printJSON(c.stdout, raw); err != nil {
 			return err
 		}
@@ -253,21 +259,7 @@ func (c *cli) watch(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	st, raw, err := c.follow(ctx, a, pos[0], *timeout)
-	if err != nil {
-		return err
-	}
-	if cf.json {
-		if err := printJSON(c.stdout, raw); err != nil {
-			return err
-		}
-	} else {
-		printStatus(c.stdout, st)
-	}
-	if st.RuntimeStatus != "Completed" {
-		return &failedError{fmt.Sprintf("instance %s ended %s", st.InstanceID, st.RuntimeStatus)}
-	}
-	return nil
+	return c.followToEnd(ctx, a, pos[0], *timeout, cf.json)
 }
 
 func (c *cli) clearProgress() {
