@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/durable-go/durable/history"
+	"github.com/durable-go/durable/internal/jsonfast"
 	"github.com/durable-go/durable/orchestration"
 	"github.com/durable-go/durable/seam"
 )
@@ -70,7 +71,7 @@ func (s *Status) DecodeOutput(v any) error {
 	if len(s.Output) == 0 {
 		return fmt.Errorf("instance %s has no output (status %s)", s.InstanceID, s.RuntimeStatus)
 	}
-	return json.Unmarshal(s.Output, v)
+	return jsonfast.Unmarshal(s.Output, v)
 }
 
 // Client starts instances and reads their state.
@@ -130,9 +131,9 @@ func (c *Client) Start(ctx context.Context, orchestrator string, input any, opts
 	for _, opt := range opts {
 		opt(&o)
 	}
-	id := o.instanceID
+	id, fresh := o.instanceID, false
 	if id == "" {
-		id = uuid.NewString()
+		id, fresh = uuid.NewString(), true
 	}
 	if err := ValidateInstanceID(id); err != nil {
 		return "", err
@@ -153,7 +154,7 @@ func (c *Client) Start(ctx context.Context, orchestrator string, input any, opts
 		return "", fmt.Errorf("start %q: %w", orchestrator, err)
 	}
 	_, err = c.call(ctx, &seam.Request{Op: &seam.Request_StartInstance{StartInstance: &seam.StartInstance{
-		InstanceId: id, Name: orchestrator, Input: payload, Version: o.version, TraceParent: o.traceParent,
+		InstanceId: id, Name: orchestrator, Input: payload, Version: o.version, TraceParent: o.traceParent, FreshId: fresh,
 	}}})
 	if err != nil {
 		return "", err
@@ -192,7 +193,7 @@ func (c *Client) encodePayload(v any) ([]byte, error) {
 		b = x
 	default:
 		var err error
-		if b, err = json.Marshal(v); err != nil {
+		if b, err = jsonfast.Marshal(v); err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrInvalidInput, err)
 		}
 	}

@@ -2,7 +2,6 @@ package durable
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"reflect"
@@ -10,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/durable-go/durable/actors"
+	"github.com/durable-go/durable/internal/jsonfast"
 	"github.com/durable-go/durable/orchestration"
 )
 
@@ -251,7 +251,7 @@ func adaptActivity(fn any) (actors.ActivityFunc, error) {
 		if hasInput {
 			in := reflect.New(t.In(1))
 			if len(input) > 0 {
-				if err := json.Unmarshal(input, in.Interface()); err != nil {
+				if err := jsonfast.Unmarshal(input, in.Interface()); err != nil {
 					return nil, fmt.Errorf("decode activity input: %w", err)
 				}
 			}
@@ -264,7 +264,7 @@ func adaptActivity(fn any) (actors.ActivityFunc, error) {
 		if !hasOutput {
 			return nil, nil
 		}
-		b, err := json.Marshal(out[0].Interface())
+		b, err := jsonfast.Marshal(out[0].Interface())
 		if err != nil {
 			return nil, errors.Join(errors.New("encode activity output"), err)
 		}

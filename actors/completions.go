@@ -24,12 +24,17 @@ type waiters struct {
 	byID     map[string][]chan *persistence.InstanceRecord
 	closed   bool
 	finished finishedRecords
+	// live holds recent ids whose last committed record is not final: a
+	// wait for one of them needs no read of the store to know it must wait
+	// (its end will be reported here).
+	live liveIDs
 }
 
 func newWaiters() *waiters {
 	return &waiters{
 		byID:     map[string][]chan *persistence.InstanceRecord{},
 		finished: newFinishedRecords(maxFinishedRecords, maxFinishedBytes),
+		live:     newLiveIDs(maxLiveIDs),
 	}
 }
 
@@ -40,20 +45,30 @@ const (
 	maxFinishedRecords     = 8192
 	maxFinishedBytes       = 8 << 20
 	maxFinishedRecordBytes = 64 << 10
+	// maxLiveIDs bounds the ids remembered as running, per partition.
+	maxLiveIDs = 8192
 )
 
-// add returns a channel that receives the record of the next status change
-// that ends id (closed without one if the runtime closes).
-func (w *waiters) add(id string) chan *persistence.InstanceRecord {
-	ch := make(chan *persistence.InstanceRecord, 1)
+// subscribe returns the final record of id if it is remembered (and then
+// no channel), or else a channel that receives the record of the next
+// status change that ends id (closed without one if the partition closes),
+// and whether id is known to be running (its last committed record
+// is not final), in which case the caller need not read the store.
+func (w *waiters) subscribe(id string) (rec *persistence.InstanceRecord, ch chan *persistence.InstanceRecord, running bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if !w.closed {
+		if rec := w.finished.get(id); rec != nil {
+			return rec, nil, false
+		}
+	}
+	ch = make(chan *persistence.InstanceRecord, 1)
 	if w.closed {
 		close(ch)
-		return ch
+		return nil, ch, false
 	}
 	w.byID[id] = append(w.byID[id], ch)
-	return ch
+	return nil, ch, w.live.has(id)
 }
 
 func (w *waiters) remove(id string, ch chan *persistence.InstanceRecord) {
@@ -84,10 +99,16 @@ func (w *waiters) onRecord(id string, rec *persistence.InstanceRecord) {
 	if rec == nil || !rec.Status.IsTerminal() {
 		w.mu.Lock()
 		w.finished.forget(id)
+		if rec == nil {
+			w.live.forget(id)
+		} else {
+			w.live.remember(id, struct{}{})
+		}
 		w.mu.Unlock()
 		return
 	}
 	w.mu.Lock()
+	w.live.forget(id)
 	w.finished.remember(id, rec)
 	list := w.byID[id]
 	delete(w.byID, id)
@@ -111,18 +132,23 @@ func (w *waiters) closeAll() {
 	}
 }
 
-// finishedRecords is a bounded first-in first-out set of final records.
-type finishedRecords struct {
-	byID       map[string]finishedEntry
-	order      []orderEntry // oldest first; entries whose seq is not byID's are stale
-	seq        uint64
-	bytes      int
-	maxRecords int
-	maxBytes   int
+// recentSet is a bounded first-in first-out map from instance ids to
+// values: at most maxEntries of them, whose sizes add up to at most
+// maxBytes; a value larger than maxEntryBytes is not kept. The oldest go
+// first.
+type recentSet[V any] struct {
+	byID          map[string]recentEntry[V]
+	order         []orderEntry // oldest first; entries whose seq is not byID's are stale
+	seq           uint64
+	bytes         int
+	maxEntries    int
+	maxBytes      int
+	maxEntryBytes int
+	size          func(V) int
 }
 
-type finishedEntry struct {
-	rec *persistence.InstanceRecord
+type recentEntry[V any] struct {
+	v   V
 	seq uint64
 }
 
@@ -131,8 +157,20 @@ type orderEntry struct {
 	seq uint64
 }
 
+// finishedRecords holds final records, bounded by count and payload bytes.
+type finishedRecords = recentSet[*persistence.InstanceRecord]
+
 func newFinishedRecords(maxRecords, maxBytes int) finishedRecords {
-	return finishedRecords{byID: map[string]finishedEntry{}, maxRecords: maxRecords, maxBytes: maxBytes}
+	return finishedRecords{byID: map[string]recentEntry[*persistence.InstanceRecord]{}, maxEntries: maxRecords,
+		maxBytes: maxBytes, maxEntryBytes: maxFinishedRecordBytes, size: recordBytes}
+}
+
+// liveIDs holds the ids whose last committed record is not final.
+type liveIDs = recentSet[struct{}]
+
+func newLiveIDs(max int) liveIDs {
+	return liveIDs{byID: map[string]recentEntry[struct{}]{}, maxEntries: max, maxBytes: max, maxEntryBytes: 1,
+		size: func(struct{}) int { return 0 }}
 }
 
 func recordBytes(rec *persistence.InstanceRecord) int {
@@ -143,41 +181,48 @@ func recordBytes(rec *persistence.InstanceRecord) int {
 	return n
 }
 
-func (f *finishedRecords) get(id string) *persistence.InstanceRecord { return f.byID[id].rec }
+// get returns the value kept for id (the zero value if none).
+func (f *recentSet[V]) get(id string) V { return f.byID[id].v }
 
-func (f *finishedRecords) remember(id string, rec *persistence.InstanceRecord) {
+// has reports whether a value is kept for id.
+func (f *recentSet[V]) has(id string) bool {
+	_, ok := f.byID[id]
+	return ok
+}
+
+func (f *recentSet[V]) remember(id string, v V) {
 	f.forget(id)
-	size := recordBytes(rec)
-	if size > maxFinishedRecordBytes {
+	size := f.size(v)
+	if size > f.maxEntryBytes {
 		return
 	}
 	f.seq++
-	f.byID[id] = finishedEntry{rec: rec, seq: f.seq}
+	f.byID[id] = recentEntry[V]{v: v, seq: f.seq}
 	f.order = append(f.order, orderEntry{id: id, seq: f.seq})
 	f.bytes += size
-	for len(f.byID) > f.maxRecords || f.bytes > f.maxBytes {
+	for len(f.byID) > f.maxEntries || f.bytes > f.maxBytes {
 		oldest := f.order[0]
 		f.order = f.order[1:]
 		if f.byID[oldest.id].seq == oldest.seq {
 			f.forget(oldest.id)
 		}
 	}
-	if len(f.order) > 2*f.maxRecords {
+	if len(f.order) > 2*f.maxEntries {
 		// Drop the stale entries, so order stays bounded however often
-		// records are forgotten and remembered again.
-		live := make([]orderEntry, 0, len(f.byID))
+		// values are forgotten and remembered again.
+		kept := make([]orderEntry, 0, len(f.byID))
 		for _, e := range f.order {
 			if f.byID[e.id].seq == e.seq {
-				live = append(live, e)
+				kept = append(kept, e)
 			}
 		}
-		f.order = live
+		f.order = kept
 	}
 }
 
-func (f *finishedRecords) forget(id string) {
+func (f *recentSet[V]) forget(id string) {
 	if e, ok := f.byID[id]; ok {
-		f.bytes -= recordBytes(e.rec)
+		f.bytes -= f.size(e.v)
 		delete(f.byID, id)
 	}
 }

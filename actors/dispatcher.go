@@ -55,3 +55,43 @@ func (d *poolDispatcher) close() {
 	close(d.stop)
 	d.wg.Wait()
 }
+
+// activityDispatcher runs each activity actor's mailbox on a goroutine of
+// its own, as protoactor's default dispatcher does (an activity may block
+// for as long as it likes without holding a pool worker), but grows that
+// goroutine's stack once, at its start, to what an activity typically
+// needs. Otherwise the small starting stack grows while the activity runs
+// (JSON, reflection, the user's code), and each growth copies and adjusts
+// every frame on the stack then: about 5% of W1's CPU in a profile.
+type activityDispatcher struct{}
+
+// Throughput implements actor.Dispatcher: an activity actor handles one
+// message and stops.
+func (activityDispatcher) Throughput() int { return 300 }
+
+// Schedule implements actor.Dispatcher.
+func (activityDispatcher) Schedule(fn func()) {
+	go func() {
+		growStack()
+		fn()
+	}()
+}
+
+// activityStackFrame is the frame growStack takes: the goroutine's stack
+// grows from its starting size to the next size that holds it (16 KiB),
+// while only two frames are on it to copy.
+const activityStackFrame = 14 << 10
+
+// growStack takes a large frame, so the goroutine's stack is grown to
+// hold it at once.
+//
+//go:noinline
+func growStack() byte {
+	var frame [activityStackFrame]byte
+	return lastByte(frame[:])
+}
+
+// lastByte keeps growStack's frame from being optimized away.
+//
+//go:noinline
+func lastByte(b []byte) byte { return b[len(b)-1] }

@@ -43,6 +43,31 @@ type EntityLock struct {
 	Set       []string `json:"set"`
 }
 
+// encode returns the record as it is stored: JSON, as json.Marshal writes
+// it, except that the state is embedded as it is (it is valid JSON already:
+// what an entity's code or a worker set) rather than compacted again. The
+// record of an entity that holds no lock and keeps no keys, the usual one,
+// is written without reflection.
+func (r *EntityRecord) encode() []byte {
+	if r.Lock != nil || len(r.Keys) > 0 || r.LastOp.Year() < 0 || r.LastOp.Year() > 9999 || !json.Valid(r.State) && len(r.State) > 0 {
+		data, _ := json.Marshal(r)
+		return data
+	}
+	b := make([]byte, 0, len(r.State)+64)
+	b = append(b, '{')
+	if len(r.State) > 0 {
+		b = append(b, `"state":`...)
+		b = append(b, r.State...)
+		b = append(b, ',')
+	}
+	if r.HasState {
+		b = append(b, `"hasState":true,`...)
+	}
+	b = append(b, `"lastOp":"`...)
+	b = r.LastOp.AppendFormat(b, time.RFC3339Nano)
+	return append(b, `"}`...)
+}
+
 // DecodeEntityRecord decodes a stored entity record.
 func DecodeEntityRecord(b []byte) (*EntityRecord, error) {
 	var r EntityRecord
@@ -437,8 +462,7 @@ func (a *entityActor) writeBatch(eb *entityBatch) []outgoing {
 	if !eb.work.HasState && eb.work.Lock == nil && len(eb.queue) == 0 && len(a.outbox) == 0 && len(sent) == 0 {
 		b.DeleteEntity(a.id)
 	} else {
-		data, _ := json.Marshal(&eb.work)
-		b.PutEntity(a.id, data)
+		b.PutEntity(a.id, eb.work.encode())
 	}
 	return sent
 }

@@ -23,6 +23,7 @@ type instanceActor struct {
 	store     *persistence.Partition
 	id        string
 	log       *slog.Logger // made on first use: most actors never log
+	fresh     bool         // spawned by a start of a fresh id (startInstance.fresh)
 
 	rec  *persistence.InstanceRecord // as last committed; nil if none
 	exec engine                      // nil unless the instance runs
@@ -102,8 +103,11 @@ func (a *instanceActor) Receive(ctx actor.Context) {
 	switch msg := ctx.Message().(type) {
 	case *actor.Started:
 		// Loading synchronously here means no other message is handled
-		// before the history has been replayed.
-		a.load(ctx)
+		// before the history has been replayed. An actor spawned for a
+		// fresh id has nothing to load.
+		if !a.fresh {
+			a.load(ctx)
+		}
 	case *wake:
 	case *startInstance, *raiseEvent, *control:
 		a.handleRequest(ctx, msg)

@@ -42,6 +42,10 @@ type startInstance struct {
 	req   startRequest
 	key   string
 	reply replier
+	// fresh: the id was generated for this request and the request is
+	// never sent twice, so no instance can have it: the actor it spawns
+	// starts without looking in the store (seam.StartInstance.fresh_id).
+	fresh bool
 }
 
 // raiseEvent delivers an external event.

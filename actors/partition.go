@@ -275,6 +275,13 @@ func (p *partitionActor) route(ctx actor.Context, msg routed) {
 	if !ok {
 		self := ctx.Self()
 		producer := func() actor.Actor { return newInstanceActor(p.node, self, p.store, id) }
+		if s, isStart := msg.(*startInstance); isStart && s.fresh {
+			producer = func() actor.Actor {
+				a := newInstanceActor(p.node, self, p.store, id)
+				a.fresh = true
+				return a
+			}
+		}
 		if isEntityID(id) {
 			producer = func() actor.Actor { return newEntityActor(p.node, self, p.store, id) }
 		}

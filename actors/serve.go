@@ -105,7 +105,8 @@ func writeMessage(req *seam.Request, reply replier, keepKey bool) (routed, error
 			return nil, fmt.Errorf("%w: start needs an instance id and an orchestrator name", seam.ErrInvalidInput)
 		}
 		return &startInstance{req: startRequest{InstanceID: s.GetInstanceId(), Name: s.GetName(), Input: nilIfEmpty(s.GetInput()),
-			Version: s.GetVersion(), PickVersion: s.Version != nil, TraceParent: s.GetTraceParent()}, key: key, reply: reply}, nil
+			Version: s.GetVersion(), PickVersion: s.Version != nil, TraceParent: s.GetTraceParent()}, key: key, reply: reply,
+			fresh: s.GetFreshId() && !keepKey}, nil
 	case *seam.Request_RaiseEvent:
 		r := op.RaiseEvent
 		if r.GetInstanceId() == "" || r.GetName() == "" {
@@ -372,16 +373,18 @@ func (n *Node) purgeInstances(ctx context.Context, p int, h *hosted, op *seam.Pu
 func waitForInstance(ctx context.Context, h *hosted, op *seam.WaitForInstance) (*seam.Response, error) {
 	id := op.GetInstanceId()
 	w := h.waiters
-	if rec := w.finishedRecord(id); rec != nil {
+	// Subscribe before reading, so an end committed in between is not
+	// missed; an instance known to be running needs no read.
+	rec, ch, running := w.subscribe(id)
+	if rec != nil {
 		return &seam.Response{Instance: statusOf(rec)}, nil // no subscription to add and remove
 	}
-	// Subscribe before reading, so an end committed in between is not
-	// missed.
-	ch := w.add(id)
-	resp := getInstance(h, id)
-	if resp.Error != nil || isTerminal(resp.GetInstance().GetRuntimeStatus()) {
-		w.remove(id, ch)
-		return resp, nil
+	if !running {
+		resp := getInstance(h, id)
+		if resp.Error != nil || isTerminal(resp.GetInstance().GetRuntimeStatus()) {
+			w.remove(id, ch)
+			return resp, nil
+		}
 	}
 	var expired <-chan time.Time
 	if ms := op.GetTimeoutMillis(); ms > 0 {

@@ -3,7 +3,6 @@ package orchestration
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -14,6 +13,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/durable-go/durable/history"
+	"github.com/durable-go/durable/internal/jsonfast"
 )
 
 // uuidNamespace scopes the name-based UUIDs of NewUUID.
@@ -44,7 +44,7 @@ func (c *Context) Input(v any) error {
 	if len(c.e.input) == 0 {
 		return nil
 	}
-	if err := json.Unmarshal(c.e.input, v); err != nil {
+	if err := jsonfast.Unmarshal(c.e.input, v); err != nil {
 		return fmt.Errorf("decode input of instance %s: %w", c.e.instanceID, err)
 	}
 	return nil

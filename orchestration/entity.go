@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/durable-go/durable/history"
+	"github.com/durable-go/durable/internal/jsonfast"
 )
 
 // EntityID names a durable entity: its registered name (case-insensitive)
@@ -80,7 +81,7 @@ func (c *EntityContext) Input(v any) error {
 	if len(c.input) == 0 {
 		return nil
 	}
-	if err := json.Unmarshal(c.input, v); err != nil {
+	if err := jsonfast.Unmarshal(c.input, v); err != nil {
 		return fmt.Errorf("decode input of operation %q on %s: %w", c.op, c.id, err)
 	}
 	return nil

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/durable-go/durable/history"
+	"github.com/durable-go/durable/internal/jsonfast"
 )
 
 // Orchestrator is an orchestrator function. It must be deterministic: all it
@@ -679,7 +680,7 @@ func (e *Execution) codeReturned() {
 	} else if e.err != nil {
 		ev.Failure = failureFromError(e.err)
 	} else if e.result != nil {
-		out, err := json.Marshal(e.result)
+		out, err := jsonfast.Marshal(e.result)
 		if err != nil {
 			ev.Failure = failureFromError(fmt.Errorf("marshal orchestrator output: %w", err))
 		} else {
@@ -705,5 +706,5 @@ func marshalPayload(v any) ([]byte, error) {
 		}
 		return raw, nil
 	}
-	return json.Marshal(v)
+	return jsonfast.Marshal(v)
 }

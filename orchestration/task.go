@@ -1,8 +1,8 @@
 package orchestration
 
 import (
-	"encoding/json"
 	"fmt"
+	"github.com/durable-go/durable/internal/jsonfast"
 )
 
 // Task is the pending result of something the orchestrator asked for: an
@@ -65,7 +65,7 @@ func (t *taskState) Await(out any) error {
 		return t.err
 	}
 	if out != nil && len(t.result) > 0 {
-		if err := json.Unmarshal(t.result, out); err != nil {
+		if err := jsonfast.Unmarshal(t.result, out); err != nil {
 			return fmt.Errorf("decode result of %s: %w", t.describe(), err)
 		}
 	}

@@ -554,7 +554,12 @@ type StartInstance struct {
 	Input       []byte `protobuf:"bytes,3,opt,name=input,proto3" json:"input,omitempty"` // JSON; empty means none
 	// version picks the version of the orchestrator to run ("" is the
 	// unversioned one); unset: its default version on the serving node.
-	Version       *string `protobuf:"bytes,4,opt,name=version,proto3,oneof" json:"version,omitempty"`
+	Version *string `protobuf:"bytes,4,opt,name=version,proto3,oneof" json:"version,omitempty"`
+	// fresh_id says the caller generated instance_id for this request (a
+	// random UUID nobody else has seen), so no instance can have it yet: a
+	// node that never receives a request twice starts it without looking for
+	// an existing one.
+	FreshId       bool `protobuf:"varint,6,opt,name=fresh_id,json=freshId,proto3" json:"fresh_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -622,6 +627,13 @@ func (x *StartInstance) GetVersion() string {
 		return *x.Version
 	}
 	return ""
+}
+
+func (x *StartInstance) GetFreshId() bool {
+	if x != nil {
+		return x.FreshId
+	}
+	return false
 }
 
 // RaiseEvent delivers external event name to an instance.
@@ -1812,14 +1824,15 @@ const file_seam_proto_rawDesc = "" +
 	"\x04ping\x18\x1b \x01(\v2\x15.durable.seam.v1.PingH\x00R\x04pingB\x04\n" +
 	"\x02op\"$\n" +
 	"\x04Ping\x12\x1c\n" +
-	"\tpartition\x18\x01 \x01(\x05R\tpartition\"\xa8\x01\n" +
+	"\tpartition\x18\x01 \x01(\x05R\tpartition\"\xc3\x01\n" +
 	"\rStartInstance\x12!\n" +
 	"\ftrace_parent\x18\x05 \x01(\tR\vtraceParent\x12\x1f\n" +
 	"\vinstance_id\x18\x01 \x01(\tR\n" +
 	"instanceId\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x14\n" +
 	"\x05input\x18\x03 \x01(\fR\x05input\x12\x1d\n" +
-	"\aversion\x18\x04 \x01(\tH\x00R\aversion\x88\x01\x01B\n" +
+	"\aversion\x18\x04 \x01(\tH\x00R\aversion\x88\x01\x01\x12\x19\n" +
+	"\bfresh_id\x18\x06 \x01(\bR\afreshIdB\n" +
 	"\n" +
 	"\b_version\"[\n" +
 	"\n" +
