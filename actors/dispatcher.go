@@ -42,7 +42,10 @@ func (d *poolDispatcher) Schedule(fn func()) {
 	select {
 	case d.work <- fn:
 	default:
-		go fn()
+		go func() {
+			growStack() // as an activity's: it runs the same handlers a worker does
+			fn()
+		}()
 	}
 }
 
