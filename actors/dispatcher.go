@@ -43,7 +43,7 @@ func (d *poolDispatcher) Schedule(fn func()) {
 	case d.work <- fn:
 	default:
 		go func() {
-			growStack() // as an activity's: it runs the same handlers a worker does
+			growStackForHandlers()
 			fn()
 		}()
 	}
@@ -91,6 +91,16 @@ const activityStackFrame = 14 << 10
 //go:noinline
 func growStack() byte {
 	var frame [activityStackFrame]byte
+	return lastByte(frame[:])
+}
+
+// growStackForHandlers grows a goroutine's stack to 8 KiB, enough for our
+// handlers (a commit, an activation's reads, a replay): a mailbox run the
+// worker pool cannot take.
+//
+//go:noinline
+func growStackForHandlers() byte {
+	var frame [6 << 10]byte
 	return lastByte(frame[:])
 }
 
