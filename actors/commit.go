@@ -2,6 +2,7 @@ package actors
 
 import (
 	"context"
+	"sync"
 
 	"github.com/asynkron/protoactor-go/actor"
 
@@ -20,7 +21,11 @@ import (
 // message, or at once when the commit ran inline.
 type inflightCommit struct {
 	committing bool
-	commitDone chan struct{} // closed once the in-flight commit has returned
+	// running is held while a commit runs, from begin until the store has
+	// returned and durable has run (unlocked on the committing goroutine;
+	// a lock per actor, where a channel per commit would cost an
+	// allocation each time).
+	running sync.Mutex
 }
 
 // begin commits b on store. With inline allowed and nothing else committing
@@ -29,18 +34,17 @@ type inflightCommit struct {
 // a lone instance, W3: +23% steps/s); begin then returns the result and
 // true. Otherwise the commit runs in the background, where concurrent
 // commits of the partition batch into one transaction, and its result comes
-// back as a commitResult message.
-func (c *inflightCommit) begin(ctx actor.Context, store *persistence.Partition, b *persistence.Batch, what string, durable func(err error), inline bool) (error, bool) {
+// back as a commitResult message. kind and id name the actor in an error.
+func (c *inflightCommit) begin(ctx actor.Context, store *persistence.Partition, b *persistence.Batch, kind, id string, durable func(err error), inline bool) (error, bool) {
 	c.committing = true
-	done := make(chan struct{})
-	c.commitDone = done
+	c.running.Lock() // free: the previous commit unlocked it before the actor heard of its end
 	run := func() error {
 		err := store.Commit(context.Background(), b)
 		if err != nil {
-			err = storeError("commit "+what, err)
+			err = storeError("commit "+kind+" "+id, err)
 		}
 		durable(err)
-		close(done)
+		c.running.Unlock()
 		return err
 	}
 	if inline && store.Idle() {
@@ -66,7 +70,8 @@ func (c *inflightCommit) end() bool {
 // writes.
 func (c *inflightCommit) wait() {
 	if c.committing {
-		<-c.commitDone
+		c.running.Lock()
+		c.running.Unlock() // held by nobody now: the commit has ended
 		c.committing = false
 	}
 }

@@ -609,7 +609,7 @@ func (a *instanceActor) commit(ctx actor.Context, b *persistence.Batch, replies 
 			replyTo(r, err)
 		}
 	}
-	if err, inline := a.begin(ctx, a.store, b, "instance "+id, durable, true); inline {
+	if err, inline := a.begin(ctx, a.store, b, "instance", id, durable, true); inline {
 		a.handleCommitResult(ctx, err)
 	}
 }
