@@ -78,6 +78,11 @@ func estimateEntry(keyLen, valLen int) int64 {
 }
 
 func (b *Batch) add(o op, entries int64, size int64, raw int) {
+	if b.ops == nil {
+		// A turn's batch holds three or four operations (record, history,
+		// pending work): one allocation instead of growing through 1 and 2.
+		b.ops = make([]op, 0, 4)
+	}
 	b.ops = append(b.ops, o)
 	b.estCount += entries
 	b.estSize += size
