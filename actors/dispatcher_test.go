@@ -141,3 +141,30 @@ func TestDispatcherDeliversEveryMessageToItsActorsInOrder(t *testing.T) {
 		}
 	}
 }
+
+func TestActivityDispatcherRunsEachMailboxOnAGoroutineOfItsOwn(t *testing.T) {
+	checkNoGoroutineLeft(t)
+	var d activityDispatcher
+	if d.Throughput() <= 0 {
+		t.Fatalf("throughput %d", d.Throughput())
+	}
+	// A blocked run must not hold up the next one.
+	release := make(chan struct{})
+	blocked, ran := make(chan struct{}), make(chan struct{})
+	d.Schedule(func() { close(blocked); <-release })
+	<-blocked
+	d.Schedule(func() {
+		var deep func(n int) int // uses more stack than the grown size
+		deep = func(n int) int {
+			var pad [256]byte
+			if n == 0 {
+				return int(pad[0])
+			}
+			return deep(n-1) + int(pad[n%256])
+		}
+		_ = deep(200)
+		close(ran)
+	})
+	<-ran
+	close(release)
+}

@@ -421,3 +421,30 @@ func BenchmarkSeamSignal(b *testing.B) {
 		})
 	}
 }
+
+func TestAStartIsFreshOnlyWhenItsIDWasGeneratedAndRequestsAreNeverSentTwice(t *testing.T) {
+	tests := []struct {
+		name      string
+		freshID   bool
+		keepKey   bool
+		wantFresh bool
+	}{
+		{"generated id, single node", true, false, true},
+		{"generated id, cluster (requests retried)", true, true, false},
+		{"caller's id", false, false, false},
+		{"caller's id, cluster", false, true, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req := &seam.Request{IdempotencyKey: "k", Op: &seam.Request_StartInstance{StartInstance: &seam.StartInstance{
+				InstanceId: "i", Name: "O", FreshId: tt.freshID}}}
+			msg, err := writeMessage(req, make(chanReply, 1), tt.keepKey)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := msg.(*startInstance).fresh; got != tt.wantFresh {
+				t.Fatalf("fresh %v, want %v", got, tt.wantFresh)
+			}
+		})
+	}
+}
