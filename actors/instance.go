@@ -91,8 +91,6 @@ func newInstanceActor(n *Node, partition *actor.PID, store *persistence.Partitio
 		partition: partition,
 		store:     store,
 		id:        id,
-		running:   map[int64]*actor.PID{},
-		outbox:    map[uint64]*history.Event{},
 	}
 	return a
 }
@@ -237,6 +235,9 @@ func (a *instanceActor) load(ctx actor.Context) {
 	a.rec = rec
 	a.collectHistory(ctx)
 	if rec.Flags&persistence.FlagUsesOutbox != 0 {
+		if a.outbox == nil {
+			a.outbox = map[uint64]*history.Event{}
+		}
 		resendOutbox(a.node, a.store, a.id, a.outbox, a.logger)
 		a.resender.arm(ctx, a.node, len(a.outbox))
 	}

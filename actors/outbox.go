@@ -96,6 +96,9 @@ func (a *instanceActor) outboxWithRecord(b *persistence.Batch, rec *persistence.
 // sendOutbox sends committed outbox messages, in seq order, and the
 // acknowledgements of the deliveries the commit recorded.
 func (a *instanceActor) sendOutbox(ctx actor.Context, sent []outgoing, acks []*delivery) {
+	if len(sent) > 0 && a.outbox == nil {
+		a.outbox = map[uint64]*history.Event{}
+	}
 	for _, o := range sent {
 		a.outbox[o.seq] = o.msg
 		_ = a.node.send(o.msg.InstanceID, &delivery{target: o.msg.InstanceID, from: a.id, seq: o.seq, msg: o.msg})

@@ -708,6 +708,9 @@ func (a *instanceActor) dispatch(ctx actor.Context) {
 		act := &activityActor{node: a.node, ctx: a.activityContext(), instanceID: a.id, executionID: a.exec.ExecutionID(), scheduled: ev, attempt: attempt, traceParent: a.traceParent}
 		pid := ctx.Spawn(actor.PropsFromProducer(func() actor.Actor { return act },
 			actor.WithSupervisor(activityStrategy), actor.WithDispatcher(activityDispatcher{})))
+		if a.running == nil {
+			a.running = map[int64]*actor.PID{}
+		}
 		a.running[ev.TaskID] = pid
 	}
 	a.node.gate.passOn()

@@ -65,6 +65,7 @@ type Execution struct {
 	baseLogger              *slog.Logger
 	logger                  *slog.Logger // made on first use
 	ctx                     *Context
+	ctxValue                Context // what ctx points to: one allocation with the execution
 
 	name      string
 	version   string
@@ -156,7 +157,8 @@ func NewExecution(instanceID, executionID string, fn Orchestrator, logger *slog.
 		exited:      make(chan struct{}),
 	}
 	e.baseLogger = logger
-	e.ctx = &Context{e: e}
+	e.ctxValue.e = e
+	e.ctx = &e.ctxValue
 	return e
 }
 
