@@ -75,21 +75,21 @@ func (activityDispatcher) Throughput() int { return 300 }
 // Schedule implements actor.Dispatcher.
 func (activityDispatcher) Schedule(fn func()) {
 	go func() {
-		growStack()
+		growStackForActivity()
 		fn()
 	}()
 }
 
-// activityStackFrame is the frame growStack takes: the goroutine's stack
+// activityStackFrame is the frame growStackForActivity takes: the goroutine's stack
 // grows from its starting size to the next size that holds it (16 KiB),
 // while only two frames are on it to copy.
 const activityStackFrame = 14 << 10
 
-// growStack takes a large frame, so the goroutine's stack is grown to
+// growStackForActivity takes a large frame, so the goroutine's stack is grown to
 // hold it at once.
 //
 //go:noinline
-func growStack() byte {
+func growStackForActivity() byte {
 	var frame [activityStackFrame]byte
 	return lastByte(frame[:])
 }
@@ -104,7 +104,7 @@ func growStackForHandlers() byte {
 	return lastByte(frame[:])
 }
 
-// lastByte keeps growStack's frame from being optimized away.
+// lastByte keeps the growStack functions' frames from being optimized away.
 //
 //go:noinline
 func lastByte(b []byte) byte { return b[len(b)-1] }
