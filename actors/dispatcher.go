@@ -80,13 +80,13 @@ func (activityDispatcher) Schedule(fn func()) {
 	}()
 }
 
-// activityStackFrame is the frame growStackForActivity takes: the goroutine's stack
-// grows from its starting size to the next size that holds it (16 KiB),
-// while only two frames are on it to copy.
+// activityStackFrame is the frame growStackForActivity takes: the
+// goroutine's stack grows from its starting size to the next size that
+// holds it (16 KiB), while only two frames are on it to copy.
 const activityStackFrame = 14 << 10
 
-// growStackForActivity takes a large frame, so the goroutine's stack is grown to
-// hold it at once.
+// growStackForActivity takes a large frame, so the goroutine's stack is
+// grown to hold it at once.
 //
 //go:noinline
 func growStackForActivity() byte {
