@@ -44,12 +44,14 @@ type EntityLock struct {
 }
 
 // encode returns the record as it is stored: JSON, as json.Marshal writes
-// it, except that the state is embedded as it is (it is valid JSON already:
-// what an entity's code or a worker set) rather than compacted again. The
+// it, except that the state is embedded as it is rather than compacted
+// again. It is valid JSON already: what an entity's code set went through
+// json.Marshal, and a remote worker's state is checked when it arrives
+// (limitRemoteResult). The
 // record of an entity that holds no lock and keeps no keys, the usual one,
 // is written without reflection.
 func (r *EntityRecord) encode() []byte {
-	if r.Lock != nil || len(r.Keys) > 0 || r.LastOp.Year() < 0 || r.LastOp.Year() > 9999 || !json.Valid(r.State) && len(r.State) > 0 {
+	if r.Lock != nil || len(r.Keys) > 0 || r.LastOp.Year() < 0 || r.LastOp.Year() > 9999 {
 		data, _ := json.Marshal(r)
 		return data
 	}

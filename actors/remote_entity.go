@@ -2,6 +2,7 @@ package actors
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -365,19 +366,26 @@ func (a *entityActor) limitRemoteResult(rb *remoteEntityBatch, res *RemoteEntity
 	if res == nil {
 		return nil
 	}
-	max := a.node.cfg.Limits.MaxPayloadBytes
-	if max <= 0 {
-		return res.Results
-	}
-	out := append([]RemoteOperationResult(nil), res.Results...)
-	if len(res.State) > max {
-		f := limitFailure("the entity batch made a state of %d bytes, over the payload limit of %d (Options.MaxPayloadBytes)", len(res.State), max)
+	rollBack := func(f *history.Failure) []RemoteOperationResult {
+		out := make([]RemoteOperationResult, len(res.Results))
 		for i := range out {
 			out[i] = RemoteOperationResult{Failure: f}
 		}
 		res.State, res.HasState, res.Signals, res.Starts = rb.state, rb.hasState, nil, nil
 		return out
 	}
+	if len(res.State) > 0 && !json.Valid(res.State) {
+		// The stored record embeds the state as it is (EntityRecord.encode).
+		return rollBack(&history.Failure{ErrorType: "InvalidEntityState", Message: "the entity batch made a state that is not valid JSON"})
+	}
+	max := a.node.cfg.Limits.MaxPayloadBytes
+	if max <= 0 {
+		return res.Results
+	}
+	if len(res.State) > max {
+		return rollBack(limitFailure("the entity batch made a state of %d bytes, over the payload limit of %d (Options.MaxPayloadBytes)", len(res.State), max))
+	}
+	out := append([]RemoteOperationResult(nil), res.Results...)
 	for i, r := range out {
 		if r.Failure == nil && len(r.Result) > max {
 			out[i] = RemoteOperationResult{Failure: limitFailure("entity operation %q made a result of %d bytes, over the payload limit of %d (Options.MaxPayloadBytes)", rb.ops[i].Name, len(r.Result), max)}
