@@ -108,7 +108,7 @@ type Node struct {
 	// message can.
 	keepKeys   bool
 	gate       *activityGate
-	dispatcher *poolDispatcher // runs instance and entity actors
+	dispatcher *poolDispatcher // runs partition, instance and entity actors
 	// instanceStrategy supervises every instance and entity actor through
 	// one guardian: protoactor keeps a guardian per strategy value for the
 	// life of the system, so a strategy made per spawn would leak one
@@ -175,7 +175,7 @@ func StartNode(cfg Config) (*Node, error) {
 			idx := i
 			h := &hosted{store: p, waiters: newWaiters(), inMemory: new(atomic.Int64)}
 			props := actor.PropsFromProducer(func() actor.Actor { return newPartitionActor(n, idx, p, h.inMemory) },
-				actor.WithSupervisor(n.instanceStrategy))
+				actor.WithSupervisor(n.instanceStrategy), actor.WithDispatcher(n.dispatcher))
 			n.parts[i].Store(h)
 			n.observeStore(p)
 			pid, err := n.system.Root.SpawnNamed(props, PartitionActorName(i))

@@ -266,7 +266,7 @@ func (n *Node) PartitionProps(identify func(actor.Context) (int, error)) *actor.
 		p := newPartitionActor(n, -1, nil, new(atomic.Int64))
 		p.identify = identify
 		return p
-	}, actor.WithSupervisor(n.instanceStrategy))
+	}, actor.WithSupervisor(n.instanceStrategy), actor.WithDispatcher(n.dispatcher))
 }
 
 func (p *partitionActor) route(ctx actor.Context, msg routed) {
