@@ -58,12 +58,19 @@ type instanceActor struct {
 	afterCommit func(err error)
 	deferred    []any // requests that arrived during a commit, handled after it
 
-	toDispatch  []*history.Event
-	storeRetry  storeBackoff // holds dispatch back after failed store writes
-	running     map[int64]*actor.PID
-	attempts    map[int64]int
-	waitingSlot bool
-	slotWaiter  *gateWaiter // while waitingSlot: withdrawn if the actor stops
+	toDispatch []*history.Event
+	// openPending counts the execution's open activities and
+	// sub-orchestrations as of the last commit. While it is above zero the
+	// pending-work index holds the instance's one entry (FlagPendingWork),
+	// or, for a record an earlier build wrote, one entry per open task:
+	// legacyPending, deleted by the next commit (indexPendingWork).
+	openPending   int
+	legacyPending []uint64
+	storeRetry    storeBackoff // holds dispatch back after failed store writes
+	running       map[int64]*actor.PID
+	attempts      map[int64]int
+	waitingSlot   bool
+	slotWaiter    *gateWaiter // while waitingSlot: withdrawn if the actor stops
 	// activityCtx is canceled when the instance is terminated.
 	activityCtx    context.Context
 	cancelActivity context.CancelFunc
@@ -281,6 +288,7 @@ func (a *instanceActor) load(ctx actor.Context) {
 		}
 		a.incoming = append(a.incoming, ev)
 	}
+	a.countOpenPending(rec)
 	if len(turn.Events) > 0 {
 		// Replay itself ended the execution (non-determinism).
 		_, seqs, replies := a.takeIncoming()
@@ -312,6 +320,50 @@ func (a *instanceActor) decodeHistory(raw [][]byte) ([]*history.Event, error) {
 		}
 	}
 	return events, nil
+}
+
+// countOpenPending sets openPending from the replayed execution, and
+// legacyPending to the entries a record without FlagPendingWork had: one
+// per open task.
+func (a *instanceActor) countOpenPending(rec *persistence.InstanceRecord) {
+	a.openPending, a.legacyPending = 0, nil
+	for _, ev := range a.exec.OpenTasks() {
+		if ev.Type.Index() != history.PendingIndex {
+			continue
+		}
+		a.openPending++
+		if rec.Flags&persistence.FlagPendingWork == 0 {
+			a.legacyPending = append(a.legacyPending, uint64(ev.TaskID))
+		}
+	}
+}
+
+// indexPendingWork adds to b what the pending-work index needs once the
+// commit leaves open of the execution's activities and sub-orchestrations
+// open (0 when the execution ends): the instance's entry is written when
+// the first opens and deleted when the last closes, so a turn that closes
+// one task and opens the next writes nothing there. Entries an earlier
+// build wrote per task are deleted, and rec is marked as keeping one
+// entry. Once the commit is durable, pendingWorkCommitted(open) records
+// the outcome.
+func (a *instanceActor) indexPendingWork(b *persistence.Batch, rec *persistence.InstanceRecord, open int) {
+	had := a.openPending > 0 && a.rec != nil && a.rec.Flags&persistence.FlagPendingWork != 0
+	for _, task := range a.legacyPending {
+		b.DeletePendingActivity(a.id, task)
+	}
+	switch {
+	case open > 0 && !had:
+		b.PutPendingWork(a.id)
+	case open <= 0 && had:
+		b.DeletePendingWork(a.id)
+	}
+	rec.Flags |= persistence.FlagPendingWork
+}
+
+// pendingWorkCommitted records that a commit indexPendingWork wrote to is
+// durable.
+func (a *instanceActor) pendingWorkCommitted(open int) {
+	a.openPending, a.legacyPending = open, nil
 }
 
 // redispatchOpenTasks queues the activities and sub-orchestrations that
@@ -469,6 +521,7 @@ func (a *instanceActor) handleStart(ctx actor.Context, msg *startInstance) {
 		ParentExecutionID: req.ParentExecutionID,
 		ParentTaskID:      req.ParentTaskID,
 		RequestKeys:       rememberKeys(nil, msg.key),
+		Flags:             persistence.FlagPendingWork,
 	}
 	if a.rec != nil {
 		dropHistoryBelow(rec, gen) // the replaced instance's

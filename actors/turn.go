@@ -49,10 +49,11 @@ func (a *instanceActor) commitTurnOver(ctx actor.Context, turn *orchestration.Tu
 	b.AppendHistory(a.id, rec.Generation, rec.HistoryLen, encoded)
 	rec.HistoryLen += uint32(len(encoded))
 	var fired []timerRef
+	open := a.openPending // activities and sub-orchestrations open after the turn
 	for _, ev := range turn.Events {
 		switch ev.Type.Closes().Index() { // the index of the task a completion closes
 		case history.PendingIndex:
-			b.DeletePendingActivity(a.id, uint64(ev.TaskID))
+			open--
 		case history.TimerIndex:
 			b.DeleteTimer(a.id, uint64(ev.TaskID), ev.FireAt)
 			fired = append(fired, timerRef{id: a.id, task: uint64(ev.TaskID), due: ev.FireAt.UnixNano()})
@@ -63,7 +64,7 @@ func (a *instanceActor) commitTurnOver(ctx actor.Context, turn *orchestration.Tu
 		for _, ev := range turn.Actions {
 			switch ev.Type.Index() {
 			case history.PendingIndex:
-				b.PutPendingActivity(a.id, uint64(ev.TaskID))
+				open++
 			case history.TimerIndex:
 				b.PutTimer(a.id, uint64(ev.TaskID), ev.FireAt)
 				if earliestTimer.IsZero() || ev.FireAt.Before(earliestTimer) {
@@ -72,6 +73,10 @@ func (a *instanceActor) commitTurnOver(ctx actor.Context, turn *orchestration.Tu
 			}
 		}
 	}
+	if turn.Done {
+		open = 0 // nothing the execution waited for matters any more
+	}
+	a.indexPendingWork(b, &rec, open)
 	for _, seq := range consumedInbox {
 		b.DeleteInbox(a.id, seq)
 	}
@@ -121,6 +126,7 @@ func (a *instanceActor) commitTurnOver(ctx actor.Context, turn *orchestration.Tu
 			return
 		}
 		a.rec = &rec
+		a.pendingWorkCommitted(open)
 		a.observeTurn(start != nil, prev, &rec, turn)
 		a.sendOutbox(ctx, sent, acks)
 		for _, ref := range fired {
@@ -151,20 +157,17 @@ func (a *instanceActor) commitTurnOver(ctx actor.Context, turn *orchestration.Tu
 	})
 }
 
-// dropOpenTasks deletes the index entries of the execution's open tasks:
-// due timers and pending activities and sub-orchestrations. Entries of
-// tasks scheduled in the current turn were never written; deleting them is
+// dropOpenTasks deletes the due-timer entries of the execution's open
+// timers (the pending-work entry is indexPendingWork's). Entries of timers
+// scheduled in the current turn were never written; deleting them is
 // harmless.
 func (a *instanceActor) dropOpenTasks(b *persistence.Batch) {
 	if a.exec == nil {
 		return
 	}
 	for _, ev := range a.exec.OpenTasks() {
-		switch ev.Type.Index() {
-		case history.TimerIndex:
+		if ev.Type.Index() == history.TimerIndex {
 			b.DeleteTimer(a.id, uint64(ev.TaskID), ev.FireAt)
-		case history.PendingIndex:
-			b.DeletePendingActivity(a.id, uint64(ev.TaskID))
 		}
 	}
 }
@@ -327,6 +330,7 @@ func (a *instanceActor) terminate(ctx actor.Context, m *control) {
 	rec.HistoryLen += 2
 	if a.exec != nil {
 		a.dropOpenTasks(b)
+		a.indexPendingWork(b, &rec, 0)
 	} else {
 		b.DeletePendingActivities(a.id)
 	}
@@ -357,6 +361,7 @@ func (a *instanceActor) terminate(ctx actor.Context, m *control) {
 		}
 		a.observeTurn(false, a.rec, &rec, nil)
 		a.rec = &rec
+		a.pendingWorkCommitted(0)
 		a.endWaitForVersion()
 		a.sendOutbox(ctx, sent, acks)
 		a.cancelActivities()
@@ -453,6 +458,7 @@ func (a *instanceActor) rewind(ctx actor.Context, m *control) error {
 	}
 	rec, b := a.rewoundRecord(kept, now, m.key, 0)
 	var earliestTimer time.Time
+	open := 0
 	for _, ev := range exec.OpenTasks() {
 		// Only the tasks that need an index get one: an entry for an entity
 		// call or a lock request (history.NoIndex) would be deleted by
@@ -464,9 +470,10 @@ func (a *instanceActor) rewind(ctx actor.Context, m *control) error {
 				earliestTimer = ev.FireAt
 			}
 		case history.PendingIndex:
-			b.PutPendingActivity(a.id, uint64(ev.TaskID))
+			open++
 		}
 	}
+	a.indexPendingWork(b, &rec, open)
 	b.PutInstanceOver(a.rec, &rec)
 	a.commit(ctx, b, []replier{m.reply}, recordWritten(&rec), func(err error) {
 		if err != nil {
@@ -474,6 +481,7 @@ func (a *instanceActor) rewind(ctx actor.Context, m *control) error {
 			return
 		}
 		a.rec = &rec
+		a.pendingWorkCommitted(open)
 		a.exec = exec
 		a.redispatchOpenTasks()
 		if !earliestTimer.IsZero() {
@@ -535,7 +543,11 @@ func (a *instanceActor) rewindCode(ctx actor.Context, m *control, fn orchestrati
 	rec, b := a.rewoundRecord(kept, now, m.key, persistence.FlagUsesInbox)
 	var earliestTimer time.Time
 	var redispatch []*history.Event
+	open := 0 // the tasks whose completion comes back through the inbox too: it closes them
 	for _, ev := range exec.OpenTasks() {
+		if ev.Type.Index() == history.PendingIndex {
+			open++
+		}
 		if closed[ev.TaskID] {
 			continue // its completion comes back through the inbox
 		}
@@ -546,10 +558,10 @@ func (a *instanceActor) rewindCode(ctx actor.Context, m *control, fn orchestrati
 				earliestTimer = ev.FireAt
 			}
 		case history.PendingIndex:
-			b.PutPendingActivity(a.id, uint64(ev.TaskID))
 			redispatch = append(redispatch, ev)
 		}
 	}
+	a.indexPendingWork(b, &rec, open)
 	seqs := make([]uint64, len(inputs))
 	for i, ev := range inputs {
 		seqs[i] = a.store.NextInboxSeq()
@@ -562,6 +574,7 @@ func (a *instanceActor) rewindCode(ctx actor.Context, m *control, fn orchestrati
 			return
 		}
 		a.rec = &rec
+		a.pendingWorkCommitted(open)
 		a.exec = exec
 		a.finished = false
 		a.incoming = append(inputs, a.incoming...)

@@ -156,6 +156,21 @@ func (b *Batch) DeletePendingActivity(id string, taskID uint64) {
 	b.add(op{kind: opDeleteActivity, id: id, n: taskID}, 1, estimateEntry(len(id)+11, 0), len(id)+11)
 }
 
+// pendingWorkTask is the task number of the one pending-work entry an
+// instance with FlagPendingWork keeps (PutPendingWork): no task has it,
+// since task ids count up from zero.
+const pendingWorkTask = ^uint64(0)
+
+// PutPendingWork records that instance id has activities or
+// sub-orchestrations scheduled and not completed: one entry of the
+// recovery index (a/) for all of them, written when the first opens and
+// deleted (DeletePendingWork) when the last closes. An instance whose
+// record has FlagPendingWork keeps this entry instead of one per task.
+func (b *Batch) PutPendingWork(id string) { b.PutPendingActivity(id, pendingWorkTask) }
+
+// DeletePendingWork removes the entry PutPendingWork wrote.
+func (b *Batch) DeletePendingWork(id string) { b.DeletePendingActivity(id, pendingWorkTask) }
+
 // DeletePendingActivities removes all pending activity entries of instance id
 // (a prefix scan inside the transaction).
 func (b *Batch) DeletePendingActivities(id string) {

@@ -747,8 +747,10 @@ func (p *Partition) loadMessages(what, fam, id string) ([]InboxMessage, error) {
 	return msgs, nil
 }
 
-// PendingActivities returns the task ids of instance id's pending
-// activities, ascending.
+// PendingActivities returns the task numbers of instance id's entries in
+// the pending-work index, ascending: empty if it has no activity or
+// sub-orchestration open. (An instance with FlagPendingWork has one entry
+// for all of them; see Batch.PutPendingWork.)
 func (p *Partition) PendingActivities(id string) ([]uint64, error) {
 	if err := validID(id); err != nil {
 		return nil, err

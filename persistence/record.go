@@ -158,6 +158,11 @@ const (
 	// FlagHistoryGarbage: history keys of generations below HistoryFloor
 	// may still be on disk and are to be removed.
 	FlagHistoryGarbage
+	// FlagPendingWork: the instance keeps one pending-work entry
+	// (Batch.PutPendingWork) while it has open activities or
+	// sub-orchestrations. Records without it were written by builds that
+	// kept one entry per open task (Batch.PutPendingActivity).
+	FlagPendingWork
 )
 
 // Field numbers of the InstanceRecord encoding (protobuf wire format). Never
