@@ -21,8 +21,11 @@ func registerLong(rt *durable.Runtime) {
 	must(rt.RegisterOrchestrator("Long", func(ctx *orchestration.Context) (any, error) {
 		var mode string
 		_ = ctx.Input(&mode)
-		if mode == "short" {
+		switch mode {
+		case "short":
 			return "done", nil
+		case "warm":
+			return "done", ctx.CallActivity("Nop", nil).Await(nil)
 		}
 		for i := 0; i < longChainTurns; i++ {
 			if err := ctx.CallActivity("Nop", nil).Await(nil); err != nil {
@@ -51,8 +54,9 @@ func TestLongHistoryContinuesAsNewAndLeavesTheDisk(t *testing.T) {
 	rt := open(t, durable.Options{Dir: dir, NoSync: true, IdleTimeout: time.Hour}, registerLong)
 	c := rt.Client()
 	ctx := waitCtx(t)
-	// Warm up: the first instance makes protoactor's guardian of them all.
-	warm, err := c.Start(ctx, "Long", "short")
+	// Warm up: the first instance and activity make protoactor's guardians
+	// of all instances and of all activities.
+	warm, err := c.Start(ctx, "Long", "warm")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,16 +16,22 @@ import (
 // name the node does not know.
 const ErrorTypeActivityNotRegistered = "ActivityNotRegistered"
 
-// activityStrategy stops an activity actor that fails instead of restarting
-// it: the instance schedules retries itself, durably. One value serves every
-// activity, so a spawn allocates no strategy.
+// activityStrategy, the guardian of activity actors, stops one that fails
+// instead of restarting it: the instance schedules retries itself,
+// durably. One value serves every activity, so a spawn allocates no
+// strategy.
 var activityStrategy = actor.NewOneForOneStrategy(0, 0, func(any) actor.Directive { return actor.StopDirective })
 
 // activityActor runs one activity once, reports its outcome to its instance
-// (its parent) and stops. It holds one of the node's activity slots from
-// its spawn until it has run.
+// and stops. It holds one of the node's activity slots from its spawn until
+// it has run. It is spawned from the root, not as the instance's child:
+// a child is added to its parent's set of children and its stop comes back
+// to the parent as a Terminated message, work an instance does not need
+// (it knows its running activities itself, and its own stop waits for
+// none of them: Node.Shutdown does, through Node.activities).
 type activityActor struct {
 	node        *Node
+	instance    *actor.PID      // where the outcome goes
 	ctx         context.Context // canceled on node shutdown or instance termination
 	instanceID  string
 	executionID string
@@ -39,6 +45,7 @@ func (a *activityActor) Receive(ctx actor.Context) {
 	if _, ok := ctx.Message().(*actor.Started); !ok {
 		return
 	}
+	defer a.node.activities.Done()
 	result := a.node.limitActivityResult(a.run(), a.scheduled.Name)
 	a.node.gate.release()
 	a.node.observeActivity(a, began, result)
@@ -49,7 +56,7 @@ func (a *activityActor) Receive(ctx actor.Context) {
 		ctx.Stop(ctx.Self())
 		return
 	}
-	ctx.Send(ctx.Parent(), &activityResult{from: ctx.Self(), executionID: a.executionID, event: result})
+	ctx.Send(a.instance, &activityResult{from: ctx.Self(), executionID: a.executionID, event: result})
 	ctx.Stop(ctx.Self())
 }
 

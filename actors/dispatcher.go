@@ -12,12 +12,13 @@ import "sync"
 type poolDispatcher struct {
 	work       chan func()
 	throughput int
-	stop       chan struct{}
+	workers    int
 	wg         sync.WaitGroup
+	closeOnce  sync.Once
 }
 
 func newPoolDispatcher(workers, throughput int) *poolDispatcher {
-	d := &poolDispatcher{work: make(chan func()), throughput: throughput, stop: make(chan struct{})}
+	d := &poolDispatcher{work: make(chan func()), throughput: throughput, workers: workers}
 	d.wg.Add(workers)
 	for i := 0; i < workers; i++ {
 		go d.worker()
@@ -25,15 +26,16 @@ func newPoolDispatcher(workers, throughput int) *poolDispatcher {
 	return d
 }
 
+// worker runs mailboxes until close hands it nil. A plain receive, not a
+// select with a stop channel: every idle worker would otherwise queue on,
+// and lock, that one shared channel each time it waits.
 func (d *poolDispatcher) worker() {
 	defer d.wg.Done()
-	for {
-		select {
-		case fn := <-d.work:
-			fn()
-		case <-d.stop:
+	for fn := range d.work {
+		if fn == nil {
 			return
 		}
+		fn()
 	}
 }
 
@@ -53,9 +55,15 @@ func (d *poolDispatcher) Schedule(fn func()) {
 // before it yields its worker.
 func (d *poolDispatcher) Throughput() int { return d.throughput }
 
-// close stops the workers once the actors are stopped.
+// close stops the workers once the actors are stopped: each takes a nil
+// and returns. A mailbox scheduled after that finds no worker and runs on
+// a goroutine of its own.
 func (d *poolDispatcher) close() {
-	close(d.stop)
+	d.closeOnce.Do(func() {
+		for i := 0; i < d.workers; i++ {
+			d.work <- nil
+		}
+	})
 	d.wg.Wait()
 }
 

@@ -109,6 +109,9 @@ type Node struct {
 	keepKeys   bool
 	gate       *activityGate
 	dispatcher *poolDispatcher // runs partition, instance and entity actors
+	// activities counts the activity actors spawned and not yet through
+	// their run: Shutdown waits for them.
+	activities sync.WaitGroup
 	// instanceStrategy supervises every instance and entity actor through
 	// one guardian: protoactor keeps a guardian per strategy value for the
 	// life of the system, so a strategy made per spawn would leak one
@@ -375,6 +378,7 @@ func (n *Node) Shutdown(ctx context.Context) error {
 				_ = n.system.Root.StopFuture(h.pid).Wait()
 			}
 		}
+		n.activities.Wait()
 	}()
 	var err error
 	select {

@@ -718,9 +718,10 @@ func (a *instanceActor) dispatch(ctx actor.Context) {
 		if attempt == 0 {
 			attempt = a.attempts[ev.TaskID]
 		}
-		act := &activityActor{node: a.node, ctx: a.activityContext(), instanceID: a.id, executionID: a.exec.ExecutionID(), scheduled: ev, attempt: attempt, traceParent: a.traceParent}
-		pid := ctx.Spawn(actor.PropsFromProducer(func() actor.Actor { return act },
-			actor.WithSupervisor(activityStrategy), actor.WithDispatcher(activityDispatcher{})))
+		act := &activityActor{node: a.node, instance: ctx.Self(), ctx: a.activityContext(), instanceID: a.id, executionID: a.exec.ExecutionID(), scheduled: ev, attempt: attempt, traceParent: a.traceParent}
+		a.node.activities.Add(1)
+		pid := ctx.ActorSystem().Root.Spawn(actor.PropsFromProducer(func() actor.Actor { return act },
+			actor.WithGuardian(activityStrategy), actor.WithDispatcher(activityDispatcher{})))
 		if a.running == nil {
 			a.running = map[int64]*actor.PID{}
 		}
