@@ -111,18 +111,20 @@ type Execution struct {
 	lockOrder   []string
 	lockPending bool
 
-	// The coroutine. Control passes engine -> code on resume and back on
-	// yield; abort makes the code's goroutine exit wherever it is blocked.
-	// (The flags sit together so that the struct stays in a smaller
+	// The coroutine. Control passes engine -> code on resume (false) and
+	// back on yield; resume true (Close) makes the code's goroutine exit
+	// wherever it is blocked, and its last yield says it is gone. Plain
+	// sends and receives on two channels, no select: a turn passes control
+	// twice. (The flags sit together so that the struct stays in a smaller
 	// allocation size class: one Execution is made per activation.)
 	started  bool
 	running  bool // the code's goroutine has control (set by the engine around each run)
 	returned bool // the code returned (or panicked); result below
 	done     bool // the execution ended: output or failure below
-	resume   chan struct{}
+	closing  bool // Close was called: the code's goroutine is told to exit
+	gone     bool // the code's goroutine has exited (set by it before its last yield)
+	resume   chan bool
 	yield    chan struct{}
-	abort    chan struct{}
-	exited   chan struct{}
 	waiting  *taskState
 	// siteWanted, set by blockedSite, asks the code's goroutine blocked in
 	// a wait to write there the stack of the call it waits in.
@@ -151,10 +153,8 @@ func NewExecution(instanceID, executionID string, fn Orchestrator, logger *slog.
 		executionID: executionID,
 		fn:          fn,
 		open:        make(map[int64]*openTask),
-		resume:      make(chan struct{}),
+		resume:      make(chan bool),
 		yield:       make(chan struct{}),
-		abort:       make(chan struct{}),
-		exited:      make(chan struct{}),
 	}
 	e.baseLogger = logger
 	e.ctxValue.e = e
@@ -261,14 +261,13 @@ func (e *Execution) Apply(events []*history.Event) (*Turn, error) {
 // Close stops the code's goroutine wherever it is blocked. The execution is
 // unusable afterwards. Safe to call more than once.
 func (e *Execution) Close() {
-	select {
-	case <-e.abort:
+	if e.closing {
 		return
-	default:
 	}
-	close(e.abort)
-	if e.started {
-		<-e.exited
+	e.closing = true
+	if e.started && !e.gone {
+		e.resume <- true
+		<-e.yield
 	}
 }
 
@@ -561,10 +560,13 @@ func (e *Execution) start() {
 }
 
 func (e *Execution) run() {
-	defer close(e.exited)
-	select {
-	case <-e.resume:
-	case <-e.abort:
+	defer func() {
+		// Returned, panicked, told to exit, or left by the code's own
+		// runtime.Goexit: the engine waits for this last yield.
+		e.gone = true
+		e.yield <- struct{}{}
+	}()
+	if abort := <-e.resume; abort {
 		return
 	}
 	func() {
@@ -580,23 +582,19 @@ func (e *Execution) run() {
 		e.result, e.err = e.fn(e.ctx)
 	}()
 	e.returned = true
-	e.yield <- struct{}{}
 }
 
 // runUntilBlocked hands control to the code and waits until it blocks on a
 // task or returns.
 func (e *Execution) runUntilBlocked() {
 	e.running = true
-	e.resume <- struct{}{}
-	select {
-	case <-e.yield:
-	case <-e.exited:
-		if !e.returned {
-			// The code left its goroutine without returning (runtime.Goexit,
-			// t.FailNow): nothing more can run.
-			e.returned = true
-			e.panicked = &FailureDetails{ErrorType: ErrorTypePanic, Message: "orchestrator goroutine exited without returning"}
-		}
+	e.resume <- false
+	<-e.yield
+	if e.gone && !e.returned {
+		// The code left its goroutine without returning (runtime.Goexit,
+		// t.FailNow): nothing more can run.
+		e.returned = true
+		e.panicked = &FailureDetails{ErrorType: ErrorTypePanic, Message: "orchestrator goroutine exited without returning"}
 	}
 	e.running = false
 	if err := e.halted; err != nil {
@@ -612,12 +610,15 @@ func (e *Execution) runUntilBlocked() {
 // block is called on the code's goroutine: it gives control back to the
 // engine until resumed, or exits the goroutine if the execution is closed.
 func (e *Execution) block(t *taskState) {
+	if e.closing {
+		// A deferred call of the code, run while its goroutine exits, waits
+		// for a task: nothing will come, and the engine waits for the exit.
+		runtime.Goexit()
+	}
 	e.waiting = t
 	for {
 		e.yield <- struct{}{}
-		select {
-		case <-e.resume:
-		case <-e.abort:
+		if abort := <-e.resume; abort {
 			runtime.Goexit()
 		}
 		if e.siteWanted == nil {
@@ -643,15 +644,10 @@ func (e *Execution) blockedSite() callers {
 	e.siteWanted = &site
 	e.running = true
 	defer func() { e.running, e.siteWanted = false, nil }()
-	select {
-	case e.resume <- struct{}{}:
-	case <-e.exited:
-		return site
-	}
-	select {
-	case <-e.yield:
-	case <-e.exited:
-	}
+	// The code's goroutine is blocked in block: it captures the stack and
+	// yields again.
+	e.resume <- false
+	<-e.yield
 	return site
 }
 

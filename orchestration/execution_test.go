@@ -424,6 +424,77 @@ func TestDeferInOrchestratorRunsWhenClosed(t *testing.T) {
 	}
 }
 
+// goroutinesBackTo waits up to 2 s for the goroutine count to fall to
+// before, and fails with how many are left.
+func goroutinesBackTo(t *testing.T, before int) {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Second)
+	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := runtime.NumGoroutine(); n > before {
+		t.Fatalf("%d goroutines left behind", n-before)
+	}
+}
+
+// The code's goroutine ends in ways the engine does not ask for: the code
+// calls runtime.Goexit (t.FailNow in a test), or, while Close makes it
+// exit, a deferred call of the code waits for another task. Either way
+// the turn ends, Close returns and no goroutine stays.
+func TestOrchestratorGoroutineThatExitsOnItsOwnOrWaitsWhileClosedLeavesNothingBehind(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		fn       Orchestrator
+		answer   bool // complete the first turn's activity in a second turn
+		wantFail bool // the last turn fails: the goroutine exited without returning
+	}{
+		{"Goexit in the code", func(ctx *Context) (any, error) {
+			_ = ctx.CallActivity("A", nil) // scheduled, then the goroutine leaves
+			runtime.Goexit()
+			return nil, nil
+		}, false, true},
+		{"Goexit after a wait", func(ctx *Context) (any, error) {
+			if err := ctx.CallActivity("A", nil).Await(nil); err != nil {
+				return nil, err
+			}
+			runtime.Goexit()
+			return nil, nil
+		}, true, true},
+		{"a deferred wait while closed", func(ctx *Context) (any, error) {
+			defer func() { _ = ctx.CallActivity("Cleanup", nil).Await(nil) }()
+			return nil, ctx.CallActivity("A", nil).Await(nil)
+		}, false, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := runtime.NumGoroutine()
+			e := NewExecution("inst", "exec", tc.fn, nil)
+			turn, err := e.Apply(started("Exit", nil))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.answer {
+				if turn.Done || len(turn.Actions) != 1 {
+					t.Fatalf("first turn: done %v, %d actions", turn.Done, len(turn.Actions))
+				}
+				done := &history.Event{Type: history.TaskCompleted, TaskID: turn.Actions[0].TaskID, Payload: []byte("null")}
+				if turn, err = e.Apply([]*history.Event{turnStart(1), done}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if tc.wantFail {
+				if !turn.Done || turn.Failure == nil || !strings.Contains(turn.Failure.Message, "exited without returning") {
+					t.Fatalf("turn done %v failure %+v, want a failure: exited without returning", turn.Done, turn.Failure)
+				}
+			} else if turn.Done {
+				t.Fatalf("the turn ended the execution: %+v", turn.Failure)
+			}
+			e.Close()
+			e.Close() // a second Close does nothing
+			goroutinesBackTo(t, before)
+		})
+	}
+}
+
 func TestManyEventsCostConstantWorkEach(t *testing.T) {
 	// 2000 sequential activities: each turn must touch only the new events.
 	const n = 2000
