@@ -9,9 +9,8 @@ import (
 	"time"
 	"unicode"
 
-	"github.com/google/uuid"
-
 	"github.com/durable-go/durable/history"
+	"github.com/durable-go/durable/internal/ids"
 	"github.com/durable-go/durable/internal/jsonfast"
 	"github.com/durable-go/durable/orchestration"
 	"github.com/durable-go/durable/seam"
@@ -133,7 +132,7 @@ func (c *Client) Start(ctx context.Context, orchestrator string, input any, opts
 	}
 	id, fresh := o.instanceID, false
 	if id == "" {
-		id, fresh = uuid.NewString(), true
+		id, fresh = ids.NewString(), true
 	}
 	if err := ValidateInstanceID(id); err != nil {
 		return "", err

@@ -10,9 +10,9 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
-	"github.com/google/uuid"
 
 	"github.com/durable-go/durable/history"
+	"github.com/durable-go/durable/internal/ids"
 	"github.com/durable-go/durable/orchestration"
 	"github.com/durable-go/durable/persistence"
 )
@@ -525,7 +525,7 @@ func (a *entityActor) apply(work *EntityRecord, msg *history.Event, sends []*his
 			out = orchestration.EntityOutcome{State: work.State, HasState: work.HasState, Failure: &history.Failure{
 				ErrorType: "EntityNotRegistered", Message: fmt.Sprintf("entity %q is not registered", a.eid.Name)}}
 		default:
-			out = orchestration.RunEntityOperation(fn, a.eid, msg.Name, msg.Payload, work.State, work.HasState, uuid.NewString)
+			out = orchestration.RunEntityOperation(fn, a.eid, msg.Name, msg.Payload, work.State, work.HasState, ids.NewString)
 			out = a.node.limitEntityOutcome(out, work.State, work.HasState, msg.Name)
 		}
 		if out.Failure == nil {

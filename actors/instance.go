@@ -8,9 +8,9 @@ import (
 	"slices"
 
 	"github.com/asynkron/protoactor-go/actor"
-	"github.com/google/uuid"
 
 	"github.com/durable-go/durable/history"
+	"github.com/durable-go/durable/internal/ids"
 	"github.com/durable-go/durable/persistence"
 	"github.com/durable-go/durable/seam"
 )
@@ -511,7 +511,7 @@ func (a *instanceActor) handleStart(ctx actor.Context, msg *startInstance) {
 		ID:                a.id,
 		Name:              req.Name,
 		Version:           version,
-		ExecutionID:       uuid.NewString(),
+		ExecutionID:       ids.NewString(),
 		Generation:        gen,
 		Status:            persistence.StatusPending,
 		Input:             req.Input,

@@ -7,9 +7,9 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
-	"github.com/google/uuid"
 
 	"github.com/durable-go/durable/history"
+	"github.com/durable-go/durable/internal/ids"
 	"github.com/durable-go/durable/orchestration"
 	"github.com/durable-go/durable/persistence"
 	"github.com/durable-go/durable/seam"
@@ -199,7 +199,7 @@ func (a *instanceActor) prepareContinueAsNew(b *persistence.Batch, rec *persiste
 	if !turn.KeepHistory {
 		dropHistoryBelow(rec, rec.Generation)
 	}
-	rec.ExecutionID = uuid.NewString()
+	rec.ExecutionID = ids.NewString()
 	rec.HistoryLen = 0
 	rec.Flags |= persistence.FlagUsesInbox
 	rec.Input = turn.NewInput
