@@ -397,13 +397,7 @@ func TestCloseStopsTheBlockedOrchestratorGoroutine(t *testing.T) {
 	for _, e := range execs {
 		e.Close()
 	}
-	deadline := time.Now().Add(2 * time.Second)
-	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	if n := runtime.NumGoroutine(); n > before {
-		t.Fatalf("%d goroutines left behind", n-before)
-	}
+	goroutinesBackTo(t, before)
 }
 
 func TestDeferInOrchestratorRunsWhenClosed(t *testing.T) {
