@@ -141,8 +141,10 @@ type Partition struct {
 
 	// The free-space reserve (space.go): minFree 0 means none.
 	minFree     int64
+	spaceMu     sync.Mutex // serializes checkSpace (the loop and the leader)
 	lowSpace    atomic.Bool
-	freeAtCheck atomic.Int64
+	freeAtCheck atomic.Int64 // free bytes at the last check
+	sinceCheck  atomic.Int64 // bytes of keys and values committed since
 	spaceStop   chan struct{}
 	spaceDone   chan struct{}
 
@@ -438,7 +440,11 @@ func (p *Partition) commitGroup(group []*pending) {
 				err = p.fault(p.index)
 			}
 			if err == nil && p.minFree > 0 {
-				err = p.spaceError()
+				var raw int64
+				for _, pb := range group {
+					raw += pb.b.rawSize
+				}
+				err = p.reserveSpace(raw)
 			}
 			began := time.Now()
 			if err == nil {
