@@ -220,6 +220,8 @@ func (a *entityActor) Receive(ctx actor.Context) {
 			a.remote.cancel() // withdrawn: the inbox keeps its operations
 		}
 		a.wait()
+	case *actor.Stopped:
+		ctx.Send(a.partition, &actorStopped{pid: ctx.Self()})
 	case *wake, *subOrchestrationDone:
 	}
 }

@@ -154,6 +154,8 @@ func (a *instanceActor) Receive(ctx actor.Context) {
 		a.idle.handle(ctx, a.node, a.partition, a.id, a.isIdle())
 	case *resendTick:
 		a.resender.resend(ctx, a.node, a.id, a.outbox)
+	case *actor.Stopped:
+		ctx.Send(a.partition, &actorStopped{pid: ctx.Self()})
 	case *actor.Stopping, *actor.Restarting:
 		a.stopWaitingForVersion()
 		a.idle.stop()

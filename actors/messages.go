@@ -106,6 +106,16 @@ func (m *control) instanceID() string              { return m.id }
 func (m *timerFired) instanceID() string           { return m.id }
 func (m *subOrchestrationDone) instanceID() string { return m.id }
 
+// actorStopped: an instance or entity actor tells its partition, from its
+// Stopped handler, that it has stopped (passivated, failed for good, or
+// shut down). It replaces a protoactor watch: a Watch is one more system
+// message per activation and gives the watched actor a context extras
+// allocation and a watcher set, and protoactor delivers Stopped wherever it
+// would have sent Terminated (after the PID left the registry).
+type actorStopped struct {
+	pid *actor.PID
+}
+
 // passivateRequest: an idle instance actor asks its partition to stop it.
 type passivateRequest struct {
 	id  string

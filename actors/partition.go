@@ -144,12 +144,12 @@ func (p *partitionActor) Receive(ctx actor.Context) {
 			c.buffer = nil
 			p.evict(nil) // it was busy: ask the next least recent one instead
 		}
-	case *actor.Terminated:
-		id, ok := p.byPID[msg.Who.Id]
+	case *actorStopped:
+		id, ok := p.byPID[msg.pid.Id]
 		if !ok {
 			return
 		}
-		delete(p.byPID, msg.Who.Id)
+		delete(p.byPID, msg.pid.Id)
 		c := p.children[id]
 		delete(p.children, id)
 		if c != nil {
@@ -285,13 +285,13 @@ func (p *partitionActor) route(ctx actor.Context, msg routed) {
 		if isEntityID(id) {
 			producer = func() actor.Actor { return newEntityActor(p.node, self, p.store, id) }
 		}
-		// Spawned from the root and watched rather than spawned as
-		// children: protoactor's child set keeps a stopped child's PID (and
-		// so the whole dead actor) reachable in its backing array, which
-		// would hold on to every passivated instance.
+		// Spawned from the root rather than as children: protoactor's child
+		// set keeps a stopped child's PID (and so the whole dead actor)
+		// reachable in its backing array, which would hold on to every
+		// passivated instance. Not watched either: the actor reports its
+		// own stop (actorStopped).
 		props := actor.PropsFromProducer(producer, actor.WithGuardian(p.node.instanceStrategy), actor.WithDispatcher(p.node.dispatcher))
 		pid := ctx.ActorSystem().Root.Spawn(props)
-		ctx.Watch(pid)
 		c = &child{pid: pid}
 		p.children[id] = c
 		p.byPID[pid.Id] = id
