@@ -111,8 +111,12 @@ type Options struct {
 	// each partition (default 64 MiB; negative: none). While there is
 	// less, writes fail with ErrUnavailable (HTTP 503 + Retry-After) and
 	// nothing else changes; they succeed again by themselves once space is
-	// freed. Without it a full disk kills the process (Badger writes its
-	// logs through memory maps: SIGBUS).
+	// freed. The free space is read every 250 ms and again whenever a
+	// quarter of the reserve has been written since, so a reserve larger
+	// than what Badger writes on top of a commit (a flushed memtable, a
+	// compaction) keeps the disk from filling. Without it a full disk
+	// kills the process (Badger writes its logs through memory maps:
+	// SIGBUS).
 	MinFreeBytes int64
 	// Cluster, when set, makes this runtime one node of a cluster that
 	// serves the task hub in Dir together (every node gets the same Dir,

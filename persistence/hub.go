@@ -113,7 +113,9 @@ type Options struct {
 	// MinFreeBytes is the free space each partition on disk keeps in
 	// reserve (0 means DefaultMinFreeBytes, 64 MiB; negative: none): while
 	// its filesystem has less, its commits fail with ErrWriteFailed, and
-	// they succeed again once space is back (checked every 250ms). Badger
+	// they succeed again once space is back (checked every 250ms, and by
+	// the commit leader before it writes past a quarter of the reserve
+	// since the last check, or past the reserve itself). Badger
 	// writes its logs through memory maps, and a write to a full
 	// filesystem through one kills the process with SIGBUS: the reserve
 	// keeps a node from reaching that.
