@@ -168,3 +168,50 @@ type counterState struct {
 }
 
 func (c *counterState) Add(n int) { c.Value += n }
+
+// TestASubOrchestrationWhoseStartFailsToCommitStartsLater: the child's
+// start is the second commit of the run and the store fails it (as a full
+// disk, or a partition moving to another node, would). The parent's
+// history already holds the scheduling, so the child must still start:
+// the start is sent again after a pause, and the parent completes with
+// the child's output rather than failing the task with ErrUnavailable.
+func TestASubOrchestrationWhoseStartFailsToCommitStartsLater(t *testing.T) {
+	var commits, failed atomic.Int32
+	rt := open(t, durable.Options{Dir: t.TempDir(), Partitions: 1, CommitFault: func(int) error {
+		if commits.Add(1) == 2 {
+			failed.Add(1)
+			return errInjectedDiskFull
+		}
+		return nil
+	}}, func(rt *durable.Runtime) {
+		must(rt.RegisterOrchestrator("Parent", func(ctx *orchestration.Context) (any, error) {
+			return orchestration.Await[string](ctx.CallSubOrchestrator("Child", "x", orchestration.WithInstanceID("the-child")))
+		}))
+		must(rt.RegisterOrchestrator("Child", func(ctx *orchestration.Context) (any, error) {
+			var s string
+			if err := ctx.Input(&s); err != nil {
+				return nil, err
+			}
+			return s + "y", nil
+		}))
+	})
+	ctx := waitCtx(t)
+	c := rt.Client()
+	if _, err := c.Start(ctx, "Parent", nil, durable.WithInstanceID("the-parent")); err != nil {
+		t.Fatal(err)
+	}
+	st, err := c.WaitForCompletion(ctx, "the-parent")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.RuntimeStatus != durable.StatusCompleted || string(st.Output) != `"xy"` {
+		t.Fatalf("parent: %s %s %+v", st.RuntimeStatus, st.Output, st.Failure)
+	}
+	if failed.Load() != 1 {
+		t.Fatalf("%d commits failed, want the child's first start only", failed.Load())
+	}
+	child, err := c.Status(ctx, "the-child")
+	if err != nil || child.RuntimeStatus != durable.StatusCompleted {
+		t.Fatalf("child: %+v %v", child, err)
+	}
+}

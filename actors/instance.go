@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 
@@ -475,6 +476,20 @@ func (a *instanceActor) handleStart(ctx actor.Context, msg *startInstance) {
 			replyTo(msg.reply, err)
 			return
 		}
+		if err = retryableStoreError(err); seam.CodeOf(err) == seam.ErrorCode_ERROR_CODE_UNAVAILABLE {
+			// A parent's sub-orchestration whose start could not be
+			// written now (the store failed or is full, or the partition
+			// moved to another node): the parent's history holds the
+			// scheduling, so the child must start. Send the start again
+			// after a pause, through the node, which routes it to the
+			// partition's owner of then.
+			pause := startRetryPause(msg.retries)
+			a.logger().Warn("start of a sub-orchestration failed: trying again", "parent", req.ParentInstanceID, "retry_in", pause, "err", err)
+			again := &startInstance{req: req, retries: msg.retries + 1}
+			node := a.node
+			time.AfterFunc(pause, func() { _ = node.send(req.InstanceID, again) })
+			return
+		}
 		// A parent's sub-orchestration: the failure is the task's outcome.
 		a.notifyParentOf(req.ParentInstanceID, req.ParentExecutionID, req.ParentTaskID,
 			&history.Failure{ErrorType: seam.CodeOf(err).String(), Message: err.Error()}, nil)
@@ -569,6 +584,15 @@ func (a *instanceActor) handleStart(ctx actor.Context, msg *startInstance) {
 			fail(err)
 		}
 	}})
+}
+
+// startRetryPause is the pause before the retries+1'th try of a
+// sub-orchestration's start: 50 ms, doubling, at most 5 s.
+func startRetryPause(retries int) time.Duration {
+	if retries >= 7 {
+		return 5 * time.Second
+	}
+	return min(50*time.Millisecond<<retries, 5*time.Second)
 }
 
 // accept queues a completion for the next turn, unless its task is not

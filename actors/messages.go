@@ -46,6 +46,10 @@ type startInstance struct {
 	// never sent twice, so no instance can have it: the actor it spawns
 	// starts without looking in the store (seam.StartInstance.fresh_id).
 	fresh bool
+	// retries counts the times a parent's start of a sub-orchestration was
+	// sent again after its commit failed for a reason that passes (in this
+	// process only: it sets the pause before the next try).
+	retries int
 }
 
 // raiseEvent delivers an external event.
