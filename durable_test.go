@@ -557,7 +557,6 @@ func TestRegisteringBadActivitiesIsAnError(t *testing.T) {
 
 func TestChangedOrchestratorCodeFailsWithANonDeterminismError(t *testing.T) {
 	dir := t.TempDir()
-	block := make(chan struct{})
 	v1 := func(rt *durable.Runtime) {
 		must(rt.RegisterOrchestrator("Flow", func(ctx *orchestration.Context) (any, error) {
 			if err := ctx.CallActivity("A", nil).Await(nil); err != nil {
@@ -566,7 +565,8 @@ func TestChangedOrchestratorCodeFailsWithANonDeterminismError(t *testing.T) {
 			return nil, ctx.CallActivity("B", nil).Await(nil)
 		}))
 		must(rt.RegisterActivity("A", func(context.Context) error { return nil }))
-		must(rt.RegisterActivity("B", func(ctx context.Context) error { <-block; return ctx.Err() }))
+		// B runs until Close cancels it, so v1 never completes.
+		must(rt.RegisterActivity("B", func(ctx context.Context) error { <-ctx.Done(); return ctx.Err() }))
 	}
 	rt := open(t, durable.Options{Dir: dir}, v1)
 	ctx := waitCtx(t)
@@ -578,7 +578,6 @@ func TestChangedOrchestratorCodeFailsWithANonDeterminismError(t *testing.T) {
 		events, _ := rt.Client().History(ctx, id)
 		return len(events) >= 6
 	})
-	close(block)
 	must(rt.Close())
 
 	// v2 calls C where history says B was scheduled.
