@@ -483,7 +483,7 @@ func (a *instanceActor) handleStart(ctx actor.Context, msg *startInstance) {
 			// scheduling, so the child must start. Send the start again
 			// after a pause, through the node, which routes it to the
 			// partition's owner of then.
-			pause := startRetryPause(msg.retries)
+			pause := storeRetryPause(msg.retries)
 			a.logger().Warn("start of a sub-orchestration failed: trying again", "parent", req.ParentInstanceID, "retry_in", pause, "err", err)
 			again := &startInstance{req: req, retries: msg.retries + 1}
 			node := a.node
@@ -584,15 +584,6 @@ func (a *instanceActor) handleStart(ctx actor.Context, msg *startInstance) {
 			fail(err)
 		}
 	}})
-}
-
-// startRetryPause is the pause before the retries+1'th try of a
-// sub-orchestration's start: 50 ms, doubling, at most 5 s.
-func startRetryPause(retries int) time.Duration {
-	if retries >= 7 {
-		return 5 * time.Second
-	}
-	return min(50*time.Millisecond<<retries, 5*time.Second)
 }
 
 // accept queues a completion for the next turn, unless its task is not

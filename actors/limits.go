@@ -117,9 +117,15 @@ const (
 type storeRetryDue struct{}
 
 func (b *storeBackoff) failed() {
-	d := minStoreRetry << min(b.failures, 10)
+	pause := storeRetryPause(int(b.failures))
 	b.failures++
-	b.until = time.Now().Add(min(d, maxStoreRetry)).UnixNano()
+	b.until = time.Now().Add(pause).UnixNano()
+}
+
+// storeRetryPause is the pause after the failures+1'th failure in a row of
+// a store write: minStoreRetry, doubling, at most maxStoreRetry.
+func storeRetryPause(failures int) time.Duration {
+	return min(minStoreRetry<<min(failures, 10), maxStoreRetry)
 }
 
 func (b *storeBackoff) succeeded() { b.failures, b.until = 0, 0 }

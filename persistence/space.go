@@ -80,10 +80,13 @@ func (p *Partition) spaceLoop(stop <-chan struct{}, done chan<- struct{}) {
 // would take the free space of the last check below the reserve. It returns
 // the error of a commit refused for lack of space, or nil and counts n.
 func (p *Partition) reserveSpace(n int64) error {
-	if since := p.sinceCheck.Load() + n; since > p.minFree/4 || p.freeAtCheck.Load()-since < p.minFree {
+	// belowReserve: the free space of the last check, less what has been
+	// committed since and n, is below the reserve.
+	belowReserve := func() bool { return p.freeAtCheck.Load()-p.sinceCheck.Load()-n < p.minFree }
+	if p.sinceCheck.Load()+n > p.minFree/4 || belowReserve() {
 		p.checkSpace()
 	}
-	if p.lowSpace.Load() || p.freeAtCheck.Load()-p.sinceCheck.Load()-n < p.minFree {
+	if p.lowSpace.Load() || belowReserve() {
 		return p.spaceError()
 	}
 	p.sinceCheck.Add(n)
