@@ -27,7 +27,7 @@ func (n *Node) Activities() ActivityLoad {
 }
 
 // Observer is told what the node does, for metrics. Its methods are called
-// from the engine's own paths (actor goroutines, the committing goroutine),
+// from the engine's own paths (actor goroutines, commit callbacks),
 // so they must be cheap, safe for concurrent use, and must not block. With
 // Config.Observer nil nothing is measured: each hook is one nil check.
 type Observer interface {
@@ -165,7 +165,7 @@ func (n *Node) commitBegan() time.Time {
 }
 
 // observeCommit reports an instance commit's latency (runs on the
-// committing goroutine).
+// goroutine that learned of it: see inflightCommit).
 func (n *Node) observeCommit(began time.Time, err error) {
 	if o := n.cfg.Observer; o != nil {
 		o.TurnCommitted(time.Since(began), err)

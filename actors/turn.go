@@ -606,9 +606,9 @@ var (
 func recordWritten(rec *persistence.InstanceRecord) recordChange { return recordChange{rec: rec} }
 
 // commit writes b through the partition's group commit (the protocol of
-// inflightCommit). Once it is durable, the partition's waiters hear of
-// change and replies are answered, from the committing goroutine; then then
-// runs on the actor.
+// inflightCommit, path commitQueued). Once it is durable, the partition's
+// waiters hear of change and replies are answered, from the partition's
+// notifier (or the actor's goroutine, inline); then then runs on the actor.
 func (a *instanceActor) commit(ctx actor.Context, b *persistence.Batch, replies []replier, change recordChange, then func(err error)) {
 	a.afterCommit = then
 	began := a.node.commitBegan()
@@ -622,7 +622,7 @@ func (a *instanceActor) commit(ctx actor.Context, b *persistence.Batch, replies 
 			replyTo(r, err)
 		}
 	}
-	if err, inline := a.begin(ctx, a.store, b, "instance", id, durable, true); inline {
+	if err, inline := a.begin(ctx, a.store, b, "instance", id, durable, true, commitQueued); inline {
 		a.handleCommitResult(ctx, err)
 	}
 }

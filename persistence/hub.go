@@ -4,9 +4,14 @@
 // concurrent writes of a partition into one transaction (one fsync).
 //
 // It knows keys, values and transactions, nothing about actors; history
-// events and inbox messages are opaque bytes encoded by other packages. It
-// starts no goroutines of its own beyond Badger's, except, in cluster mode
-// (OpenShared), one per claimed partition that watches its ownership record.
+// events and inbox messages are opaque bytes encoded by other packages.
+// Besides Badger's goroutines it starts two per open partition: the
+// committer, which leads the group commits of batches whose callers do not
+// wait (Partition.CommitAsync), and the notifier, which calls their
+// callbacks while later commits run. As configured, one more checks the
+// free space (Options.MinFreeBytes), one syncs a NoSync partition
+// periodically, and in cluster mode (OpenShared) one per claimed partition
+// watches its ownership record.
 // The fencing protocol of cluster mode, and what it assumes of the shared
 // filesystem, is described at the top of ownership.go.
 package persistence

@@ -110,13 +110,27 @@ type Partition struct {
 	dbMu   sync.RWMutex
 	closed bool // under dbMu (readers) and mu (writers)
 
-	mu        sync.Mutex
-	queue     []*pending // FIFO of batches not yet taken by a leader
-	leading   bool       // a leader is active (or has been granted leadership)
-	drained   *sync.Cond // on mu: signalled when leadership is released
-	closing   bool       // under mu: Commit fails with ErrClosed
-	closeErr  error
-	closeOnce sync.Once
+	mu      sync.Mutex
+	queue   []*pending // FIFO of batches not yet taken by a leader
+	leading bool       // a leader is active (or has been granted leadership)
+	// The partition's own leader, for rounds whose head is a CommitAsync
+	// batch (its caller does not wait): kick grants it leadership
+	// (buffered(1): one leader at a time), and it leads until close
+	// closes kick; committerDone is closed when it has returned.
+	kick          chan struct{}
+	committerDone chan struct{}
+	// notified holds the CommitAsync batches of the current round whose
+	// result is known; only the round's leader touches it. At the end of
+	// the round it goes to notify, whose one goroutine (the notifier)
+	// calls the callbacks, round after round, while later rounds commit;
+	// notifyDone is closed when it has returned.
+	notified   []*pending
+	notify     chan []*pending
+	notifyDone chan struct{}
+	drained    *sync.Cond // on mu: signalled when leadership is released
+	closing    bool       // under mu: Commit fails with ErrClosed
+	closeErr   error
+	closeOnce  sync.Once
 
 	lastInboxSeq atomic.Uint64
 
@@ -163,13 +177,16 @@ type CommitStats struct {
 	Syncs uint64
 }
 
-// pending is one Commit call waiting in the group-commit queue.
+// pending is one Commit or CommitAsync call waiting in the group-commit
+// queue.
 type pending struct {
 	b       *Batch
-	done    chan result // buffered(1): leadership grant, then the result
-	granted bool        // under mu: leadership was handed to this caller
-	taken   bool        // under mu: a leader took the batch
-	sent    bool        // the leader delivered the result (leader only)
+	done    chan result     // Commit: buffered(1): leadership grant, then the result
+	fn      func(err error) // CommitAsync: called with the result (done is nil)
+	err     error           // CommitAsync: the result, for fn (leader only)
+	granted bool            // under mu: leadership was handed to this caller
+	taken   bool            // under mu: a leader took the batch
+	sent    bool            // the leader delivered the result (leader only)
 }
 
 type result struct {
@@ -205,6 +222,11 @@ func openPartition(i int, dir string, noSync bool, syncEvery time.Duration, minF
 		maxSize:  db.MaxBatchSize() / 2,
 		fencedCh: make(chan struct{}),
 		closedCh: make(chan struct{}),
+
+		kick:          make(chan struct{}, 1),
+		committerDone: make(chan struct{}),
+		notify:        make(chan []*pending, notifyBacklog),
+		notifyDone:    make(chan struct{}),
 	}
 	p.drained = sync.NewCond(&p.mu)
 	maxSeq, err := p.maxInboxSeq()
@@ -212,6 +234,8 @@ func openPartition(i int, dir string, noSync bool, syncEvery time.Duration, minF
 		db.Close()
 		return nil, fmt.Errorf("open partition %d at %s: scan inbox: %w", i, where, err)
 	}
+	go p.committer()
+	go p.notifier()
 	p.lastInboxSeq.Store(max(maxSeq, uint64(time.Now().UnixNano())))
 	if syncEvery > 0 {
 		p.syncStop, p.syncDone = make(chan struct{}), make(chan struct{})
@@ -281,18 +305,14 @@ func (p *Partition) Commit(ctx context.Context, b *Batch) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if b.estCount >= p.db.MaxBatchCount() || b.estSize >= p.db.MaxBatchSize() {
-		return fmt.Errorf("partition %d: %w: about %d entries / %d bytes, limits %d / %d",
-			p.index, ErrBatchTooLarge, b.estCount, b.estSize, p.db.MaxBatchCount(), p.db.MaxBatchSize())
+	if err := p.checkSize(b); err != nil {
+		return err
 	}
 	pb := &pending{b: b, done: make(chan result, 1)}
 	p.mu.Lock()
 	if p.closing {
 		p.mu.Unlock()
-		if p.fenced.Load() {
-			return fmt.Errorf("commit: %w", p.fenceErr)
-		}
-		return fmt.Errorf("commit to partition %d: %w", p.index, ErrClosed)
+		return p.closedError()
 	}
 	if b.Empty() {
 		p.mu.Unlock()
@@ -334,6 +354,86 @@ func (p *Partition) Commit(ctx context.Context, b *Batch) error {
 	}
 }
 
+// CommitAsync commits b as Commit does, in the same group commits, but
+// returns at once: fn is called with the result once the transaction
+// holding b has committed (or failed). fn is called exactly once: on the
+// caller's goroutine before CommitAsync returns when b is refused at once
+// (too large, the partition closed) or empty; otherwise on the partition's
+// notifier goroutine, in commit order, while later transactions commit.
+// fn must not block: every later callback of the partition waits for it.
+// A caller that waits for its commit should use Commit.
+func (p *Partition) CommitAsync(b *Batch, fn func(err error)) {
+	if err := p.checkSize(b); err != nil {
+		fn(err)
+		return
+	}
+	p.mu.Lock()
+	if p.closing {
+		p.mu.Unlock()
+		fn(p.closedError())
+		return
+	}
+	if b.Empty() {
+		p.mu.Unlock()
+		fn(nil)
+		return
+	}
+	pb := &pending{b: b, fn: fn}
+	p.queue = append(p.queue, pb)
+	if !p.leading {
+		p.leading = true
+		pb.granted = true
+		p.startRoundLocked()
+	}
+	p.mu.Unlock()
+}
+
+// startRoundLocked hands leadership to the committer: it went to a
+// CommitAsync batch, whose caller does not wait.
+func (p *Partition) startRoundLocked() { p.kick <- struct{}{} }
+
+// committer leads the rounds granted to it until close closes kick.
+func (p *Partition) committer() {
+	defer close(p.committerDone)
+	for range p.kick {
+		p.round()
+	}
+}
+
+// notifyBacklog bounds the rounds whose callbacks wait for the notifier;
+// a leader that finds it full waits (callbacks are quick: this bounds
+// memory, should they fall behind).
+const notifyBacklog = 64
+
+// notifier calls the callbacks of committed CommitAsync batches, a round
+// at a time in commit order, until close closes notify.
+func (p *Partition) notifier() {
+	defer close(p.notifyDone)
+	for callbacks := range p.notify {
+		for _, pb := range callbacks {
+			pb.fn(pb.err)
+		}
+	}
+}
+
+// checkSize refuses a batch that alone exceeds Badger's transaction limits.
+func (p *Partition) checkSize(b *Batch) error {
+	if b.estCount >= p.db.MaxBatchCount() || b.estSize >= p.db.MaxBatchSize() {
+		return fmt.Errorf("partition %d: %w: about %d entries / %d bytes, limits %d / %d",
+			p.index, ErrBatchTooLarge, b.estCount, b.estSize, p.db.MaxBatchCount(), p.db.MaxBatchSize())
+	}
+	return nil
+}
+
+// closedError is what a commit to a closing partition fails with: the
+// fence error once fenced, ErrClosed otherwise.
+func (p *Partition) closedError() error {
+	if p.fenced.Load() {
+		return fmt.Errorf("commit: %w", p.fenceErr)
+	}
+	return fmt.Errorf("commit to partition %d: %w", p.index, ErrClosed)
+}
+
 // Idle reports whether no commit is running or queued on the partition: a
 // commit started now would run alone, at once. It is a hint; the answer
 // may change right after.
@@ -346,23 +446,40 @@ func (p *Partition) Idle() bool {
 // lead runs one group-commit round as leader, with self at the head of the
 // queue, hands leadership on, and returns self's result.
 func (p *Partition) lead(self *pending) error {
+	p.round()
+	return (<-self.done).err
+}
+
+// round runs one group-commit round as leader: it commits the batches at
+// the head of the queue, answers their Commit callers, hands the results
+// of its CommitAsync batches to the notifier, then hands leadership to the
+// next queued caller (the committer for a CommitAsync batch) or releases
+// it.
+func (p *Partition) round() {
 	p.mu.Lock()
 	group := p.takeGroupLocked()
 	p.mu.Unlock()
 
 	p.commitGroup(group)
+	if len(p.notified) > 0 {
+		p.notify <- p.notified
+		p.notified = nil
+	}
 
 	p.mu.Lock()
 	if len(p.queue) > 0 {
 		next := p.queue[0]
 		next.granted = true
-		next.done <- result{lead: true}
+		if next.fn != nil {
+			p.startRoundLocked()
+		} else {
+			next.done <- result{lead: true}
+		}
 	} else {
 		p.leading = false
 		p.drained.Broadcast()
 	}
 	p.mu.Unlock()
-	return (<-self.done).err
 }
 
 // takeGroupLocked removes from the head of the queue as many batches as fit
@@ -400,14 +517,14 @@ func (p *Partition) commitGroup(group []*pending) {
 			err := fmt.Errorf("partition %d: panic while committing: %v", p.index, r)
 			p.log.Error("group commit panicked", "partition", p.index, "panic", r, "stack", string(debug.Stack()))
 			for _, pb := range all {
-				deliver(pb, err)
+				p.deliver(pb, err)
 			}
 		}
 	}()
 	if p.own != nil && p.fenced.Load() {
 		err := fmt.Errorf("commit: %w", p.fenceErr)
 		for _, pb := range all {
-			deliver(pb, err)
+			p.deliver(pb, err)
 		}
 		return
 	}
@@ -431,7 +548,7 @@ func (p *Partition) commitGroup(group []*pending) {
 					txn.Discard()
 					err = fmt.Errorf("commit: %w", err)
 					for _, pb := range all {
-						deliver(pb, err)
+						p.deliver(pb, err)
 					}
 					return
 				}
@@ -467,7 +584,7 @@ func (p *Partition) commitGroup(group []*pending) {
 				err = fmt.Errorf("partition %d at %s: commit: %w: %w", p.index, p.where(), ErrWriteFailed, err)
 			}
 			for _, pb := range group {
-				deliver(pb, err)
+				p.deliver(pb, err)
 			}
 			group = nil
 		} else {
@@ -475,10 +592,10 @@ func (p *Partition) commitGroup(group []*pending) {
 			switch {
 			case !errors.Is(err, badger.ErrTxnTooBig):
 				// The batch itself is bad: fail it, retry the others.
-				deliver(group[failed], fmt.Errorf("partition %d: %w", p.index, err))
+				p.deliver(group[failed], fmt.Errorf("partition %d: %w", p.index, err))
 				group = append(group[:failed:failed], group[failed+1:]...)
 			case failed == 0:
-				deliver(group[0], fmt.Errorf("partition %d: %w: %v", p.index, ErrBatchTooLarge, err))
+				p.deliver(group[0], fmt.Errorf("partition %d: %w: %v", p.index, ErrBatchTooLarge, err))
 				group = group[1:]
 			default:
 				// The estimate was too low: commit the batches that fit,
@@ -493,12 +610,20 @@ func (p *Partition) commitGroup(group []*pending) {
 	}
 }
 
-// deliver sends a batch's result to its caller, once.
-func deliver(pb *pending, err error) {
-	if !pb.sent {
-		pb.sent = true
-		pb.done <- result{err: err}
+// deliver sends a batch's result to its caller, once: at once to a
+// Commit caller; through the notifier, at the end of the round, to a
+// CommitAsync callback. The leader calls it.
+func (p *Partition) deliver(pb *pending, err error) {
+	if pb.sent {
+		return
 	}
+	pb.sent = true
+	if pb.fn != nil {
+		pb.err = err
+		p.notified = append(p.notified, pb)
+		return
+	}
+	pb.done <- result{err: err}
 }
 
 // close waits for queued commits to finish, stops the ownership watcher if
@@ -512,6 +637,12 @@ func (p *Partition) close() error {
 			p.drained.Wait()
 		}
 		p.mu.Unlock()
+		// No leader and no new commit: the committer is idle for good,
+		// and every callback is with the notifier.
+		close(p.kick)
+		<-p.committerDone
+		close(p.notify)
+		<-p.notifyDone
 
 		if p.own != nil {
 			p.own.stopWatching()
