@@ -77,7 +77,7 @@ func TestCommitAsyncBatchesJoinGroupCommitsAndAreCalledBackOnceInCommitOrder(t *
 	// its round.
 	p.mu.Lock()
 	p.queue[0].granted = true
-	p.startRoundLocked()
+	p.grantCommitterLocked()
 	p.mu.Unlock()
 
 	// Commit callers meanwhile share the same group commits.

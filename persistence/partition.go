@@ -383,14 +383,14 @@ func (p *Partition) CommitAsync(b *Batch, fn func(err error)) {
 	if !p.leading {
 		p.leading = true
 		pb.granted = true
-		p.startRoundLocked()
+		p.grantCommitterLocked()
 	}
 	p.mu.Unlock()
 }
 
-// startRoundLocked hands leadership to the committer: it went to a
+// grantCommitterLocked hands leadership to the committer: it went to a
 // CommitAsync batch, whose caller does not wait.
-func (p *Partition) startRoundLocked() { p.kick <- struct{}{} }
+func (p *Partition) grantCommitterLocked() { p.kick <- struct{}{} }
 
 // committer leads the rounds granted to it until close closes kick.
 func (p *Partition) committer() {
@@ -471,7 +471,7 @@ func (p *Partition) round() {
 		next := p.queue[0]
 		next.granted = true
 		if next.fn != nil {
-			p.startRoundLocked()
+			p.grantCommitterLocked()
 		} else {
 			next.done <- result{lead: true}
 		}
