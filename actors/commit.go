@@ -31,17 +31,19 @@ type inflightCommit struct {
 	running sync.Mutex
 }
 
-// commitPath says how an actor's commit that does not run inline waits
-// for the store.
+// commitPath says how an actor's commit reaches the store.
 type commitPath int
 
 const (
-	// commitQueued: the batch joins the partition's queue
+	// commitInlineOrQueued: with nothing else committing on the partition,
+	// the commit runs alone and at once on the actor's goroutine (it saves
+	// a mailbox trip on the latency path of a lone instance, W3: +23%
+	// steps/s). Otherwise the batch joins the partition's queue
 	// (persistence.Partition.CommitAsync) and nothing waits for it; the
 	// partition's notifier runs durable. Instances commit so: no goroutine
 	// per commit (W1 at 20,000 instances 1.07×, CPU 0.88× per instance,
 	// 6 interleaved rounds; W5 level, its p99 latency 74 to 99 ms).
-	commitQueued commitPath = iota
+	commitInlineOrQueued commitPath = iota
 	// commitWaited: a goroutine of its own waits in persistence.Partition.Commit
 	// and runs durable. Entities commit so: their callers wait for durable's
 	// answer, and behind the one notifier of a partition those answers
@@ -50,14 +52,11 @@ const (
 	commitWaited
 )
 
-// begin commits b on store. With inline allowed and nothing else committing
-// on the partition, the commit runs alone and at once on the actor's
-// goroutine (it saves a mailbox trip on the latency path of a lone
-// instance, W3: +23% steps/s); begin then returns the result and true.
-// Otherwise the commit takes path, where concurrent commits of the
-// partition batch into one transaction, and its result comes back as a
-// commitResult message. kind and id name the actor in an error.
-func (c *inflightCommit) begin(ctx actor.Context, store *persistence.Partition, b *persistence.Batch, kind, id string, durable func(err error), inline bool, path commitPath) (error, bool) {
+// begin commits b on store by path. Where concurrent commits of the
+// partition can join it, they batch into one transaction. A commit that
+// ran inline returns its result and true; otherwise the result comes back
+// as a commitResult message. kind and id name the actor in an error.
+func (c *inflightCommit) begin(ctx actor.Context, store *persistence.Partition, b *persistence.Batch, kind, id string, durable func(err error), path commitPath) (error, bool) {
 	c.committing = true
 	c.running.Lock() // free: the previous commit unlocked it before the actor heard of its end
 	finish := func(err error) error {
@@ -68,15 +67,15 @@ func (c *inflightCommit) begin(ctx actor.Context, store *persistence.Partition, 
 		c.running.Unlock()
 		return err
 	}
-	if inline && store.Idle() {
-		return finish(store.Commit(context.Background(), b)), true
-	}
 	self, root := ctx.Self(), ctx.ActorSystem().Root
-	if path == commitWaited {
+	switch {
+	case path == commitWaited:
 		go func() { root.Send(self, &commitResult{err: finish(store.Commit(context.Background(), b))}) }()
-		return nil, false
+	case store.Idle():
+		return finish(store.Commit(context.Background(), b)), true
+	default:
+		store.CommitAsync(b, func(err error) { root.Send(self, &commitResult{err: finish(err)}) })
 	}
-	store.CommitAsync(b, func(err error) { root.Send(self, &commitResult{err: finish(err)}) })
 	return nil, false
 }
 

@@ -502,7 +502,7 @@ func (a *entityActor) commitBatch(ctx actor.Context, eb *entityBatch, sent []out
 			root.Send(parent, &timerScheduled{due: t})
 		}
 	}
-	a.begin(ctx, a.store, eb.b, "entity", id, durable, false, commitWaited)
+	a.begin(ctx, a.store, eb.b, "entity", id, durable, commitWaited)
 }
 
 func (a *entityActor) queueReady(now time.Time) bool {

@@ -606,9 +606,10 @@ var (
 func recordWritten(rec *persistence.InstanceRecord) recordChange { return recordChange{rec: rec} }
 
 // commit writes b through the partition's group commit (the protocol of
-// inflightCommit, path commitQueued). Once it is durable, the partition's
-// waiters hear of change and replies are answered, from the partition's
-// notifier (or the actor's goroutine, inline); then then runs on the actor.
+// inflightCommit, path commitInlineOrQueued). Once it is durable, the
+// partition's waiters hear of change and replies are answered, from the
+// partition's notifier (or the actor's goroutine, inline); then then runs
+// on the actor.
 func (a *instanceActor) commit(ctx actor.Context, b *persistence.Batch, replies []replier, change recordChange, then func(err error)) {
 	a.afterCommit = then
 	began := a.node.commitBegan()
@@ -622,7 +623,7 @@ func (a *instanceActor) commit(ctx actor.Context, b *persistence.Batch, replies 
 			replyTo(r, err)
 		}
 	}
-	if err, inline := a.begin(ctx, a.store, b, "instance", id, durable, true, commitQueued); inline {
+	if err, inline := a.begin(ctx, a.store, b, "instance", id, durable, commitInlineOrQueued); inline {
 		a.handleCommitResult(ctx, err)
 	}
 }
